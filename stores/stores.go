@@ -1,0 +1,238 @@
+// Package stores holds every store adapter erasure talks to: the broker, the
+// search index, object storage, the warehouse and the deletion ledger (join
+// state and audit log), each with an embedded default and a production
+// adapter. The interfaces below are what the contract tests run against; the
+// code that uses a store declares the smaller interface it needs.
+package stores
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/erasure-project/erasure/schemas"
+)
+
+// Errors are classified so callers can route them: retryable ones go through
+// retry with back-off, permanent ones fail the step with a reason.
+var (
+	ErrRetryable = errors.New("retryable")
+	ErrPermanent = errors.New("permanent")
+	// ErrNotFound is returned by reads of a single item that does not exist.
+	ErrNotFound = errors.New("not found")
+)
+
+// Retryable wraps err so errors.Is(err, ErrRetryable) holds.
+func Retryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &classified{err: err, class: ErrRetryable}
+}
+
+// Permanent wraps err so errors.Is(err, ErrPermanent) holds.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &classified{err: err, class: ErrPermanent}
+}
+
+type classified struct {
+	err   error
+	class error
+}
+
+func (c *classified) Error() string { return c.err.Error() }
+func (c *classified) Unwrap() []error {
+	return []error{c.err, c.class}
+}
+
+// IsRetryable reports whether err is worth retrying. Unclassified errors are
+// treated as retryable: a transient fault mislabelled permanent would fail a
+// deletion that could have succeeded, while the reverse only costs retries.
+func IsRetryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	return !errors.Is(err, ErrPermanent)
+}
+
+// identRE is what a table, column, index, field or bucket name from the data
+// map may look like; names are interpolated into queries, so they are checked.
+var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// CheckIdent validates an identifier taken from configuration.
+func CheckIdent(kind, name string) error {
+	if !identRE.MatchString(name) {
+		return Permanent(fmt.Errorf("%s name %q: must match %s", kind, name, identRE))
+	}
+	return nil
+}
+
+var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// CheckBucket validates an S3 bucket name.
+func CheckBucket(name string) error {
+	if !bucketRE.MatchString(name) {
+		return Permanent(fmt.Errorf("bucket name %q is not a valid S3 bucket name", name))
+	}
+	return nil
+}
+
+// Doc is one search index document.
+type Doc struct {
+	ID     string         `json:"id"`
+	Fields map[string]any `json:"fields"`
+}
+
+// Query is a contact search. Empty fields do not filter; Text matches the
+// customer's name, phone or email.
+type Query struct {
+	ContactID string
+	Text      string
+	Channel   string
+	Agent     string
+	Queue     string
+	From, To  time.Time // on the field "initiation_timestamp"
+	Offset    int
+	Limit     int
+}
+
+// SearchResult is one page of a search.
+type SearchResult struct {
+	Total int64
+	Docs  []Doc
+}
+
+// Index is a search index of documents keyed by ID (contacts, CTRs).
+type Index interface {
+	// EnsureIndex creates index if it does not exist.
+	EnsureIndex(ctx context.Context, index string) error
+	// Put upserts documents, visible to reads when it returns.
+	Put(ctx context.Context, index string, docs ...Doc) error
+	// Get returns one document, or ErrNotFound.
+	Get(ctx context.Context, index, id string) (Doc, error)
+	// Count counts documents whose field equals value exactly ("_id" means the
+	// document ID).
+	Count(ctx context.Context, index, field, value string) (int64, error)
+	// DeleteIDs deletes documents by ID and returns how many existed.
+	DeleteIDs(ctx context.Context, index string, ids ...string) (int64, error)
+	// DeleteTerm deletes every document whose field equals value exactly and
+	// returns how many were deleted. Deletions are visible when it returns.
+	DeleteTerm(ctx context.Context, index, field, value string) (int64, error)
+	// Search pages through an index for the UI.
+	Search(ctx context.Context, index string, q Query) (SearchResult, error)
+}
+
+// Objects is object storage (S3 or local disk).
+type Objects interface {
+	EnsureBucket(ctx context.Context, bucket string) error
+	Put(ctx context.Context, bucket, key string, body io.Reader) error
+	// Get opens the current version of an object, or returns ErrNotFound.
+	Get(ctx context.Context, bucket, key string) (io.ReadCloser, error)
+	// List calls fn for every current object under prefix, in key order,
+	// across as many pages as it takes.
+	List(ctx context.Context, bucket, prefix string, fn func(key string) error) error
+	// Delete removes every version and delete marker of key. Deleting what is
+	// not there succeeds.
+	Delete(ctx context.Context, bucket, key string) error
+	// Versions counts what remains of key: current object, old versions and
+	// delete markers. Zero means physically gone.
+	Versions(ctx context.Context, bucket, key string) (int, error)
+	// Replace streams body in as the new content of key and removes every
+	// older version, so the replaced content is physically gone.
+	Replace(ctx context.Context, bucket, key string, body io.Reader) error
+}
+
+// Row is one warehouse row, column name to value.
+type Row map[string]any
+
+// Warehouse holds the relational artefacts (warehouse records, ETRs, email
+// rows, QA evaluations, sentiment, social messages).
+type Warehouse interface {
+	// EnsureTable creates table with the given text columns if missing.
+	EnsureTable(ctx context.Context, table string, columns []string) error
+	Insert(ctx context.Context, table string, rows ...Row) error
+	// Count counts rows whose column equals value.
+	Count(ctx context.Context, table, column, value string) (int64, error)
+	// Delete physically removes rows whose column equals value (waiting for a
+	// ClickHouse mutation to finish) and returns how many there were.
+	Delete(ctx context.Context, table, column, value string) (int64, error)
+	// DeleteOrphans removes parent rows whose key no child row references any
+	// more, among the given keys only; used for shared records such as email
+	// threads once their last contact is gone.
+	DeleteOrphans(ctx context.Context, parent, child, key string, keys []string) (int64, error)
+	// Distinct returns the distinct values of column among rows whose
+	// matchColumn equals value (for example the threads a contact is in).
+	Distinct(ctx context.Context, table, column, matchColumn, value string) ([]string, error)
+}
+
+// AuditSetting is the Setting name of every deletion audit entry.
+const AuditSetting = "Data Deletion"
+
+// AuditEntry is one append-only, hash-chained audit record of a final outcome.
+type AuditEntry struct {
+	Seq           int64                    `json:"seq"`
+	RequestID     string                   `json:"request_id"`
+	Setting       string                   `json:"setting"`
+	Functionality string                   `json:"functionality"`
+	Actor         string                   `json:"actor"`
+	ContactIDs    []string                 `json:"contact_ids"`
+	Status        schemas.Status           `json:"status"`
+	ErrorCode     string                   `json:"error_code,omitempty"`
+	Channels      []schemas.ChannelOutcome `json:"channels"`
+	RequestedAt   time.Time                `json:"requested_at"`
+	CompletedAt   time.Time                `json:"completed_at"`
+	ReplayOf      string                   `json:"replay_of,omitempty"`
+	PrevHash      string                   `json:"prev_hash"`
+	Hash          string                   `json:"hash"`
+}
+
+// AuditFilter selects audit entries; zero fields do not filter.
+type AuditFilter struct {
+	Actor         string
+	Functionality string
+	ContactID     string
+	RequestID     string
+	From, To      time.Time // on CompletedAt
+	Offset, Limit int
+}
+
+// RequestState is the join state of one request, as the aggregator sees it.
+type RequestState struct {
+	Request    schemas.DeletionRequested
+	Results    map[schemas.Channel]schemas.ChannelCompleted
+	Finalizing bool      // FinalizeRequested was published
+	Deadline   time.Time // when it fails if still incomplete
+	Outcome    *schemas.DeletionCompleted
+}
+
+// Ledger keeps the aggregator's join state and the audit log, so in-flight
+// joins survive a restart and the audit log can be queried and verified.
+type Ledger interface {
+	// PutRequest records a request; recording it again changes nothing.
+	PutRequest(ctx context.Context, r schemas.DeletionRequested, deadline time.Time) error
+	// PutResult upserts a channel result on (request, channel). Results for
+	// requests not seen yet are kept and joined when the request arrives.
+	PutResult(ctx context.Context, r schemas.ChannelCompleted) error
+	// State returns the join state of a request, or ErrNotFound.
+	State(ctx context.Context, requestID string) (RequestState, error)
+	// MarkFinalizing records that phase 2 was started.
+	MarkFinalizing(ctx context.Context, requestID string) error
+	// Overdue lists unfinished requests whose deadline is before now.
+	Overdue(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// Complete stores the outcome and appends its audit entry in one step.
+	// For a request that already has an outcome it changes nothing and returns
+	// the stored one with created=false, so a redelivery never writes twice.
+	Complete(ctx context.Context, out schemas.DeletionCompleted, functionality string) (stored schemas.DeletionCompleted, created bool, err error)
+	// ByContact returns the latest request states for a contact, newest first.
+	ByContact(ctx context.Context, contactID string, limit int) ([]RequestState, error)
+	// Audit queries the audit log, newest first.
+	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	// VerifyChain recomputes every hash and reports the first broken link.
+	VerifyChain(ctx context.Context) (entries int64, err error)
+}
