@@ -134,8 +134,9 @@ type Objects interface {
 	Put(ctx context.Context, bucket, key string, body io.Reader) error
 	// Get opens the current version of an object, or returns ErrNotFound.
 	Get(ctx context.Context, bucket, key string) (io.ReadCloser, error)
-	// List calls fn for every current object under prefix, in key order,
-	// across as many pages as it takes.
+	// List calls fn for every key under prefix that still has anything
+	// stored (a current object, an old version or a delete marker), in key
+	// order, once per key, across as many pages as it takes.
 	List(ctx context.Context, bucket, prefix string, fn func(key string) error) error
 	// Delete removes every version and delete marker of key. Deleting what is
 	// not there succeeds.
