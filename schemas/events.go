@@ -18,6 +18,10 @@ type Status string
 const (
 	StatusSucceeded Status = "succeeded"
 	StatusFailed    Status = "failed"
+	// StatusSkipped marks a channel of a failed request that never ran:
+	// contact-search is skipped when an artefact channel failed, so the
+	// contact stays findable for a retry.
+	StatusSkipped Status = "skipped"
 )
 
 // DeletionRequested asks for every artefact of the listed contacts to be

@@ -88,3 +88,8 @@ func (c Channel) Valid() bool {
 	}
 	return false
 }
+
+// MetadataPartitionKey is the message metadata key whose value becomes the
+// Kafka record key. Every event is keyed by its request ID, so one request's
+// events share a partition.
+const MetadataPartitionKey = "partition_key"

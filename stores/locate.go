@@ -30,7 +30,7 @@ type Locator struct {
 
 	// fileLocks serialises rewrites of one data-lake file within a process,
 	// so two requests cannot restore each other's contacts.
-	fileLocks keyedMutex
+	fileLocks KeyedMutex
 }
 
 // ContactDate returns the contact's date from the contact index; ok is false
@@ -236,7 +236,7 @@ func (l *Locator) scanFile(ctx context.Context, a Artefact, key, contactID strin
 // streaming it into a new version without them, keeping every other record
 // byte for byte; a file left with nothing is deleted.
 func (l *Locator) rewriteFile(ctx context.Context, a Artefact, key, contactID string) (int64, error) {
-	unlock := l.fileLocks.lock(a.Bucket + "/" + key)
+	unlock := l.fileLocks.Lock(a.Bucket + "/" + key)
 	defer unlock()
 	mine, others, err := l.scanFile(ctx, a, key, contactID)
 	if err != nil {
@@ -384,7 +384,8 @@ func (t *keyTemplate) matcher(contactID string, objects bool) (*regexp.Regexp, e
 	return regexp.Compile(b.String())
 }
 
-type keyedMutex struct {
+// KeyedMutex serialises work per key (a file, a request) within a process.
+type KeyedMutex struct {
 	mu    sync.Mutex
 	locks map[string]*refMutex
 }
@@ -394,7 +395,8 @@ type refMutex struct {
 	refs int
 }
 
-func (k *keyedMutex) lock(key string) (unlock func()) {
+// Lock locks key and returns its unlock function.
+func (k *KeyedMutex) Lock(key string) (unlock func()) {
 	k.mu.Lock()
 	if k.locks == nil {
 		k.locks = map[string]*refMutex{}
@@ -415,99 +417,4 @@ func (k *keyedMutex) lock(key string) (unlock func()) {
 		}
 		k.mu.Unlock()
 	}
-}
-
-// EraseChannel erases every artefact of one channel for each contact and
-// returns the counts summed per artefact type, in data map order.
-func (l *Locator) EraseChannel(ctx context.Context, ch schemas.Channel, contactIDs []string) ([]schemas.ArtefactCount, error) {
-	arts := l.Map.Artefacts(ch)
-	sums := make([]schemas.ArtefactCount, len(arts))
-	for i, a := range arts {
-		sums[i].Artefact = a.Artefact
-	}
-	for _, id := range contactIDs {
-		if err := l.Rule.Check(id); err != nil {
-			return sums, Permanent(err)
-		}
-		var date *time.Time
-		if ch != schemas.ChannelContactSearch {
-			d, ok, err := l.ContactDate(ctx, id)
-			if err != nil {
-				return sums, err
-			}
-			if ok {
-				date = &d
-			}
-		}
-		for i, a := range arts {
-			c, err := l.Erase(ctx, a, id, date)
-			sums[i].Before += c.Before
-			sums[i].Deleted += c.Deleted
-			sums[i].After += c.After
-			if err != nil {
-				return sums, fmt.Errorf("%s: %w", ch, err)
-			}
-		}
-	}
-	return sums, nil
-}
-
-// Remaining is what every store still holds of a contact, per channel and
-// artefact type, found by scanning every date: it does not rely on the
-// contact index, which is gone after a successful deletion.
-type Remaining map[schemas.Channel]map[string]int64
-
-// Total sums every count.
-func (r Remaining) Total() int64 {
-	var n int64
-	for _, arts := range r {
-		for _, c := range arts {
-			n += c
-		}
-	}
-	return n
-}
-
-// Remaining counts what is left of a contact in every mapped store.
-func (l *Locator) Remaining(ctx context.Context, contactID string) (Remaining, error) {
-	if err := l.Rule.Check(contactID); err != nil {
-		return nil, Permanent(err)
-	}
-	out := Remaining{}
-	for _, ch := range l.Map.ChannelsFor() {
-		out[ch] = map[string]int64{}
-		for _, a := range l.Map.Artefacts(ch) {
-			n, err := l.Count(ctx, a, contactID, nil)
-			if err != nil {
-				return nil, fmt.Errorf("%s/%s: %w", ch, a.Artefact, err)
-			}
-			out[ch][a.Artefact] = n
-		}
-	}
-	return out, nil
-}
-
-// Inventory counts a contact's artefacts per channel for display, using the
-// contact's date when the index still has it.
-func (l *Locator) Inventory(ctx context.Context, contactID string) (Remaining, error) {
-	d, ok, err := l.ContactDate(ctx, contactID)
-	if err != nil {
-		return nil, err
-	}
-	var date *time.Time
-	if ok {
-		date = &d
-	}
-	out := Remaining{}
-	for _, ch := range l.Map.ChannelsFor() {
-		out[ch] = map[string]int64{}
-		for _, a := range l.Map.Artefacts(ch) {
-			n, err := l.Count(ctx, a, contactID, date)
-			if err != nil {
-				return nil, fmt.Errorf("%s/%s: %w", ch, a.Artefact, err)
-			}
-			out[ch][a.Artefact] = n
-		}
-	}
-	return out, nil
 }

@@ -210,6 +210,7 @@ type RequestState struct {
 	Finalizing bool      // FinalizeRequested was published
 	Deadline   time.Time // when it fails if still incomplete
 	Outcome    *schemas.DeletionCompleted
+	Published  bool // the outcome event was published
 }
 
 // Ledger keeps the aggregator's join state and the audit log, so in-flight
@@ -230,6 +231,9 @@ type Ledger interface {
 	// For a request that already has an outcome it changes nothing and returns
 	// the stored one with created=false, so a redelivery never writes twice.
 	Complete(ctx context.Context, out schemas.DeletionCompleted, functionality string) (stored schemas.DeletionCompleted, created bool, err error)
+	// MarkPublished records that the outcome event was published, so a
+	// redelivery does not publish it again.
+	MarkPublished(ctx context.Context, requestID string) error
 	// ByContact returns the latest request states for a contact, newest first.
 	ByContact(ctx context.Context, contactID string, limit int) ([]RequestState, error)
 	// Audit queries the audit log, newest first.

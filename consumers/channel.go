@@ -1,0 +1,153 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/erasure-project/erasure/producers"
+	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores"
+)
+
+// Eraser erases one channel's artefacts for a set of contacts and verifies
+// they are gone, returning per-artefact counts. *stores.Locator is one.
+type Eraser interface {
+	EraseChannel(ctx context.Context, ch schemas.Channel, contactIDs []string) ([]schemas.ArtefactCount, error)
+}
+
+// Channel is one channel's consumer. Artefact channels consume requests;
+// contact-search consumes finalize (phase 2).
+type Channel struct {
+	Name   schemas.Channel
+	Eraser Eraser
+	Rule   schemas.ContactIDRule
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Register adds the channel's handler to a router: it reads its phase's
+// topic in its own consumer group and publishes one ChannelCompleted per
+// request to channel-results.
+func (c *Channel) Register(r *message.Router, cfg RouterConfig, topics schemas.Topics, sub message.Subscriber, pub message.Publisher) {
+	topic, handle := topics.Requests(), c.handleRequest
+	if c.Name == schemas.ChannelContactSearch {
+		topic, handle = topics.Finalize(), c.handleFinalize
+	}
+	h := r.AddHandler("channel-"+string(c.Name), topic, sub, topics.ChannelResults(), pub, handle)
+	h.AddMiddleware(c.failureResult)
+	h.AddMiddleware(HandlerStack(cfg, c.Logger)...)
+}
+
+func (c *Channel) handleRequest(msg *message.Message) ([]*message.Message, error) {
+	var req schemas.DeletionRequested
+	if err := Decode(msg, c.Rule, &req); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(req.Channels, c.Name) {
+		return nil, nil // a request made before this channel was mapped
+	}
+	return c.erase(msg.Context(), req.RequestID, req.ContactIDs)
+}
+
+func (c *Channel) handleFinalize(msg *message.Message) ([]*message.Message, error) {
+	var fin schemas.FinalizeRequested
+	if err := Decode(msg, c.Rule, &fin); err != nil {
+		return nil, err
+	}
+	return c.erase(msg.Context(), fin.RequestID, fin.ContactIDs)
+}
+
+func (c *Channel) erase(ctx context.Context, requestID string, contactIDs []string) ([]*message.Message, error) {
+	start := time.Now()
+	counts, err := c.Eraser.EraseChannel(ctx, c.Name, contactIDs)
+	if err != nil {
+		c.Logger.WarnContext(ctx, "channel erase attempt failed",
+			"request_id", requestID, "channel", c.Name, "retryable", stores.IsRetryable(err), "error", err)
+		return nil, err
+	}
+	for _, a := range counts {
+		channelArtefacts.WithLabelValues(string(c.Name), a.Artefact).Add(float64(a.Deleted))
+	}
+	c.Logger.InfoContext(ctx, "channel erased", "request_id", requestID, "channel", c.Name,
+		"contacts", len(contactIDs), "deleted", totalDeleted(counts), "took", time.Since(start))
+	return c.result(requestID, schemas.StatusSucceeded, counts, "")
+}
+
+// failureResult turns a store failure that outlived its retries into a
+// failed ChannelCompleted, so the aggregator fails the request at once
+// instead of waiting for the deadline. Invalid events pass through to the
+// poison queue.
+func (c *Channel) failureResult(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := h(msg)
+		if err == nil || errors.Is(err, schemas.ErrInvalidEvent) || errors.Is(err, context.Canceled) {
+			return out, err
+		}
+		requestID, contactIDs, ok := c.peek(msg)
+		if !ok {
+			return out, err
+		}
+		code := schemas.ErrCodeStoreUnavailable
+		switch {
+		case errors.Is(err, stores.ErrNotErased):
+			code = schemas.ErrCodeVerifyFailed
+		case !stores.IsRetryable(err):
+			code = schemas.ErrCodeStoreRejected
+		}
+		c.Logger.ErrorContext(msg.Context(), "channel failed", "request_id", requestID, "channel", c.Name,
+			"contacts", len(contactIDs), "error_code", code, "error", err)
+		return c.result(requestID, schemas.StatusFailed, nil, code)
+	}
+}
+
+// peek re-decodes the triggering event for the failure path.
+func (c *Channel) peek(msg *message.Message) (string, []string, bool) {
+	if c.Name == schemas.ChannelContactSearch {
+		var fin schemas.FinalizeRequested
+		if schemas.Decode(msg.Payload, c.Rule, &fin) != nil {
+			return "", nil, false
+		}
+		return fin.RequestID, fin.ContactIDs, true
+	}
+	var req schemas.DeletionRequested
+	if schemas.Decode(msg.Payload, c.Rule, &req) != nil {
+		return "", nil, false
+	}
+	return req.RequestID, req.ContactIDs, true
+}
+
+func (c *Channel) result(requestID string, st schemas.Status, counts []schemas.ArtefactCount, code string) ([]*message.Message, error) {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	ev := &schemas.ChannelCompleted{
+		RequestID:   requestID,
+		Channel:     c.Name,
+		Status:      st,
+		Artefacts:   counts,
+		ErrorCode:   code,
+		CompletedAt: now().UTC(),
+	}
+	if ev.Artefacts == nil {
+		ev.Artefacts = []schemas.ArtefactCount{}
+	}
+	msg, err := producers.NewMessage(ev, requestID)
+	if err != nil {
+		return nil, stores.Permanent(err)
+	}
+	return []*message.Message{msg}, nil
+}
+
+func totalDeleted(counts []schemas.ArtefactCount) int64 {
+	var n int64
+	for _, a := range counts {
+		n += a.Deleted
+	}
+	return n
+}
