@@ -25,7 +25,8 @@ func (t Topics) DLQ() string            { return t.Prefix + TopicDLQ }
 
 // Consumer groups. Renaming one makes it re-read its topics from the start.
 const (
-	GroupAggregator = "erasure-aggregator"
+	GroupAggregatorRequests = "erasure-aggregator-requests"
+	GroupAggregatorResults  = "erasure-aggregator-results"
 )
 
 // ChannelGroup is the consumer group of one channel consumer.

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 
@@ -283,4 +284,25 @@ func parseKeyTemplate(raw, instance string, objects bool) (*keyTemplate, error) 
 		return nil, fmt.Errorf("data lake prefix %q must not contain {contact_id}: files hold many contacts", raw)
 	}
 	return t, nil
+}
+
+// ObjectKey builds the key of a new object of this artefact for a contact,
+// for seeding: the template expanded, then suffix in place of the "*".
+func (a Artefact) ObjectKey(contactID string, date time.Time, suffix string) string {
+	return a.tmpl.prefix(contactID, date.UTC()) + suffix
+}
+
+// DatalakePrefix is the prefix of the data-lake files of one day.
+func (a Artefact) DatalakePrefix(date time.Time) string {
+	return a.tmpl.prefix("", date.UTC())
+}
+
+// Find returns the artefact of a channel by name.
+func (m *DataMap) Find(ch schemas.Channel, artefact string) (Artefact, bool) {
+	for _, a := range m.Channels[ch] {
+		if a.Artefact == artefact {
+			return a, true
+		}
+	}
+	return Artefact{}, false
 }

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/erasure-project/erasure/producers"
+	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores"
+)
+
+func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("delete", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprint(stderr, "usage: erasure delete [flags] ID... | --file F | -\n\n")
+		fl.PrintDefaults()
+	}
+	configPath := fl.String("config", "", "YAML configuration file (optional)")
+	brokers := fl.String("brokers", "", "Kafka brokers, comma-separated (default 127.0.0.1:9092, the embedded broker)")
+	prefix := fl.String("topic-prefix", "", "topic prefix (default erasure.)")
+	file := fl.String("file", "", "read contact IDs from this file, one per line")
+	actor := fl.String("actor", "", "who is deleting, recorded in the audit log (default: the OS user)")
+	reason := fl.String("reason", "", "reason code recorded with the request, e.g. gdpr-art17")
+	batch := fl.Int("batch", 1, "contacts per request (1-1000); each request is audited and reported on its own")
+	wait := fl.Bool("wait", false, "wait for every request's outcome; exit 1 if any failed")
+	timeout := fl.Duration("timeout", 10*time.Minute, "with --wait: give up after this long")
+	asJSON := fl.Bool("json", false, "print one JSON result object per request")
+	pattern := fl.String("contact-id-pattern", "", "contact ID pattern (default: the Amazon Connect UUID form)")
+	if err := fl.Parse(args); err != nil {
+		return exitError{2}
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if *brokers != "" {
+		cfg.Kafka.Brokers = splitList(*brokers)
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	}
+	if *prefix != "" {
+		cfg.TopicPrefix = *prefix
+	}
+	if *pattern != "" {
+		cfg.ContactIDPattern = *pattern
+	}
+	if *batch < 1 || *batch > schemas.MaxContactsPerRequest {
+		return fmt.Errorf("--batch must be between 1 and %d", schemas.MaxContactsPerRequest)
+	}
+	if *actor == "" {
+		if u, err := user.Current(); err == nil {
+			*actor = u.Username
+		}
+	}
+	rule, err := schemas.NewContactIDRule(cfg.ContactIDPattern)
+	if err != nil {
+		return err
+	}
+	dm, err := cfg.dataMap()
+	if err != nil {
+		return err
+	}
+	ids, err := readIDs(fl.Args(), *file, stdin)
+	if err != nil {
+		return err
+	}
+	// Validate everything before publishing anything: one bad line stops the
+	// whole run with nothing deleted.
+	for i, id := range ids {
+		if rule.Check(id) != nil {
+			return fmt.Errorf("input line %d: %w; nothing was submitted", i+1, schemas.ErrInvalidContactID)
+		}
+	}
+	q := &producers.Requester{Topics: schemas.Topics{Prefix: cfg.TopicPrefix}, Channels: dm.ChannelsFor(), Rule: rule}
+	var reqs []schemas.DeletionRequested
+	for start := 0; start < len(ids); start += *batch {
+		end := min(start+*batch, len(ids))
+		ev, err := q.Build(producers.Request{ContactIDs: ids[start:end], RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason})
+		if err != nil {
+			return fmt.Errorf("%w; nothing was submitted", err)
+		}
+		reqs = append(reqs, ev)
+	}
+
+	logger := newLogger(io.Discard, slog.LevelError)
+	kcfg := stores.KafkaConfig{Brokers: cfg.Kafka.Brokers, ClientID: "erasure-delete", Logger: logger}
+	pub, err := stores.NewKafkaPublisher(kcfg)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+
+	var outs <-chan *message.Message
+	if *wait {
+		// Read outcomes from just before the first request, with no group,
+		// so nothing published while we start up is missed.
+		sub, err := stores.NewKafkaSubscriber(kcfg, stores.KafkaSubscriberConfig{Since: time.Now().Add(-5 * time.Second)})
+		if err != nil {
+			return err
+		}
+		defer sub.Close()
+		if outs, err = sub.Subscribe(ctx, q.Topics.Outcomes()); err != nil {
+			return err
+		}
+	}
+
+	const chunk = 500
+	for start := 0; start < len(reqs); start += chunk {
+		end := min(start+chunk, len(reqs))
+		msgs := make([]*message.Message, 0, end-start)
+		for i := range reqs[start:end] {
+			m, err := producers.NewMessage(&reqs[start+i], reqs[start+i].RequestID)
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, m)
+		}
+		if err := pub.Publish(q.Topics.Requests(), msgs...); err != nil {
+			return fmt.Errorf("publish (after %d of %d requests): %w", start, len(reqs), err)
+		}
+		fmt.Fprintf(stderr, "submitted %d/%d requests\n", end, len(reqs))
+	}
+	if !*wait {
+		for _, r := range reqs {
+			if *asJSON {
+				json.NewEncoder(stdout).Encode(map[string]any{"request_id": r.RequestID, "contact_ids": r.ContactIDs, "status": "submitted"})
+			} else {
+				fmt.Fprintf(stdout, "%s submitted %s\n", r.RequestID, strings.Join(r.ContactIDs, ","))
+			}
+		}
+		return nil
+	}
+	return waitOutcomes(ctx, reqs, outs, *timeout, *asJSON, rule, stdout, stderr)
+}
+
+func waitOutcomes(ctx context.Context, reqs []schemas.DeletionRequested, outs <-chan *message.Message, timeout time.Duration,
+	asJSON bool, rule schemas.ContactIDRule, stdout, stderr io.Writer) error {
+	pending := make(map[string]bool, len(reqs))
+	for _, r := range reqs {
+		pending[r.RequestID] = true
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	failed, done := 0, 0
+	enc := json.NewEncoder(stdout)
+	for len(pending) > 0 {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(stderr, "gave up waiting: %d of %d requests have no outcome\n", len(pending), len(reqs))
+			for id := range pending {
+				if asJSON {
+					enc.Encode(map[string]any{"request_id": id, "status": "unknown", "error_code": "wait_timeout"})
+				} else {
+					fmt.Fprintf(stdout, "%s no outcome yet\n", id)
+				}
+			}
+			return exitError{1}
+		case m, ok := <-outs:
+			if !ok {
+				return errors.New("outcome stream closed")
+			}
+			var out schemas.DeletionCompleted
+			err := schemas.Decode(m.Payload, rule, &out)
+			m.Ack()
+			if err != nil || !pending[out.RequestID] {
+				continue // someone else's request, or a repeat of one we have
+			}
+			delete(pending, out.RequestID)
+			done++
+			if out.Status != schemas.StatusSucceeded {
+				failed++
+			}
+			if asJSON {
+				enc.Encode(out)
+			} else {
+				fmt.Fprintf(stdout, "%s %s %s%s\n", out.RequestID, out.Status, strings.Join(out.ContactIDs, ","), suffixCode(out.ErrorCode))
+			}
+			if done%1000 == 0 {
+				fmt.Fprintf(stderr, "outcomes %d/%d\n", done, len(reqs))
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "%d requests: %d succeeded, %d failed\n", len(reqs), len(reqs)-failed, failed)
+	if failed > 0 {
+		return exitError{1}
+	}
+	return nil
+}
+
+func suffixCode(code string) string {
+	if code == "" {
+		return ""
+	}
+	return " (" + code + ")"
+}
+
+// readIDs takes contact IDs from arguments, a file, or stdin ("-"), one per
+// line; blank lines and lines starting with # are skipped.
+func readIDs(args []string, file string, stdin io.Reader) ([]string, error) {
+	var ids []string
+	scan := func(r io.Reader) error {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			ids = append(ids, line)
+		}
+		return sc.Err()
+	}
+	for _, a := range args {
+		if a == "-" {
+			if err := scan(stdin); err != nil {
+				return nil, fmt.Errorf("stdin: %w", err)
+			}
+			continue
+		}
+		ids = append(ids, a)
+	}
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := scan(f); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, producers.ErrNoContacts
+	}
+	return ids, nil
+}

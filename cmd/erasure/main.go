@@ -1,0 +1,86 @@
+// Command erasure permanently erases contact-centre contacts from every
+// store, verifies they are gone, and audits each deletion.
+//
+//	erasure up        everything in one process on embedded defaults, with demo data
+//	erasure serve     production roles against real Kafka and stores
+//	erasure delete    the bulk deletion script
+//	erasure verify    scan every store for anything left of given contacts
+//	erasure audit     query the audit log and verify its hash chain
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitError carries an exit code up to main.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	cmds := map[string]func(context.Context, []string, io.Reader, io.Writer, io.Writer) error{
+		"up":     cmdUp,
+		"serve":  cmdServe,
+		"delete": cmdDelete,
+		"verify": cmdVerify,
+		"audit":  cmdAudit,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		if args[0] != "help" && args[0] != "-h" && args[0] != "--help" {
+			fmt.Fprintf(stderr, "erasure: unknown command %q\n", args[0])
+		}
+		usage(stderr)
+		return 2
+	}
+	err := cmd(ctx, args[1:], stdin, stdout, stderr)
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintf(stderr, "erasure %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: erasure <command> [flags]
+
+commands:
+  up       run everything in one process on embedded defaults, with demo data
+  serve    run production roles (webapi, aggregator, consumer:<channel>)
+  delete   delete contacts: IDs as arguments, --file F, or - for stdin
+  verify   exit 0 only when no store holds anything of the given contacts
+  audit    query the audit log and verify its hash chain
+
+Run 'erasure <command> -h' for a command's flags.
+`)
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func defaultTLS() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS12} }

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/webapi"
+)
+
+func cmdUp(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("up", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	configPath := fl.String("config", "", "YAML configuration file (optional)")
+	dataDir := fl.String("data", "", "data directory (default ./erasure-data)")
+	httpAddr := fl.String("http", "", "web UI address (default 127.0.0.1:8080)")
+	brokerPort := fl.Int("broker-port", 0, "embedded Kafka broker port on 127.0.0.1 (default 9092)")
+	demo := fl.Int("demo-contacts", -1, "contacts to seed on first start (default 500)")
+	deadline := fl.Duration("deadline", 0, "deadline of a deletion (default 30s)")
+	verbose := fl.Bool("v", false, "debug logging")
+	if err := fl.Parse(args); err != nil {
+		return exitError{2}
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	if *httpAddr != "" {
+		cfg.HTTPAddr = *httpAddr
+	}
+	if *brokerPort != 0 {
+		cfg.Kafka.EmbeddedPort = *brokerPort
+	}
+	if *demo >= 0 {
+		cfg.DemoContacts = *demo
+	}
+	if *deadline != 0 {
+		cfg.Deadline = *deadline
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := newLogger(stderr, level)
+	return up(ctx, cfg, logger, stdout)
+}
+
+// up runs every role in one process on the embedded defaults.
+func up(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	broker, err := stores.StartEmbeddedBroker(ctx, filepath.Join(cfg.DataDir, "kafka"), cfg.Kafka.EmbeddedPort, cfg.Partitions, logger.With("component", "broker"))
+	if err != nil {
+		return fmt.Errorf("embedded broker: %w", err)
+	}
+	defer broker.Close()
+	cfg.Kafka.Brokers = []string{broker.Addr()}
+
+	logins, err := demoUsers(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	for _, l := range logins {
+		hash, err := bcrypt.GenerateFromPassword([]byte(l.Password), bcrypt.DefaultCost)
+		if err != nil {
+			return err
+		}
+		cfg.Web.Users = append(cfg.Web.Users, webapi.User{Name: l.Name, PasswordHash: string(hash), Roles: l.Roles})
+	}
+
+	app, cleanup, err := newApp(ctx, cfg, AllRoles(), logger)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	seeded, err := seedOnce(ctx, cfg, app.stores, logger)
+	if err != nil {
+		return fmt.Errorf("demo data: %w", err)
+	}
+
+	fmt.Fprintf(stdout, "erasure is up\n")
+	fmt.Fprintf(stdout, "  web UI:  %s\n", app.URL())
+	fmt.Fprintf(stdout, "  broker:  %s   (erasure delete --brokers %s --actor you --wait ID)\n", broker.Addr(), broker.Addr())
+	fmt.Fprintf(stdout, "  data:    %s\n", cfg.DataDir)
+	if seeded > 0 {
+		fmt.Fprintf(stdout, "  demo:    %d contacts seeded\n", seeded)
+	}
+	fmt.Fprintf(stdout, "  logins:\n")
+	for _, l := range logins {
+		fmt.Fprintf(stdout, "    %-8s %-22s %v\n", l.Name, l.Password, l.Roles)
+	}
+	return app.Run(ctx)
+}
+
+type demoLogin struct {
+	Name     string   `json:"name"`
+	Password string   `json:"password"`
+	Roles    []string `json:"roles"`
+}
+
+// demoUsers returns one demo user per role, with passwords generated on the
+// first start and kept in the data directory (readable by its owner only).
+func demoUsers(dataDir string) ([]demoLogin, error) {
+	path := filepath.Join(dataDir, "demo-logins.json")
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		var ls []demoLogin
+		if err := json.Unmarshal(raw, &ls); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return ls, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	ls := []demoLogin{
+		{Name: "agent", Roles: []string{"agent"}},
+		{Name: "dpo", Roles: []string{"dpo"}},
+		{Name: "auditor", Roles: []string{"auditor"}},
+		{Name: "admin", Roles: []string{"admin"}},
+	}
+	for i := range ls {
+		ls[i].Password = ls[i].Name + "-" + rand.Text()[:10]
+	}
+	raw, err = json.MarshalIndent(ls, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return ls, os.WriteFile(path, raw, 0o600)
+}
+
+// seedOnce seeds demo data the first time a data directory is used.
+func seedOnce(ctx context.Context, cfg Config, st *Stores, logger *slog.Logger) (int, error) {
+	marker := filepath.Join(cfg.DataDir, "demo-seeded")
+	if _, err := os.Stat(marker); err == nil || cfg.DemoContacts == 0 {
+		return 0, nil
+	}
+	start := time.Now()
+	ids, err := Seed(ctx, st, SeedOptions{Contacts: cfg.DemoContacts, Seed: 1})
+	if err != nil {
+		return 0, err
+	}
+	logger.Info("demo data seeded", "contacts", len(ids), "took", time.Since(start).Round(time.Millisecond))
+	return len(ids), os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o640)
+}
