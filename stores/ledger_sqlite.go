@@ -1,0 +1,646 @@
+package stores
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/erasure-project/erasure/schemas"
+)
+
+// Limits of the ledger's list queries.
+const (
+	AuditDefaultLimit   = 100
+	AuditMaxLimit       = 1000
+	overdueDefaultLimit = 100
+	overdueMaxLimit     = 10000
+	byContactMaxLimit   = 1000
+)
+
+// SQLiteLedger is the embedded ledger: the aggregator's join state and the
+// audit log, in one database so that an outcome and its audit entry are
+// written in one transaction.
+type SQLiteLedger struct {
+	db     *sql.DB
+	schema sqliteSchema
+}
+
+var _ Ledger = (*SQLiteLedger)(nil)
+
+// NewSQLiteLedger returns a ledger stored in db (see OpenSQLite). Its tables
+// are created on first use.
+func NewSQLiteLedger(db *sql.DB) *SQLiteLedger {
+	return &SQLiteLedger{db: db, schema: sqliteSchema{stmts: []string{
+		`CREATE TABLE IF NOT EXISTS erasure_ledger_requests (
+			request_id   TEXT PRIMARY KEY,
+			request      TEXT NOT NULL,
+			requested_at TEXT NOT NULL,
+			deadline     TEXT NOT NULL,
+			finalizing   INTEGER NOT NULL DEFAULT 0,
+			outcome      TEXT,
+			completed_at TEXT,
+			published    INTEGER NOT NULL DEFAULT 0
+		)`,
+		`CREATE INDEX IF NOT EXISTS erasure_ledger_requests_open
+			ON erasure_ledger_requests (deadline) WHERE outcome IS NULL`,
+		// No foreign key to requests: results may arrive before their request.
+		`CREATE TABLE IF NOT EXISTS erasure_ledger_results (
+			request_id   TEXT NOT NULL,
+			channel      TEXT NOT NULL,
+			completed_at TEXT NOT NULL,
+			result       TEXT NOT NULL,
+			PRIMARY KEY (request_id, channel)
+		) WITHOUT ROWID`,
+		`CREATE TABLE IF NOT EXISTS erasure_ledger_contacts (
+			contact_id TEXT NOT NULL,
+			request_id TEXT NOT NULL,
+			PRIMARY KEY (contact_id, request_id)
+		) WITHOUT ROWID`,
+		`CREATE TABLE IF NOT EXISTS erasure_audit (
+			seq           INTEGER PRIMARY KEY,
+			request_id    TEXT NOT NULL UNIQUE,
+			setting       TEXT NOT NULL,
+			functionality TEXT NOT NULL,
+			actor         TEXT NOT NULL,
+			contact_ids   TEXT NOT NULL,
+			status        TEXT NOT NULL,
+			error_code    TEXT NOT NULL,
+			channels      TEXT NOT NULL,
+			requested_at  TEXT NOT NULL,
+			completed_at  TEXT NOT NULL,
+			replay_of     TEXT NOT NULL,
+			prev_hash     TEXT NOT NULL,
+			hash          TEXT NOT NULL
+		)`,
+		`CREATE INDEX IF NOT EXISTS erasure_audit_completed ON erasure_audit (completed_at)`,
+		`CREATE INDEX IF NOT EXISTS erasure_audit_actor ON erasure_audit (actor)`,
+		// The code has no update or delete path for the audit log; these make
+		// the database refuse one too. (They can be dropped by whoever owns
+		// the file, which is what the hash chain is for.)
+		`CREATE TRIGGER IF NOT EXISTS erasure_audit_no_update BEFORE UPDATE ON erasure_audit
+			BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
+		`CREATE TRIGGER IF NOT EXISTS erasure_audit_no_delete BEFORE DELETE ON erasure_audit
+			BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
+	}}}
+}
+
+func checkRequestID(id string) error {
+	if id == "" {
+		return Permanent(errors.New("ledger: empty request ID"))
+	}
+	return nil
+}
+
+// PutRequest records a request; recording it again changes nothing, not even
+// the deadline.
+func (l *SQLiteLedger) PutRequest(ctx context.Context, r schemas.DeletionRequested, deadline time.Time) error {
+	if err := checkRequestID(r.RequestID); err != nil {
+		return err
+	}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return Permanent(fmt.Errorf("ledger: encode request: %w", err))
+	}
+	if err := l.schema.ensure(ctx, l.db); err != nil {
+		return err
+	}
+	err = inTx(ctx, l.db, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO erasure_ledger_requests
+			(request_id, request, requested_at, deadline) VALUES (?, ?, ?, ?)`,
+			r.RequestID, string(raw), formatTime(r.RequestedAt), formatTime(deadline))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return putContacts(ctx, tx, r.RequestID, r.ContactIDs)
+	})
+	return sqliteErr("ledger: put request", err)
+}
+
+func putContacts(ctx context.Context, tx *sql.Tx, requestID string, contactIDs []string) error {
+	stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO erasure_ledger_contacts (contact_id, request_id) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, c := range contactIDs {
+		if _, err := stmt.ExecContext(ctx, c, requestID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutResult upserts a channel result on (request, channel). A redelivered
+// older result (earlier CompletedAt) does not overwrite a newer one.
+func (l *SQLiteLedger) PutResult(ctx context.Context, r schemas.ChannelCompleted) error {
+	if err := checkRequestID(r.RequestID); err != nil {
+		return err
+	}
+	if r.Channel == "" {
+		return Permanent(errors.New("ledger: result without channel"))
+	}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return Permanent(fmt.Errorf("ledger: encode result: %w", err))
+	}
+	if err := l.schema.ensure(ctx, l.db); err != nil {
+		return err
+	}
+	_, err = l.db.ExecContext(ctx, `INSERT INTO erasure_ledger_results (request_id, channel, completed_at, result)
+		VALUES (?, ?, ?, ?)
+		ON CONFLICT (request_id, channel) DO UPDATE SET completed_at = excluded.completed_at, result = excluded.result
+		WHERE excluded.completed_at >= erasure_ledger_results.completed_at`,
+		r.RequestID, string(r.Channel), formatTime(r.CompletedAt), string(raw))
+	return sqliteErr("ledger: put result", err)
+}
+
+type queryer interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}
+
+// State returns the join state of a request, or ErrNotFound.
+func (l *SQLiteLedger) State(ctx context.Context, requestID string) (RequestState, error) {
+	if err := l.schema.ensure(ctx, l.db); err != nil {
+		return RequestState{}, err
+	}
+	var st RequestState
+	err := inTx(ctx, l.db, func(tx *sql.Tx) error {
+		var err error
+		st, err = loadState(ctx, tx, requestID)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return RequestState{}, err
+	}
+	return st, sqliteErr("ledger: state", err)
+}
+
+func loadState(ctx context.Context, q queryer, requestID string) (RequestState, error) {
+	var (
+		st         RequestState
+		rawReq     string
+		deadline   string
+		finalizing bool
+		published  bool
+		rawOut     sql.NullString
+	)
+	err := q.QueryRowContext(ctx, `SELECT request, deadline, finalizing, outcome, published
+		FROM erasure_ledger_requests WHERE request_id = ?`, requestID).Scan(&rawReq, &deadline, &finalizing, &rawOut, &published)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, fmt.Errorf("ledger: request: %w", ErrNotFound)
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal([]byte(rawReq), &st.Request); err != nil {
+		return st, Permanent(fmt.Errorf("ledger: decode stored request: %w", err))
+	}
+	if st.Deadline, err = parseTime(deadline); err != nil {
+		return st, Permanent(fmt.Errorf("ledger: stored deadline: %w", err))
+	}
+	st.Finalizing = finalizing
+	st.Published = published
+	if rawOut.Valid {
+		st.Outcome = new(schemas.DeletionCompleted)
+		if err := json.Unmarshal([]byte(rawOut.String), st.Outcome); err != nil {
+			return st, Permanent(fmt.Errorf("ledger: decode stored outcome: %w", err))
+		}
+	}
+	rows, err := q.QueryContext(ctx, `SELECT result FROM erasure_ledger_results WHERE request_id = ?`, requestID)
+	if err != nil {
+		return st, err
+	}
+	defer rows.Close()
+	st.Results = map[schemas.Channel]schemas.ChannelCompleted{}
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return st, err
+		}
+		var r schemas.ChannelCompleted
+		if err := json.Unmarshal([]byte(raw), &r); err != nil {
+			return st, Permanent(fmt.Errorf("ledger: decode stored result: %w", err))
+		}
+		st.Results[r.Channel] = r
+	}
+	return st, rows.Err()
+}
+
+// MarkFinalizing records that phase 2 was started; ErrNotFound for an
+// unknown request.
+func (l *SQLiteLedger) MarkFinalizing(ctx context.Context, requestID string) error {
+	if err := l.schema.ensure(ctx, l.db); err != nil {
+		return err
+	}
+	res, err := l.db.ExecContext(ctx, `UPDATE erasure_ledger_requests SET finalizing = 1 WHERE request_id = ?`, requestID)
+	if err != nil {
+		return sqliteErr("ledger: mark finalizing", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return sqliteErr("ledger: mark finalizing", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("ledger: mark finalizing: %w", ErrNotFound)
+	}
+	return nil
+}
+
+// MarkPublished records that the outcome event was published. It is
+// ErrNotFound for an unknown request and a permanent error for one without
+// an outcome: publishing comes after Complete.
+func (l *SQLiteLedger) MarkPublished(ctx context.Context, requestID string) error {
+	if err := l.schema.ensure(ctx, l.db); err != nil {
+		return err
+	}
+	err := inTx(ctx, l.db, func(tx *sql.Tx) error {
+		var hasOutcome bool
+		err := tx.QueryRowContext(ctx, `SELECT outcome IS NOT NULL FROM erasure_ledger_requests WHERE request_id = ?`,
+			requestID).Scan(&hasOutcome)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("request: %w", ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if !hasOutcome {
+			return Permanent(errors.New("request has no outcome to publish"))
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE erasure_ledger_requests SET published = 1 WHERE request_id = ?`, requestID)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("ledger: mark published: %w", err)
+	}
+	return sqliteErr("ledger: mark published", err)
+}
+
+// Overdue lists unfinished requests whose deadline is before now, earliest
+// deadline first.
+func (l *SQLiteLedger) Overdue(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	if limit <= 0 {
+		limit = overdueDefaultLimit
+	}
+	limit = min(limit, overdueMaxLimit)
+	if err := l.schema.ensure(ctx, l.db); err != nil {
+		return nil, err
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT request_id FROM erasure_ledger_requests
+		WHERE outcome IS NULL AND deadline < ? ORDER BY deadline, request_id LIMIT ?`, formatTime(now), limit)
+	if err != nil {
+		return nil, sqliteErr("ledger: overdue", err)
+	}
+	ids, err := scanStrings(rows)
+	return ids, sqliteErr("ledger: overdue", err)
+}
+
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// Complete stores the outcome and appends its audit entry in one
+// transaction. A request that already has an outcome keeps it: the stored
+// outcome is returned with created=false and nothing is written.
+func (l *SQLiteLedger) Complete(ctx context.Context, out schemas.DeletionCompleted, functionality string) (schemas.DeletionCompleted, bool, error) {
+	if err := checkRequestID(out.RequestID); err != nil {
+		return out, false, err
+	}
+	if err := l.schema.ensure(ctx, l.db); err != nil {
+		return out, false, err
+	}
+	if out.CompletedAt.IsZero() {
+		out.CompletedAt = time.Now()
+	}
+	out.RequestedAt = out.RequestedAt.UTC()
+	out.CompletedAt = out.CompletedAt.UTC()
+
+	var (
+		stored  schemas.DeletionCompleted
+		created bool
+	)
+	err := inTx(ctx, l.db, func(tx *sql.Tx) error {
+		var existing sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT outcome FROM erasure_ledger_requests WHERE request_id = ?`,
+			out.RequestID).Scan(&existing)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if existing.Valid {
+			if err := json.Unmarshal([]byte(existing.String), &stored); err != nil {
+				return Permanent(fmt.Errorf("decode stored outcome: %w", err))
+			}
+			return nil
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			// An outcome for a request never recorded (a deadline sweep after
+			// the request row was lost, say) still needs a home for State and
+			// ByContact; rebuild the request from what the outcome carries.
+			if err := insertRequestFromOutcome(ctx, tx, out); err != nil {
+				return err
+			}
+		}
+
+		var prevSeq int64
+		var prevHash string
+		err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM erasure_audit ORDER BY seq DESC LIMIT 1`).Scan(&prevSeq, &prevHash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		e := AuditEntry{
+			Seq:           prevSeq + 1,
+			RequestID:     out.RequestID,
+			Setting:       AuditSetting,
+			Functionality: functionality,
+			Actor:         out.RequestedBy,
+			ContactIDs:    out.ContactIDs,
+			Status:        out.Status,
+			ErrorCode:     out.ErrorCode,
+			Channels:      out.Channels,
+			RequestedAt:   out.RequestedAt,
+			CompletedAt:   out.CompletedAt,
+			ReplayOf:      out.ReplayOf,
+			PrevHash:      prevHash,
+		}
+		e = normalizeAudit(e)
+		if e.Hash, err = AuditHash(e); err != nil {
+			return err
+		}
+		contactIDs, _ := json.Marshal(e.ContactIDs)
+		channels, err := json.Marshal(e.Channels)
+		if err != nil {
+			return Permanent(fmt.Errorf("encode channels: %w", err))
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO erasure_audit (seq, request_id, setting, functionality,
+			actor, contact_ids, status, error_code, channels, requested_at, completed_at, replay_of, prev_hash, hash)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.Seq, e.RequestID, e.Setting, e.Functionality, e.Actor, string(contactIDs), string(e.Status),
+			e.ErrorCode, string(channels), formatTime(e.RequestedAt), formatTime(e.CompletedAt), e.ReplayOf,
+			e.PrevHash, e.Hash); err != nil {
+			return err
+		}
+
+		out.AuditSeq, out.AuditHash = e.Seq, e.Hash
+		raw, err := json.Marshal(out)
+		if err != nil {
+			return Permanent(fmt.Errorf("encode outcome: %w", err))
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE erasure_ledger_requests SET outcome = ?, completed_at = ?
+			WHERE request_id = ?`, string(raw), formatTime(out.CompletedAt), out.RequestID); err != nil {
+			return err
+		}
+		if err := putContacts(ctx, tx, out.RequestID, out.ContactIDs); err != nil {
+			return err
+		}
+		stored, created = out, true
+		return nil
+	})
+	if err != nil {
+		return schemas.DeletionCompleted{}, false, sqliteErr("ledger: complete", err)
+	}
+	return stored, created, nil
+}
+
+func insertRequestFromOutcome(ctx context.Context, tx *sql.Tx, out schemas.DeletionCompleted) error {
+	r := schemas.DeletionRequested{
+		Type:          schemas.TypeDeletionRequested,
+		SchemaVersion: schemas.Version,
+		RequestID:     out.RequestID,
+		ContactIDs:    out.ContactIDs,
+		RequestedBy:   out.RequestedBy,
+		RequestedAt:   out.RequestedAt,
+		Source:        out.Source,
+		ReplayOf:      out.ReplayOf,
+	}
+	for _, c := range out.Channels {
+		r.Channels = append(r.Channels, c.Channel)
+	}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return Permanent(fmt.Errorf("encode request: %w", err))
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO erasure_ledger_requests (request_id, request, requested_at, deadline)
+		VALUES (?, ?, ?, ?)`, r.RequestID, string(raw), formatTime(r.RequestedAt), formatTime(out.CompletedAt))
+	return err
+}
+
+// normalizeAudit puts an entry in the form it has after a round trip through
+// storage (UTC times, empty rather than nil lists), so its hash can be
+// recomputed from the stored columns.
+func normalizeAudit(e AuditEntry) AuditEntry {
+	e.RequestedAt = e.RequestedAt.UTC()
+	e.CompletedAt = e.CompletedAt.UTC()
+	if e.ContactIDs == nil {
+		e.ContactIDs = []string{}
+	}
+	if e.Channels == nil {
+		e.Channels = []schemas.ChannelOutcome{}
+	}
+	return e
+}
+
+// AuditHash computes an audit entry's hash: hex(SHA-256(prev_hash ||
+// canonical JSON of the entry without its "hash" member)). Canonical JSON is
+// the entry as encoding/json writes it, re-encoded with every object's keys
+// sorted and no whitespace, so any implementation or an external verifier
+// can reproduce it. Every Ledger implementation uses this function so that
+// their chains are interchangeable.
+func AuditHash(e AuditEntry) (string, error) {
+	e = normalizeAudit(e)
+	e.Hash = ""
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return "", Permanent(fmt.Errorf("audit: encode entry: %w", err))
+	}
+	var m map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return "", Permanent(fmt.Errorf("audit: canonicalise entry: %w", err))
+	}
+	delete(m, "hash")
+	canon, err := json.Marshal(m) // maps encode with sorted keys
+	if err != nil {
+		return "", Permanent(fmt.Errorf("audit: canonicalise entry: %w", err))
+	}
+	h := sha256.New()
+	h.Write([]byte(e.PrevHash))
+	h.Write(canon)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+const auditColumns = `seq, request_id, setting, functionality, actor, contact_ids, status, error_code,
+	channels, requested_at, completed_at, replay_of, prev_hash, hash`
+
+func scanAudit(rows *sql.Rows) (AuditEntry, error) {
+	var (
+		e                        AuditEntry
+		contactIDs, channels     string
+		status                   string
+		requestedAt, completedAt string
+	)
+	if err := rows.Scan(&e.Seq, &e.RequestID, &e.Setting, &e.Functionality, &e.Actor, &contactIDs, &status,
+		&e.ErrorCode, &channels, &requestedAt, &completedAt, &e.ReplayOf, &e.PrevHash, &e.Hash); err != nil {
+		return e, err
+	}
+	e.Status = schemas.Status(status)
+	if err := json.Unmarshal([]byte(contactIDs), &e.ContactIDs); err != nil {
+		return e, Permanent(fmt.Errorf("audit entry seq %d: contact IDs: %w", e.Seq, err))
+	}
+	if err := json.Unmarshal([]byte(channels), &e.Channels); err != nil {
+		return e, Permanent(fmt.Errorf("audit entry seq %d: channels: %w", e.Seq, err))
+	}
+	var err error
+	if e.RequestedAt, err = parseTime(requestedAt); err != nil {
+		return e, Permanent(fmt.Errorf("audit entry seq %d: requested_at: %w", e.Seq, err))
+	}
+	if e.CompletedAt, err = parseTime(completedAt); err != nil {
+		return e, Permanent(fmt.Errorf("audit entry seq %d: completed_at: %w", e.Seq, err))
+	}
+	return e, nil
+}
+
+// ByContact returns the latest request states for a contact, newest request
+// first.
+func (l *SQLiteLedger) ByContact(ctx context.Context, contactID string, limit int) ([]RequestState, error) {
+	if limit <= 0 {
+		limit = AuditDefaultLimit
+	}
+	limit = min(limit, byContactMaxLimit)
+	if err := l.schema.ensure(ctx, l.db); err != nil {
+		return nil, err
+	}
+	var out []RequestState
+	err := inTx(ctx, l.db, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT r.request_id FROM erasure_ledger_contacts c
+			JOIN erasure_ledger_requests r ON r.request_id = c.request_id
+			WHERE c.contact_id = ? ORDER BY r.requested_at DESC, r.request_id DESC LIMIT ?`, contactID, limit)
+		if err != nil {
+			return err
+		}
+		ids, err := scanStrings(rows)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			st, err := loadState(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, st)
+		}
+		return nil
+	})
+	return out, sqliteErr("ledger: by contact", err)
+}
+
+// Audit queries the audit log, newest entry first. From and To bound
+// CompletedAt inclusively.
+func (l *SQLiteLedger) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+	if err := l.schema.ensure(ctx, l.db); err != nil {
+		return nil, err
+	}
+	var where []string
+	var args []any
+	if f.Actor != "" {
+		where, args = append(where, "actor = ?"), append(args, f.Actor)
+	}
+	if f.Functionality != "" {
+		where, args = append(where, "functionality = ?"), append(args, f.Functionality)
+	}
+	if f.RequestID != "" {
+		where, args = append(where, "request_id = ?"), append(args, f.RequestID)
+	}
+	if f.ContactID != "" {
+		where = append(where, "request_id IN (SELECT request_id FROM erasure_ledger_contacts WHERE contact_id = ?)")
+		args = append(args, f.ContactID)
+	}
+	if !f.From.IsZero() {
+		where, args = append(where, "completed_at >= ?"), append(args, formatTime(f.From))
+	}
+	if !f.To.IsZero() {
+		where, args = append(where, "completed_at <= ?"), append(args, formatTime(f.To))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = AuditDefaultLimit
+	}
+	limit = min(limit, AuditMaxLimit)
+	q := `SELECT ` + auditColumns + ` FROM erasure_audit`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY seq DESC LIMIT ? OFFSET ?`
+	rows, err := l.db.QueryContext(ctx, q, append(args, limit, max(f.Offset, 0))...)
+	if err != nil {
+		return nil, sqliteErr("ledger: audit", err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return nil, sqliteErr("ledger: audit", err)
+		}
+		out = append(out, e)
+	}
+	return out, sqliteErr("ledger: audit", rows.Err())
+}
+
+// VerifyChain walks the audit log in seq order, recomputing every hash, and
+// returns how many entries verified before the first broken link, which it
+// reports by seq. Seqs must run 1, 2, 3…, so a deleted entry is a break too.
+// (Removing entries from the end leaves a valid, shorter chain: compare the
+// head hash with one kept elsewhere to detect that.)
+func (l *SQLiteLedger) VerifyChain(ctx context.Context) (int64, error) {
+	if err := l.schema.ensure(ctx, l.db); err != nil {
+		return 0, err
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT `+auditColumns+` FROM erasure_audit ORDER BY seq`)
+	if err != nil {
+		return 0, sqliteErr("ledger: verify chain", err)
+	}
+	defer rows.Close()
+	var n int64
+	prev := ""
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return n, sqliteErr("ledger: verify chain", err)
+		}
+		if e.Seq != n+1 {
+			return n, Permanent(fmt.Errorf("audit chain broken at seq %d: expected seq %d", e.Seq, n+1))
+		}
+		if e.PrevHash != prev {
+			return n, Permanent(fmt.Errorf("audit chain broken at seq %d: prev_hash does not match the hash of seq %d", e.Seq, n))
+		}
+		h, err := AuditHash(e)
+		if err != nil {
+			return n, err
+		}
+		if h != e.Hash {
+			return n, Permanent(fmt.Errorf("audit chain broken at seq %d: entry does not match its hash", e.Seq))
+		}
+		prev = e.Hash
+		n++
+	}
+	return n, sqliteErr("ledger: verify chain", rows.Err())
+}
