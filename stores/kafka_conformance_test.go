@@ -15,9 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// conformancePartitions is the partition count of every suite topic: more
+// kafkaConformancePartitions is the partition count of every suite topic: more
 // than one, so the suite sees partitions delivered concurrently.
-const conformancePartitions = 4
+const kafkaConformancePartitions = 4
 
 // TestKafkaConformanceKfake runs watermill's Pub/Sub suite against the
 // adapter on an in-process three-broker kfake cluster.
@@ -27,7 +27,7 @@ func TestKafkaConformanceKfake(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	runConformance(t, KafkaConfig{Brokers: cluster.ListenAddrs(), ClientID: "conformance"}, 3)
+	runKafkaConformance(t, KafkaConfig{Brokers: cluster.ListenAddrs(), ClientID: "conformance"}, 3)
 }
 
 // TestKafkaConformanceRealBroker runs the same suite against Apache Kafka at
@@ -40,11 +40,11 @@ func TestKafkaConformanceRealBroker(t *testing.T) {
 		}
 		t.Skip("ERASURE_TEST_KAFKA_BROKERS not set")
 	}
-	runConformance(t, KafkaConfig{Brokers: strings.Split(brokers, ","), ClientID: "conformance"}, -1)
+	runKafkaConformance(t, KafkaConfig{Brokers: strings.Split(brokers, ","), ClientID: "conformance"}, -1)
 }
 
-func runConformance(t *testing.T, cfg KafkaConfig, replication int16) {
-	topics := &suiteTopics{cfg: cfg, replication: replication}
+func runKafkaConformance(t *testing.T, cfg KafkaConfig, replication int16) {
+	topics := &kafkaSuiteTopics{cfg: cfg, replication: replication}
 	t.Cleanup(func() { topics.deleteAll(t) })
 
 	newPubSub := func(t *testing.T, sub KafkaSubscriberConfig) (message.Publisher, message.Subscriber) {
@@ -57,7 +57,7 @@ func runConformance(t *testing.T, cfg KafkaConfig, replication int16) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return pub, topicCreatingSubscriber{s, topics}
+		return pub, kafkaTopicCreatingSubscriber{s, topics}
 	}
 	inGroup := func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
 		return newPubSub(t, KafkaSubscriberConfig{ConsumerGroup: group, FromStart: true, NackResendSleep: 10 * time.Millisecond})
@@ -77,7 +77,7 @@ func runConformance(t *testing.T, cfg KafkaConfig, replication int16) {
 
 	// Every subscriber of one test shares a group named after it, as the
 	// replicas of one channel consumer do; so a later subscriber continues
-	// where an earlier one committed, and must not see old messages again.
+	// where an earlier one kafkaCommitted, and must not see old messages again.
 	t.Run("group", func(t *testing.T) {
 		features := base
 		features.NewSubscriberReceivesOldMessages = false
@@ -103,7 +103,7 @@ func runConformance(t *testing.T, cfg KafkaConfig, replication int16) {
 		features.GuaranteedOrder = true
 		keyed := func(t *testing.T) (message.Publisher, message.Subscriber) {
 			pub, sub := inGroup(t, "suite-"+t.Name())
-			return payloadKeyedPublisher{pub}, sub
+			return kafkaPayloadKeyedPublisher{pub}, sub
 		}
 		for name, test := range map[string]func(*testing.T, tests.TestContext, tests.PubSubConstructor){
 			"TestPublishSubscribeInOrder": tests.TestPublishSubscribeInOrder,
@@ -117,29 +117,29 @@ func runConformance(t *testing.T, cfg KafkaConfig, replication int16) {
 	})
 }
 
-// topicCreatingSubscriber creates the suite's topics with several partitions
+// kafkaTopicCreatingSubscriber creates the suite's topics with several partitions
 // before use, as a deployment does at start-up with EnsureTopics; the
 // adapter's clients never auto-create topics.
-type topicCreatingSubscriber struct {
+type kafkaTopicCreatingSubscriber struct {
 	*KafkaSubscriber
-	topics *suiteTopics
+	topics *kafkaSuiteTopics
 }
 
-func (s topicCreatingSubscriber) SubscribeInitialize(topic string) error {
+func (s kafkaTopicCreatingSubscriber) SubscribeInitialize(topic string) error {
 	return s.topics.ensure(topic)
 }
 
-type suiteTopics struct {
+type kafkaSuiteTopics struct {
 	cfg         KafkaConfig
 	replication int16
 	mu          sync.Mutex
 	created     []string
 }
 
-func (s *suiteTopics) ensure(topic string) error {
+func (s *kafkaSuiteTopics) ensure(topic string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := EnsureTopics(ctx, s.cfg, conformancePartitions, s.replication, topic); err != nil {
+	if err := EnsureTopics(ctx, s.cfg, kafkaConformancePartitions, s.replication, topic); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -149,7 +149,7 @@ func (s *suiteTopics) ensure(topic string) error {
 }
 
 // deleteAll keeps a real cluster from filling up with test topics.
-func (s *suiteTopics) deleteAll(t *testing.T) {
+func (s *kafkaSuiteTopics) deleteAll(t *testing.T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.created) == 0 {
@@ -168,11 +168,11 @@ func (s *suiteTopics) deleteAll(t *testing.T) {
 	}
 }
 
-// payloadKeyedPublisher keys every message by its payload, which is how the
+// kafkaPayloadKeyedPublisher keys every message by its payload, which is how the
 // suite's order tests group the messages whose order they check.
-type payloadKeyedPublisher struct{ message.Publisher }
+type kafkaPayloadKeyedPublisher struct{ message.Publisher }
 
-func (p payloadKeyedPublisher) Publish(topic string, msgs ...*message.Message) error {
+func (p kafkaPayloadKeyedPublisher) Publish(topic string, msgs ...*message.Message) error {
 	for _, m := range msgs {
 		m.Metadata.Set(MetadataKey, string(m.Payload))
 	}

@@ -184,7 +184,10 @@ func (c *consumption) run(ctx context.Context) {
 		}
 		// Records polled and not delivered must be fetched again, or the
 		// next marked offset would commit past them.
-		c.cl.SetOffsets(rewind)
+		if len(rewind) > 0 {
+			c.log.Debug("kafka: rebalance waiting; undelivered records will be fetched again", "partitions", len(rewind[c.topic]))
+			c.cl.SetOffsets(rewind)
+		}
 		c.cl.AllowRebalance()
 	}
 }
