@@ -1,6 +1,7 @@
 package stores
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -459,10 +460,11 @@ func normalizeAudit(e AuditEntry) AuditEntry {
 
 // AuditHash computes an audit entry's hash: hex(SHA-256(prev_hash ||
 // canonical JSON of the entry without its "hash" member)). Canonical JSON is
-// the entry as encoding/json writes it, re-encoded with every object's keys
-// sorted and no whitespace, so any implementation or an external verifier
-// can reproduce it. Every Ledger implementation uses this function so that
-// their chains are interchangeable.
+// the entry's JSON form (times in UTC RFC 3339, empty lists as []) with every
+// object's keys sorted, no whitespace and no HTML escaping, so an external
+// verifier can reproduce it; the first entry's prev_hash is "". Every Ledger
+// implementation uses this function so that their chains are
+// interchangeable.
 func AuditHash(e AuditEntry) (string, error) {
 	e = normalizeAudit(e)
 	e.Hash = ""
@@ -477,13 +479,15 @@ func AuditHash(e AuditEntry) (string, error) {
 		return "", Permanent(fmt.Errorf("audit: canonicalise entry: %w", err))
 	}
 	delete(m, "hash")
-	canon, err := json.Marshal(m) // maps encode with sorted keys
-	if err != nil {
+	var canon bytes.Buffer
+	enc := json.NewEncoder(&canon)
+	enc.SetEscapeHTML(false) // "<", ">" and "&" as themselves, as other JSON encoders write them
+	if err := enc.Encode(m); err != nil { // maps encode with sorted keys
 		return "", Permanent(fmt.Errorf("audit: canonicalise entry: %w", err))
 	}
 	h := sha256.New()
 	h.Write([]byte(e.PrevHash))
-	h.Write(canon)
+	h.Write(bytes.TrimSuffix(canon.Bytes(), []byte("\n")))
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 

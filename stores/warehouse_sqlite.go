@@ -37,10 +37,17 @@ func checkTable(table string) error {
 	return nil
 }
 
+// checkColumns validates column names. SQLite's implicit row-number
+// aliases are refused: on a table without such a column they would silently
+// match by row number instead of failing as unknown columns.
 func checkColumns(cols ...string) error {
 	for _, c := range cols {
 		if err := CheckIdent("column", c); err != nil {
 			return err
+		}
+		switch c {
+		case "rowid", "oid", "_rowid_":
+			return Permanent(fmt.Errorf("column name %q: reserved", c))
 		}
 	}
 	return nil
