@@ -418,3 +418,91 @@ func (k *KeyedMutex) Lock(key string) (unlock func()) {
 		k.mu.Unlock()
 	}
 }
+
+// EraseChannel erases every artefact of one channel for each contact and
+// returns the counts summed per artefact type, in data map order.
+func (l *Locator) EraseChannel(ctx context.Context, ch schemas.Channel, contactIDs []string) ([]schemas.ArtefactCount, error) {
+	arts := l.Map.Artefacts(ch)
+	sums := make([]schemas.ArtefactCount, len(arts))
+	for i, a := range arts {
+		sums[i].Artefact = a.Artefact
+	}
+	for _, id := range contactIDs {
+		if err := l.Rule.Check(id); err != nil {
+			return sums, Permanent(err)
+		}
+		var date *time.Time
+		if ch != schemas.ChannelContactSearch {
+			d, ok, err := l.ContactDate(ctx, id)
+			if err != nil {
+				return sums, err
+			}
+			if ok {
+				date = &d
+			}
+		}
+		for i, a := range arts {
+			c, err := l.Erase(ctx, a, id, date)
+			sums[i].Before += c.Before
+			sums[i].Deleted += c.Deleted
+			sums[i].After += c.After
+			if err != nil {
+				return sums, fmt.Errorf("%s: %w", ch, err)
+			}
+		}
+	}
+	return sums, nil
+}
+
+// Remaining is what the stores hold of a contact, per channel and artefact
+// type.
+type Remaining map[schemas.Channel]map[string]int64
+
+// Total sums every count.
+func (r Remaining) Total() int64 {
+	var n int64
+	for _, arts := range r {
+		for _, c := range arts {
+			n += c
+		}
+	}
+	return n
+}
+
+// Remaining counts what is left of a contact in every mapped store by
+// scanning every date: it does not rely on the contact index, which is gone
+// after a successful deletion.
+func (l *Locator) Remaining(ctx context.Context, contactID string) (Remaining, error) {
+	return l.counts(ctx, contactID, nil)
+}
+
+// Inventory counts a contact's artefacts per channel for display, using the
+// contact's date when the index still has it.
+func (l *Locator) Inventory(ctx context.Context, contactID string) (Remaining, error) {
+	d, ok, err := l.ContactDate(ctx, contactID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return l.counts(ctx, contactID, nil)
+	}
+	return l.counts(ctx, contactID, &d)
+}
+
+func (l *Locator) counts(ctx context.Context, contactID string, date *time.Time) (Remaining, error) {
+	if err := l.Rule.Check(contactID); err != nil {
+		return nil, Permanent(err)
+	}
+	out := Remaining{}
+	for _, ch := range l.Map.ChannelsFor() {
+		out[ch] = map[string]int64{}
+		for _, a := range l.Map.Artefacts(ch) {
+			n, err := l.Count(ctx, a, contactID, date)
+			if err != nil {
+				return nil, fmt.Errorf("%s/%s: %w", ch, a.Artefact, err)
+			}
+			out[ch][a.Artefact] = n
+		}
+	}
+	return out, nil
+}
