@@ -17,5 +17,5 @@ var Artefacts = []string{"contact_index", "ctr_index"}
 
 // New returns the channel's consumer.
 func New(e consumers.Eraser, rule schemas.ContactIDRule, logger *slog.Logger) *consumers.Channel {
-	return &consumers.Channel{Name: schemas.ChannelContactSearch, Eraser: e, Rule: rule, Logger: logger.With("channel", string(schemas.ChannelContactSearch))}
+	return &consumers.Channel{Name: schemas.ChannelContactSearch, Eraser: e, Rule: rule, Logger: logger}
 }

@@ -15,5 +15,5 @@ var Artefacts = []string{"data_lake_records", "warehouse_records", "warehouse_et
 
 // New returns the channel's consumer.
 func New(e consumers.Eraser, rule schemas.ContactIDRule, logger *slog.Logger) *consumers.Channel {
-	return &consumers.Channel{Name: schemas.ChannelDataWarehouse, Eraser: e, Rule: rule, Logger: logger.With("channel", string(schemas.ChannelDataWarehouse))}
+	return &consumers.Channel{Name: schemas.ChannelDataWarehouse, Eraser: e, Rule: rule, Logger: logger}
 }

@@ -16,5 +16,5 @@ var Artefacts = []string{"email_content", "email_thread_messages", "email_attach
 
 // New returns the channel's consumer.
 func New(e consumers.Eraser, rule schemas.ContactIDRule, logger *slog.Logger) *consumers.Channel {
-	return &consumers.Channel{Name: schemas.ChannelEmailWebform, Eraser: e, Rule: rule, Logger: logger.With("channel", string(schemas.ChannelEmailWebform))}
+	return &consumers.Channel{Name: schemas.ChannelEmailWebform, Eraser: e, Rule: rule, Logger: logger}
 }

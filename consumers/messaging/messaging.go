@@ -15,5 +15,5 @@ var Artefacts = []string{"chat_messages", "chat_message_rows", "chat_attachments
 
 // New returns the channel's consumer.
 func New(e consumers.Eraser, rule schemas.ContactIDRule, logger *slog.Logger) *consumers.Channel {
-	return &consumers.Channel{Name: schemas.ChannelMessaging, Eraser: e, Rule: rule, Logger: logger.With("channel", string(schemas.ChannelMessaging))}
+	return &consumers.Channel{Name: schemas.ChannelMessaging, Eraser: e, Rule: rule, Logger: logger}
 }

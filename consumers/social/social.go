@@ -15,5 +15,5 @@ var Artefacts = []string{"facebook_messages", "social_artefacts"}
 
 // New returns the channel's consumer.
 func New(e consumers.Eraser, rule schemas.ContactIDRule, logger *slog.Logger) *consumers.Channel {
-	return &consumers.Channel{Name: schemas.ChannelSocial, Eraser: e, Rule: rule, Logger: logger.With("channel", string(schemas.ChannelSocial))}
+	return &consumers.Channel{Name: schemas.ChannelSocial, Eraser: e, Rule: rule, Logger: logger}
 }

@@ -15,5 +15,5 @@ var Artefacts = []string{"call_recordings", "transcripts", "qa_evaluations", "vi
 
 // New returns the channel's consumer.
 func New(e consumers.Eraser, rule schemas.ContactIDRule, logger *slog.Logger) *consumers.Channel {
-	return &consumers.Channel{Name: schemas.ChannelVoice, Eraser: e, Rule: rule, Logger: logger.With("channel", string(schemas.ChannelVoice))}
+	return &consumers.Channel{Name: schemas.ChannelVoice, Eraser: e, Rule: rule, Logger: logger}
 }
