@@ -146,7 +146,7 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 	fail := func(err error) (*App, func(), error) { cleanup(); return nil, nil, err }
 
 	a := &App{cfg: cfg, roles: roles, logger: logger, topics: schemas.Topics{Prefix: cfg.TopicPrefix}}
-	a.kafka = stores.KafkaConfig{Brokers: cfg.Kafka.Brokers, ClientID: "erasure", Logger: logger,
+	a.kafka = stores.KafkaConfig{Brokers: cfg.Kafka.Brokers, ClientID: "erasure", Logger: quieter(logger, slog.LevelWarn),
 		SASL: stores.KafkaSASL{Mechanism: cfg.Kafka.SASLMechanism, User: cfg.Kafka.SASLUser, Password: cfg.Kafka.SASLPassword}}
 	if cfg.Kafka.TLS {
 		a.kafka.TLS = defaultTLS()
@@ -170,7 +170,7 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 	a.pub = pub
 
 	rcfg := consumers.RouterConfig{DLQTopic: a.topics.DLQ()}
-	router, err := consumers.NewRouter(rcfg, pub, logger)
+	router, err := consumers.NewRouter(rcfg, pub, quieter(logger, slog.LevelWarn))
 	if err != nil {
 		return fail(err)
 	}
