@@ -67,7 +67,7 @@ func FuzzSQLiteIndexDeleteTerm(f *testing.F) {
 		f.Add("contact_id", s)
 		f.Add("_id", s)
 	}
-	db := newTestDB(f)
+	db := newMemDB(f)
 	ix := NewSQLiteIndex(db)
 	f.Fuzz(func(t *testing.T, field, value string) {
 		ctx := t.Context()
@@ -129,7 +129,7 @@ func FuzzSQLiteIndexDeleteIDs(f *testing.F) {
 	for _, s := range []string{"%", "_", "*", "a*", "", "' OR 1=1 --", "doc-01", "doc-0", "DOC-01"} {
 		f.Add(s)
 	}
-	db := newTestDB(f)
+	db := newMemDB(f)
 	ix := NewSQLiteIndex(db)
 	f.Fuzz(func(t *testing.T, id string) {
 		ctx := t.Context()
@@ -170,7 +170,7 @@ func FuzzSQLiteIndexSearchText(f *testing.F) {
 	for _, s := range []string{"%", "_", "*", "a*", "", "' OR 1=1 --", "ann", "ANN", "a%e", "\\", "[a]", "é"} {
 		f.Add(s)
 	}
-	db := newTestDB(f)
+	db := newMemDB(f)
 	ix := NewSQLiteIndex(db)
 	f.Fuzz(func(t *testing.T, text string) {
 		ctx := t.Context()

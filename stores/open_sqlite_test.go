@@ -26,6 +26,18 @@ func newTestDB(t testing.TB) *sql.DB {
 	return db
 }
 
+// newMemDB opens an in-memory database, for fuzz targets: durability is
+// beside the point there, and skipping fsync gives the fuzzer more runs.
+func newMemDB(t testing.TB) *sql.DB {
+	t.Helper()
+	db, err := OpenSQLite(t.Context(), ":memory:")
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 func TestOpenSQLitePragmas(t *testing.T) {
 	db := newTestDB(t)
 	tests := []struct {

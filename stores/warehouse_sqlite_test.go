@@ -115,7 +115,7 @@ func FuzzSQLiteWarehouseDelete(f *testing.F) {
 	f.Add("contact_id OR 1=1", "a")
 	f.Add("payload", "keep")
 	f.Add(`contact_id" = "contact_id`, "x")
-	db := newTestDB(f)
+	db := newMemDB(f)
 	w := NewSQLiteWarehouse(db)
 	cols := []string{"row_id", "contact_id", "payload"}
 	if err := w.EnsureTable(f.Context(), "fuzz_rows", cols); err != nil {
@@ -171,7 +171,7 @@ func FuzzSQLiteWarehouseDeleteOrphans(f *testing.F) {
 	for _, s := range []string{"%", "_", "*", "t-%", "t-_", "", "' OR 1=1 --", "t-only", "t-shared", "T-ONLY"} {
 		f.Add(s)
 	}
-	db := newTestDB(f)
+	db := newMemDB(f)
 	w := NewSQLiteWarehouse(db)
 	if err := w.EnsureTable(f.Context(), "fuzz_threads", []string{"row_id", "thread_id"}); err != nil {
 		f.Fatal(err)
