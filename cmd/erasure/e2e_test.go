@@ -53,6 +53,12 @@ func testLogger(t *testing.T) *slog.Logger {
 // startPipeline seeds contacts and runs every role until the test ends.
 func startPipeline(t *testing.T, contacts int, mutate func(*Config)) *pipeline {
 	t.Helper()
+	return startPipelineWith(t, contacts, mutate, AllRoles())
+}
+
+// startPipelineWith runs only the given roles.
+func startPipelineWith(t *testing.T, contacts int, mutate func(*Config), roles []string) *pipeline {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := defaultConfig()
 	cfg.DataDir = t.TempDir()
@@ -75,7 +81,7 @@ func startPipeline(t *testing.T, contacts int, mutate func(*Config)) *pipeline {
 		t.Fatal(err)
 	}
 	cfg.Kafka.Brokers = []string{broker.Addr()}
-	app, cleanup, err := newApp(ctx, cfg, AllRoles(), logger)
+	app, cleanup, err := newApp(ctx, cfg, roles, logger)
 	if err != nil {
 		broker.Close()
 		t.Fatal(err)

@@ -97,8 +97,10 @@ func (h atLeast) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
-func (h atLeast) WithAttrs(as []slog.Attr) slog.Handler { return atLeast{h.min, h.Handler.WithAttrs(as)} }
-func (h atLeast) WithGroup(g string) slog.Handler       { return atLeast{h.min, h.Handler.WithGroup(g)} }
+func (h atLeast) WithAttrs(as []slog.Attr) slog.Handler {
+	return atLeast{h.min, h.Handler.WithAttrs(as)}
+}
+func (h atLeast) WithGroup(g string) slog.Handler { return atLeast{h.min, h.Handler.WithGroup(g)} }
 
 func quieter(l *slog.Logger, min slog.Level) *slog.Logger {
 	return slog.New(atLeast{min: min, Handler: l.Handler()})
