@@ -314,11 +314,11 @@ func hostileValues(realID string) []string {
 		"", " ", "%", "_", "*", "?", "a*", "a%", "a_", "a?", "*:*", ".*", "^", "$",
 		"' OR 1=1 --", `" OR ""="`, "'; DROP TABLE x; --", `\`, "NULL", "null",
 		"contact_id:*", `{"match_all":{}}`, "\x00",
-		realID[:len(realID)-1],      // prefix
-		realID + "0",                // longer
+		realID[:len(realID)-1],       // prefix
+		realID + "0",                 // longer
 		realID[:len(realID)-1] + "0", // last character differs
-		strings.ToUpper(realID),     // case differs
-		" " + realID, realID + " ", // padding
+		strings.ToUpper(realID),      // case differs
+		" " + realID, realID + " ",   // padding
 		realID[:8] + "%", realID[:8] + "*", realID[:8] + "_",
 	}
 }

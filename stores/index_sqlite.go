@@ -455,7 +455,7 @@ func (s *SQLiteIndex) Search(ctx context.Context, index string, q Query) (Search
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT d.id, d.doc FROM erasure_index_docs d WHERE `+cond+`
-			ORDER BY d.initiated_at IS NULL, d.initiated_at DESC, d.id
+			ORDER BY d.initiated_at DESC, d.id -- NULLs sort lowest, so undated documents come last
 			LIMIT ? OFFSET ?`, append(args, limit, offset)...)
 		if err != nil {
 			return err

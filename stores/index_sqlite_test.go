@@ -220,3 +220,25 @@ func resetIndex(t *testing.T, db *sql.DB, ix *SQLiteIndex) {
 		t.Fatal(err)
 	}
 }
+
+func TestSQLiteIndexSearchPutsUndatedDocumentsLast(t *testing.T) {
+	ix := NewSQLiteIndex(newTestDB(t))
+	mustPutDocs(t, ix, "contacts",
+		Doc{ID: "undated", Fields: map[string]any{"queue": "q"}},
+		Doc{ID: "bad-date", Fields: map[string]any{"queue": "q", "initiation_timestamp": "yesterday"}},
+		Doc{ID: "old", Fields: map[string]any{"queue": "q", "initiation_timestamp": "2025-03-01T10:00:00Z"}},
+		// A later instant written with an offset and a fraction: ordering is
+		// by instant, not by the text.
+		Doc{ID: "new", Fields: map[string]any{"queue": "q", "initiation_timestamp": "2025-03-01T11:30:00.5+01:00"}})
+	r, err := ix.Search(t.Context(), "contacts", Query{Queue: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range r.Docs {
+		got = append(got, d.ID)
+	}
+	if want := []string{"new", "old", "bad-date", "undated"}; !slices.Equal(got, want) {
+		t.Fatalf("order = %q, want %q", got, want)
+	}
+}

@@ -481,8 +481,10 @@ func AuditHash(e AuditEntry) (string, error) {
 	delete(m, "hash")
 	var canon bytes.Buffer
 	enc := json.NewEncoder(&canon)
-	enc.SetEscapeHTML(false) // "<", ">" and "&" as themselves, as other JSON encoders write them
-	if err := enc.Encode(m); err != nil { // maps encode with sorted keys
+	// Maps encode with sorted keys; "<", ">" and "&" stay as themselves, as
+	// other JSON encoders write them.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
 		return "", Permanent(fmt.Errorf("audit: canonicalise entry: %w", err))
 	}
 	h := sha256.New()
@@ -618,33 +620,52 @@ func (l *SQLiteLedger) VerifyChain(ctx context.Context) (int64, error) {
 	if err := l.schema.ensure(ctx, l.db); err != nil {
 		return 0, err
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT `+auditColumns+` FROM erasure_audit ORDER BY seq`)
-	if err != nil {
-		return 0, sqliteErr("ledger: verify chain", err)
-	}
-	defer rows.Close()
 	var n int64
 	prev := ""
-	for rows.Next() {
-		e, err := scanAudit(rows)
+	// Read in pages so a long log does not hold the single connection for
+	// the whole walk; entries are append-only, so paging by seq is stable.
+	for {
+		rows, err := l.db.QueryContext(ctx, `SELECT `+auditColumns+` FROM erasure_audit
+			WHERE seq > ? ORDER BY seq LIMIT ?`, n, verifyPage)
 		if err != nil {
 			return n, sqliteErr("ledger: verify chain", err)
 		}
-		if e.Seq != n+1 {
-			return n, Permanent(fmt.Errorf("audit chain broken at seq %d: expected seq %d", e.Seq, n+1))
+		var page []AuditEntry
+		for rows.Next() {
+			e, err := scanAudit(rows)
+			if err != nil {
+				rows.Close()
+				return n, sqliteErr("ledger: verify chain", err)
+			}
+			page = append(page, e)
 		}
-		if e.PrevHash != prev {
-			return n, Permanent(fmt.Errorf("audit chain broken at seq %d: prev_hash does not match the hash of seq %d", e.Seq, n))
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return n, sqliteErr("ledger: verify chain", err)
 		}
-		h, err := AuditHash(e)
-		if err != nil {
-			return n, err
+		for _, e := range page {
+			if e.Seq != n+1 {
+				return n, Permanent(fmt.Errorf("audit chain broken at seq %d: expected seq %d", e.Seq, n+1))
+			}
+			if e.PrevHash != prev {
+				return n, Permanent(fmt.Errorf("audit chain broken at seq %d: prev_hash does not match the hash of seq %d", e.Seq, n))
+			}
+			h, err := AuditHash(e)
+			if err != nil {
+				return n, err
+			}
+			if h != e.Hash {
+				return n, Permanent(fmt.Errorf("audit chain broken at seq %d: entry does not match its hash", e.Seq))
+			}
+			prev = e.Hash
+			n++
 		}
-		if h != e.Hash {
-			return n, Permanent(fmt.Errorf("audit chain broken at seq %d: entry does not match its hash", e.Seq))
+		if len(page) < verifyPage {
+			return n, nil
 		}
-		prev = e.Hash
-		n++
 	}
-	return n, sqliteErr("ledger: verify chain", rows.Err())
 }
+
+// verifyPage is how many audit entries VerifyChain reads per query (a
+// variable so tests can make pages small).
+var verifyPage = 1000

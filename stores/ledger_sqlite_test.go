@@ -95,6 +95,20 @@ func TestSQLiteLedgerVerifyChainDetectsTampering(t *testing.T) {
 	}
 }
 
+func TestSQLiteLedgerVerifyChainAcrossPages(t *testing.T) {
+	defer func(p int) { verifyPage = p }(verifyPage)
+	verifyPage = 3
+	l, db := ledgerWithEntries(t, 10)
+	if n, err := l.VerifyChain(t.Context()); err != nil || n != 10 {
+		t.Fatalf("VerifyChain = %d, %v; want 10, nil", n, err)
+	}
+	execTamper(`DROP TRIGGER erasure_audit_no_delete`)(t, l, db)
+	execTamper(`DELETE FROM erasure_audit WHERE seq = 7`)(t, l, db) // first entry of the third page
+	if n, err := l.VerifyChain(t.Context()); err == nil || !strings.Contains(err.Error(), "seq 8:") || n != 6 {
+		t.Fatalf("VerifyChain = %d, %v; want 6 and an error naming seq 8", n, err)
+	}
+}
+
 func execTamper(stmt string) func(t *testing.T, l *SQLiteLedger, db *sql.DB) {
 	return func(t *testing.T, _ *SQLiteLedger, db *sql.DB) {
 		t.Helper()

@@ -241,7 +241,8 @@ func (w *SQLiteWarehouse) Delete(ctx context.Context, table, column, value strin
 }
 
 // DeleteOrphans deletes rows of parent whose key column is one of keys and
-// that no row of child references through its own key column.
+// that no row of child references through its own key column. Empty keys
+// are ignored.
 func (w *SQLiteWarehouse) DeleteOrphans(ctx context.Context, parent, child, key string, keys []string) (int64, error) {
 	if err := checkTable(parent); err != nil {
 		return 0, err
@@ -255,10 +256,9 @@ func (w *SQLiteWarehouse) DeleteOrphans(ctx context.Context, parent, child, key 
 	uniq := make([]string, 0, len(keys))
 	seen := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		if err := checkValue(k); err != nil {
-			return 0, err
-		}
-		if !seen[k] {
+		// An empty key names no shared record (it may come from Distinct
+		// over rows with an empty column), so it is skipped, never matched.
+		if k != "" && !seen[k] {
 			seen[k] = true
 			uniq = append(uniq, k)
 		}

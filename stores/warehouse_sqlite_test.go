@@ -233,3 +233,22 @@ func FuzzSQLiteWarehouseDeleteOrphans(f *testing.F) {
 		}
 	})
 }
+
+func TestSQLiteWarehouseDeleteOrphansIgnoresEmptyKeys(t *testing.T) {
+	w := NewSQLiteWarehouse(newTestDB(t))
+	for _, tbl := range []string{"threads", "messages"} {
+		if err := w.EnsureTable(t.Context(), tbl, []string{"thread_id"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustInsert(t, w, "threads", Row{"thread_id": ""}, Row{"thread_id": "t1"})
+	n, err := w.DeleteOrphans(t.Context(), "threads", "messages", "thread_id", []string{"", "t1", "t1"})
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteOrphans = %d, %v; want 1 (t1 only), nil", n, err)
+	}
+	expectRowCount(t, w, "threads", "thread_id", "t1", 0)
+	var left int
+	if err := w.db.QueryRowContext(t.Context(), `SELECT count(*) FROM threads WHERE thread_id = ''`).Scan(&left); err != nil || left != 1 {
+		t.Fatalf("rows with an empty key = %d, %v; want 1 (untouched)", left, err)
+	}
+}
