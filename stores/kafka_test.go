@@ -65,7 +65,7 @@ func TestKafkaSASLLogValueHidesPassword(t *testing.T) {
 
 func TestClassifyKafka(t *testing.T) {
 	for _, tc := range []struct {
-		err             error
+		err              error
 		retry, permanent bool
 	}{
 		{kerr.NotLeaderForPartition, true, false},
@@ -289,6 +289,31 @@ func TestKafkaSubscriberCloseWithUnackedMessage(t *testing.T) {
 			t.Error("Subscribe after Close succeeded")
 		}
 	}
+}
+
+// Close returns even when the broker is gone and nothing can be committed.
+func TestKafkaSubscriberCloseWithBrokerGone(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := KafkaConfig{Brokers: cluster.ListenAddrs()}
+	topic := kafkaTestTopic(t, cfg, 2)
+	pub := kafkaTestPublisher(t, cfg)
+	kafkaPublishN(t, pub, topic, 5)
+
+	sub, err := NewKafkaSubscriber(cfg, KafkaSubscriberConfig{ConsumerGroup: "g", FromStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := sub.Subscribe(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kafkaReceive(t, msgs).Ack()
+	kafkaReceive(t, msgs)
+	cluster.Close()
+	kafkaCloseWithin(t, sub)
 }
 
 // A member joining mid-stream takes partitions from one that has polled
