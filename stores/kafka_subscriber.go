@@ -44,10 +44,10 @@ type KafkaSubscriber struct {
 	sub KafkaSubscriberConfig
 	log *slog.Logger
 
-	mu     sync.Mutex
-	closed bool
-	cancel []context.CancelFunc
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	closed  bool
+	running map[*consumption]context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 var _ message.Subscriber = (*KafkaSubscriber)(nil)
@@ -60,7 +60,7 @@ func NewKafkaSubscriber(cfg KafkaConfig, sub KafkaSubscriberConfig) (*KafkaSubsc
 	if sub.NackResendSleep <= 0 {
 		sub.NackResendSleep = 100 * time.Millisecond
 	}
-	return &KafkaSubscriber{cfg: cfg, sub: sub, log: cfg.logger()}, nil
+	return &KafkaSubscriber{cfg: cfg, sub: sub, log: cfg.logger(), running: map[*consumption]context.CancelFunc{}}, nil
 }
 
 // Subscribe starts a kgo client of its own that consumes topic. The channel
@@ -87,10 +87,13 @@ func (s *KafkaSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 	c.cl = cl
 
 	ctx, cancel := context.WithCancel(ctx)
-	s.cancel = append(s.cancel, cancel)
+	s.running[c] = cancel
 	s.wg.Go(func() {
-		defer cancel()
 		c.run(ctx)
+		s.mu.Lock()
+		delete(s.running, c)
+		s.mu.Unlock()
+		cancel()
 	})
 	return c.out, nil
 }
@@ -141,10 +144,9 @@ func (s *KafkaSubscriber) consumeOpts(topic string, c *consumption) []kgo.Opt {
 func (s *KafkaSubscriber) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	for _, cancel := range s.cancel {
+	for _, cancel := range s.running {
 		cancel()
 	}
-	s.cancel = nil
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
