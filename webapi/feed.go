@@ -1,0 +1,84 @@
+package webapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/erasure-project/erasure/schemas"
+)
+
+// RunFeed consumes channel results and outcomes and pushes each to the
+// browser sessions that own the request. The subscriber must not be in a
+// consumer group shared with other instances: every instance has to see
+// every event, since any of them may hold the owner's connection. Each
+// message is acked once handed to the hub; a lost push is recovered by the
+// browser's watch after it reconnects. RunFeed returns nil when ctx ends.
+func (s *Server) RunFeed(ctx context.Context, sub message.Subscriber, topics schemas.Topics) error {
+	results, err := sub.Subscribe(ctx, topics.ChannelResults())
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", topics.ChannelResults(), err)
+	}
+	outcomes, err := sub.Subscribe(ctx, topics.Outcomes())
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", topics.Outcomes(), err)
+	}
+	for results != nil || outcomes != nil {
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg, ok := <-results:
+			if !ok {
+				results = nil
+				continue
+			}
+			s.onResult(msg)
+			msg.Ack()
+		case msg, ok := <-outcomes:
+			if !ok {
+				outcomes = nil
+				continue
+			}
+			s.onOutcome(msg)
+			msg.Ack()
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return errors.New("feed: subscriptions closed")
+}
+
+func (s *Server) onResult(msg *message.Message) {
+	var ev schemas.ChannelCompleted
+	if err := schemas.Decode(msg.Payload, s.rule, &ev); err != nil {
+		// The reason names schema locations only, never values.
+		s.log.Warn("feed: invalid channel result", "err", err)
+		return
+	}
+	s.forward(ev.RequestID, progressOf(ev))
+}
+
+func (s *Server) onOutcome(msg *message.Message) {
+	var ev schemas.DeletionCompleted
+	if err := schemas.Decode(msg.Payload, s.rule, &ev); err != nil {
+		s.log.Warn("feed: invalid outcome", "err", err)
+		return
+	}
+	s.forward(ev.RequestID, outcomeMsg{Type: "outcome", DeletionCompleted: ev})
+}
+
+// forward hands a message to the hub with the owner's scope if this instance
+// knows it; clients that watch the request get it either way.
+func (s *Server) forward(requestID string, v any) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("feed: encode", "err", err)
+		return
+	}
+	o, _ := s.owners.get(requestID)
+	s.hub.publish(delivery{requestID: requestID, scope: o.scope, msg: raw})
+}

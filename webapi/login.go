@@ -1,0 +1,145 @@
+package webapi
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/erasure-project/erasure/consumers/aggregator"
+	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores"
+)
+
+// functionalities are the audit log's Functionality values, in filter order.
+var functionalities = []string{
+	aggregator.Functionality[schemas.SourceUI],
+	aggregator.Functionality[schemas.SourceCLI],
+	aggregator.Functionality[schemas.SourceUpstream],
+	aggregator.Functionality[schemas.SourceReplay],
+}
+
+type configResponse struct {
+	OIDC            bool              `json:"oidc"`
+	DeadlineSeconds int               `json:"deadline_seconds"`
+	Setting         string            `json:"setting"`
+	Functionalities []string          `json:"functionalities"`
+	Channels        []schemas.Channel `json:"channels"`
+}
+
+// handleConfig tells the sign-in page what it needs before anyone signs in.
+func (s *Server) handleConfig(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, configResponse{
+		OIDC:            s.oidc != nil,
+		DeadlineSeconds: s.deadlineSeconds(),
+		Setting:         stores.AuditSetting,
+		Functionalities: functionalities,
+		Channels:        s.channels(),
+	})
+}
+
+func (s *Server) deadlineSeconds() int {
+	return int((s.cfg.Deadline + time.Second - 1) / time.Second)
+}
+
+// channels lists the mapped channels, contact-search last.
+func (s *Server) channels() []schemas.Channel {
+	if s.deps.DataMap != nil {
+		return s.deps.DataMap.ChannelsFor()
+	}
+	return schemas.AllChannels
+}
+
+type loginRequest struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+type meResponse struct {
+	User        string   `json:"user"`
+	Roles       []string `json:"roles"`
+	Permissions []string `json:"permissions"`
+	CSRFToken   string   `json:"csrf_token,omitempty"`
+	Auth        string   `json:"auth"` // "session" or "token"
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// handleLogin signs in with name and password. A failed login says the same
+// thing, and takes as long, whether or not the user exists.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	if req.Name == "" || req.Password == "" || len(req.Name) > 128 || len(req.Password) > 1024 {
+		writeError(w, http.StatusBadRequest, "invalid_credentials_format", "enter a user name and a password")
+		return
+	}
+	ip := clientIP(r)
+	if ok, wait := s.limiter.allow(req.Name, ip); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		writeError(w, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-in attempts; try again later")
+		return
+	}
+	acc, ok := s.checkPassword(req.Name, req.Password)
+	if !ok {
+		s.limiter.fail(req.Name, ip)
+		s.log.Info("sign-in failed")
+		writeError(w, http.StatusUnauthorized, "invalid_credentials", "wrong user name or password")
+		return
+	}
+	s.limiter.succeed(req.Name, ip)
+	sess := s.startSession(w, acc.name, acc.roles)
+	s.log.Info("signed in", "user", acc.name, "method", "password")
+	writeJSON(w, http.StatusOK, meResponse{
+		User: sess.user, Roles: sess.roles, Permissions: permissionsOf(sess.roles),
+		CSRFToken: sess.csrf, Auth: "session",
+	})
+}
+
+// startSession creates a session and sets its cookie.
+func (s *Server) startSession(w http.ResponseWriter, user string, roles []string) *session {
+	cookie, sess := s.sessions.create(user, roles)
+	http.SetCookie(w, &http.Cookie{
+		Name:     sessionCookie,
+		Value:    cookie,
+		Path:     "/",
+		MaxAge:   int(s.cfg.SessionTTL / time.Second),
+		HttpOnly: true,
+		Secure:   s.cfg.SecureCookies,
+		SameSite: http.SameSiteStrictMode,
+	})
+	return sess
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	if p.Session == nil {
+		writeError(w, http.StatusBadRequest, "not_a_session", "API tokens do not sign out")
+		return
+	}
+	s.sessions.delete(p.Session.id)
+	s.hub.dropScope(p.key())
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode,
+	})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	resp := meResponse{User: p.Name, Roles: p.Roles, Permissions: p.Permissions, Auth: "token"}
+	if p.Session != nil {
+		resp.CSRFToken, resp.Auth = p.Session.csrf, "session"
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

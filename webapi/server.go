@@ -1,0 +1,225 @@
+// Package webapi is erasure's web API and browser UI: contact search, the
+// contact record with its artefacts per channel, the delete flow with live
+// per-channel progress over a websocket, and the audit log.
+//
+// Sign-in sessions live in memory only: they do not survive a restart, and
+// with several webapi instances behind a load balancer the balancer must keep
+// a browser on one instance (sticky sessions) or users sign in again.
+package webapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/erasure-project/erasure/producers"
+	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores"
+)
+
+// ContactIndex is the part of the search index the UI reads.
+type ContactIndex interface {
+	Search(ctx context.Context, index string, q stores.Query) (stores.SearchResult, error)
+	Get(ctx context.Context, index, id string) (stores.Doc, error)
+}
+
+// Inventory counts a contact's artefacts per channel for display.
+type Inventory interface {
+	Inventory(ctx context.Context, contactID string) (stores.Remaining, error)
+}
+
+// Ledger is the part of the deletion ledger the UI reads.
+type Ledger interface {
+	State(ctx context.Context, requestID string) (stores.RequestState, error)
+	ByContact(ctx context.Context, contactID string, limit int) ([]stores.RequestState, error)
+	Audit(ctx context.Context, f stores.AuditFilter) ([]stores.AuditEntry, error)
+}
+
+// Requester publishes deletion requests.
+type Requester interface {
+	Submit(ctx context.Context, r producers.Request) (schemas.DeletionRequested, error)
+}
+
+// Deps are the stores and producers the web API talks to.
+type Deps struct {
+	Contacts  ContactIndex
+	Inventory Inventory
+	Ledger    Ledger
+	Requests  Requester
+	DataMap   *stores.DataMap
+	Logger    *slog.Logger
+}
+
+// User is a local account. PasswordHash is a bcrypt hash.
+type User struct {
+	Name         string   `yaml:"name" json:"name"`
+	PasswordHash string   `yaml:"password_hash" json:"password_hash"`
+	Roles        []string `yaml:"roles" json:"roles"`
+}
+
+// APIToken authenticates scripts with "Authorization: Bearer <token>". Only
+// the hex SHA-256 of the token is configured, so the config holds no secret.
+type APIToken struct {
+	Name        string   `yaml:"name" json:"name"`
+	TokenSHA256 string   `yaml:"token_sha256" json:"token_sha256"`
+	Roles       []string `yaml:"roles" json:"roles"`
+}
+
+// OIDCConfig enables single sign-on with an OpenID Connect provider. Roles
+// come from the groups claim through GroupRoles.
+type OIDCConfig struct {
+	Issuer       string `yaml:"issuer" json:"issuer"`
+	ClientID     string `yaml:"client_id" json:"client_id"`
+	ClientSecret string `yaml:"client_secret" json:"-"`
+	RedirectURL  string `yaml:"redirect_url" json:"redirect_url"`
+	// GroupsClaim names the ID token claim listing the user's groups;
+	// default "groups".
+	GroupsClaim string              `yaml:"groups_claim" json:"groups_claim"`
+	GroupRoles  map[string][]string `yaml:"group_roles" json:"group_roles"`
+}
+
+// Config configures the web API.
+type Config struct {
+	// ContactIndex is the search index holding contacts; default "contacts".
+	ContactIndex string
+	// ContactIDRule validates contact IDs; the zero value is the default rule.
+	ContactIDRule schemas.ContactIDRule
+	Users         []User
+	APITokens     []APIToken
+	OIDC          *OIDCConfig
+	// SessionTTL is how long a sign-in lasts; default 8h.
+	SessionTTL time.Duration
+	// SecureCookies sets the Secure flag on cookies (on behind TLS).
+	SecureCookies bool
+	// Deadline is how long a deletion may take, as shown to the user;
+	// default 30s, the specification's figure.
+	Deadline time.Duration
+}
+
+const (
+	defaultContactIndex = "contacts"
+	defaultSessionTTL   = 8 * time.Hour
+	defaultDeadline     = 30 * time.Second
+)
+
+// Server serves the API, the websocket and the embedded UI.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	rule     schemas.ContactIDRule
+	users    []account
+	tokens   []account
+	sessions *sessionStore
+	limiter  *loginLimiter
+	owners   *ownerMap
+	hub      *hub
+	oidc     *oidcClient
+	handler  http.Handler
+	mux      *http.ServeMux
+	now      func() time.Time
+}
+
+// New validates cfg and deps and builds the server. Its websocket hub runs
+// until Close.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if deps.Contacts == nil || deps.Inventory == nil || deps.Ledger == nil || deps.Requests == nil {
+		return nil, errors.New("webapi: Contacts, Inventory, Ledger and Requests are required")
+	}
+	if cfg.ContactIndex == "" {
+		cfg.ContactIndex = defaultContactIndex
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = defaultSessionTTL
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = defaultDeadline
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:     cfg,
+		deps:    deps,
+		log:     log.With("component", "webapi"),
+		rule:    cfg.ContactIDRule,
+		limiter: newLoginLimiter(),
+		owners:  newOwnerMap(),
+		now:     time.Now,
+	}
+	var err error
+	if s.users, err = usersFromConfig(cfg.Users); err != nil {
+		return nil, fmt.Errorf("webapi: %w", err)
+	}
+	if s.tokens, err = tokensFromConfig(cfg.APITokens); err != nil {
+		return nil, fmt.Errorf("webapi: %w", err)
+	}
+	if cfg.OIDC != nil {
+		if s.oidc, err = newOIDCClient(*cfg.OIDC); err != nil {
+			return nil, fmt.Errorf("webapi: %w", err)
+		}
+	}
+	if len(s.users) == 0 && len(s.tokens) == 0 && s.oidc == nil {
+		return nil, errors.New("webapi: configure at least one user, API token or OIDC provider")
+	}
+	s.sessions = newSessionStore(cfg.SessionTTL)
+	s.hub = newHub(defaultSendBuffer)
+	go s.hub.run()
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler for the API, websocket and UI.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close stops the websocket hub and disconnects every browser.
+func (s *Server) Close() error {
+	s.hub.stop()
+	return nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	read, del, audit := permContactsRead, permContactsDelete, permAuditRead
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+
+	mux.HandleFunc("GET /api/v1/config", s.handleConfig)
+	mux.HandleFunc("POST /api/v1/login", s.handleLogin)
+	mux.Handle("POST /api/v1/logout", s.authenticated(s.csrf(http.HandlerFunc(s.handleLogout))))
+	mux.Handle("GET /api/v1/me", s.authenticated(http.HandlerFunc(s.handleMe)))
+	mux.HandleFunc("GET /api/v1/oidc/login", s.handleOIDCLogin)
+	mux.HandleFunc("GET /api/v1/oidc/callback", s.handleOIDCCallback)
+
+	mux.Handle("GET /api/v1/contacts", s.require(read, http.HandlerFunc(s.handleSearch)))
+	mux.Handle("GET /api/v1/contacts/{id}", s.require(read, http.HandlerFunc(s.handleContact)))
+	mux.Handle("POST /api/v1/deletions", s.require(del, s.csrf(http.HandlerFunc(s.handleSubmit))))
+	// Anyone signed in may ask; the handler allows the requester, deleters
+	// and auditors.
+	mux.Handle("GET /api/v1/deletions/{id}", s.authenticated(http.HandlerFunc(s.handleDeletion)))
+	mux.Handle("GET /api/v1/audit", s.require(audit, http.HandlerFunc(s.handleAudit)))
+	mux.Handle("GET /api/v1/audit.csv", s.require(audit, http.HandlerFunc(s.handleAuditCSV)))
+	// Progress only ever concerns deletions the user asked for.
+	mux.Handle("GET /api/v1/ws", s.require(del, http.HandlerFunc(s.handleWS)))
+
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	mux.Handle("GET /static/", staticHandler())
+	mux.HandleFunc("GET /{$}", serveIndex)
+
+	s.mux = mux
+	var h http.Handler = mux
+	h = s.authenticate(h)
+	h = s.accessLog(h)
+	h = securityHeaders(h)
+	h = s.recoverer(h)
+	return h
+}

@@ -1,0 +1,100 @@
+package webapi
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"slices"
+	"sync"
+	"time"
+)
+
+const sessionCookie = "erasure_session"
+
+// session is one browser sign-in. Sessions are held in memory only, so a
+// restart signs everyone out.
+type session struct {
+	id      string // hex SHA-256 of the cookie value; the value itself is not kept
+	user    string
+	roles   []string
+	csrf    string
+	expires time.Time
+}
+
+type sessionStore struct {
+	mu   sync.Mutex
+	ttl  time.Duration
+	byID map[string]*session
+	now  func() time.Time
+}
+
+func newSessionStore(ttl time.Duration) *sessionStore {
+	return &sessionStore{ttl: ttl, byID: map[string]*session{}, now: time.Now}
+}
+
+// randomToken returns 32 random bytes, URL-safe encoded.
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand panics on failure)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func sessionID(cookie string) string {
+	sum := sha256.Sum256([]byte(cookie))
+	return hex.EncodeToString(sum[:])
+}
+
+// create starts a session and returns the cookie value.
+func (st *sessionStore) create(user string, roles []string) (string, *session) {
+	cookie := randomToken()
+	s := &session{
+		id:      sessionID(cookie),
+		user:    user,
+		roles:   slices.Clone(roles),
+		csrf:    randomToken(),
+		expires: st.now().Add(st.ttl),
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.sweepLocked()
+	st.byID[s.id] = s
+	return cookie, s
+}
+
+// get returns the live session for a cookie value. The map is keyed by a
+// hash of the cookie, so the lookup leaks nothing useful through timing.
+func (st *sessionStore) get(cookie string) *session {
+	if cookie == "" {
+		return nil
+	}
+	id := sessionID(cookie)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.byID[id]
+	if s == nil {
+		return nil
+	}
+	if !st.now().Before(s.expires) {
+		delete(st.byID, id)
+		return nil
+	}
+	return s
+}
+
+func (st *sessionStore) delete(id string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.byID, id)
+}
+
+// sweepLocked drops expired sessions; called on create, so the map stays
+// bounded by the sign-ins of one TTL.
+func (st *sessionStore) sweepLocked() {
+	now := st.now()
+	for id, s := range st.byID {
+		if !now.Before(s.expires) {
+			delete(st.byID, id)
+		}
+	}
+}

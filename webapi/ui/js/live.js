@@ -1,0 +1,122 @@
+// Live deletion progress over the websocket. The server pushes only this
+// session's requests. After a drop the socket reconnects with exponential
+// back-off and sends "watch" for every request still in flight, and the
+// server answers with each one's current state, so nothing is missed.
+
+const MAX_BACKOFF_MS = 15000;
+const BUFFER_REQUESTS = 50;
+
+class Live {
+  constructor() {
+    this.ws = null;
+    this.state = 'idle'; // idle, connecting, open, reconnecting
+    this.attempt = 0;
+    this.timer = null;
+    this.handlers = new Map(); // request_id → fn(msg)
+    this.inflight = new Set(); // request IDs without an outcome yet
+    this.buffer = new Map(); // request_id → messages that arrived before a handler
+    this.listeners = new Set();
+  }
+
+  start() {
+    if (this.state !== 'idle') return;
+    this.connect();
+  }
+
+  stop() {
+    this.state = 'idle';
+    clearTimeout(this.timer);
+    if (this.ws) { this.ws.onclose = null; this.ws.close(); this.ws = null; }
+    this.handlers.clear();
+    this.inflight.clear();
+    this.buffer.clear();
+    this.emit();
+  }
+
+  connect() {
+    this.setState(this.attempt ? 'reconnecting' : 'connecting');
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    let ws;
+    try {
+      ws = new WebSocket(`${proto}//${location.host}/api/v1/ws`);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempt = 0;
+      this.setState('open');
+      this.sendWatch([...this.inflight]);
+    };
+    ws.onmessage = (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      this.dispatch(msg);
+    };
+    ws.onclose = () => {
+      this.ws = null;
+      if (this.state === 'idle') return;
+      this.scheduleReconnect();
+    };
+  }
+
+  scheduleReconnect() {
+    this.setState('reconnecting');
+    // Exponential back-off with jitter, so a restarted server is not
+    // stampeded by every browser at once.
+    const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.attempt += 1;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => { if (this.state !== 'idle') this.connect(); }, delay);
+  }
+
+  sendWatch(ids) {
+    if (ids.length && this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type: 'watch', request_ids: ids }));
+    }
+  }
+
+  /** Follows a request: fn gets progress, state and outcome messages. */
+  track(requestId, fn) {
+    this.inflight.add(requestId);
+    this.handlers.set(requestId, fn);
+    const early = this.buffer.get(requestId);
+    this.buffer.delete(requestId);
+    if (early) early.forEach((m) => this.dispatch(m));
+    // Ask for the current state too: events may have gone by while the
+    // socket was down.
+    this.sendWatch([requestId]);
+  }
+
+  untrack(requestId) {
+    this.inflight.delete(requestId);
+    this.handlers.delete(requestId);
+  }
+
+  dispatch(msg) {
+    const id = msg.request_id;
+    if (!id) return;
+    const done = msg.type === 'outcome' || (msg.type === 'state' && msg.outcome);
+    const fn = this.handlers.get(id);
+    if (fn) {
+      fn(msg);
+    } else {
+      // Progress can beat the HTTP response that tells us the request ID.
+      const list = this.buffer.get(id) || [];
+      list.push(msg);
+      this.buffer.set(id, list);
+      while (this.buffer.size > BUFFER_REQUESTS) this.buffer.delete(this.buffer.keys().next().value);
+    }
+    if (done) this.inflight.delete(id);
+  }
+
+  get connected() { return this.state === 'open'; }
+
+  setState(s) { this.state = s; this.emit(); }
+  onChange(fn) { this.listeners.add(fn); return () => this.listeners.delete(fn); }
+  emit() { this.listeners.forEach((fn) => fn(this.state)); }
+}
+
+export const live = new Live();

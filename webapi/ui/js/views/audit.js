@@ -1,0 +1,148 @@
+// Audit Log: Setting name 'Data Deletion'; filters User, Start Date, End
+// Date and Functionality (plus contact ID); each entry shows who, when,
+// which contacts, the outcome and, expanded, the per-channel counts. The
+// CSV export carries the same filters.
+
+import { api, query } from '../api.js';
+import {
+  h, icon, fmtDateTime, fmtNumber, channelLabel, artefactLabel, statusBadge, failureReason, dateToISO, sumDeleted,
+} from '../dom.js';
+
+const PAGE_SIZE = 50;
+
+export function renderAudit(main, { params, navigate, setTitle, config }) {
+  setTitle('Audit Log');
+  const setting = (config && config.setting) || 'Data Deletion';
+  const functionalities = (config && config.functionalities) || ['Delete Contact', 'Bulk Delete', 'Upstream Request', 'Replay'];
+  const field = (id, label, input) => h('div', { class: 'field' }, h('label', { for: id }, label), input);
+
+  const inputs = {
+    user: h('input', { type: 'text', id: 'a-user', 'data-testid': 'audit-user', value: params.user || '', placeholder: 'User name', autocomplete: 'off' }),
+    from: h('input', { type: 'date', id: 'a-from', 'data-testid': 'audit-from', value: params.from || '' }),
+    to: h('input', { type: 'date', id: 'a-to', 'data-testid': 'audit-to', value: params.to || '' }),
+    functionality: h('select', { id: 'a-functionality', 'data-testid': 'audit-functionality' },
+      h('option', { value: '' }, 'Any functionality'),
+      functionalities.map((f) => h('option', { value: f, selected: params.functionality === f }, f))),
+    contact_id: h('input', { type: 'text', id: 'a-contact', 'data-testid': 'audit-contact-id', value: params.contact_id || '', placeholder: 'Contact ID', autocomplete: 'off', spellcheck: 'false' }),
+  };
+  const form = h('form', {
+    class: 'card-body', 'aria-label': 'Audit log filters', 'data-testid': 'audit-form',
+    onsubmit: (e) => {
+      e.preventDefault();
+      const next = {};
+      for (const [k, el] of Object.entries(inputs)) if (el.value.trim()) next[k] = el.value.trim();
+      navigate('audit', next);
+    },
+  },
+  h('div', { class: 'filters' },
+    field('a-setting', 'Setting name', h('input', { type: 'text', id: 'a-setting', value: setting, readonly: true, 'data-testid': 'audit-setting' })),
+    field('a-user', 'User', inputs.user),
+    field('a-from', 'Start Date', inputs.from),
+    field('a-to', 'End Date', inputs.to),
+    field('a-functionality', 'Functionality', inputs.functionality),
+    field('a-contact', 'Contact ID', inputs.contact_id)),
+  h('div', { class: 'form-actions' },
+    h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'audit-apply' }, 'Apply filters'),
+    h('button', { type: 'button', class: 'btn btn-ghost', 'data-testid': 'audit-clear', onclick: () => navigate('audit', {}) }, 'Clear')));
+
+  const apiParams = {
+    user: params.user, functionality: params.functionality, contact_id: params.contact_id,
+    from: dateToISO(params.from, false), to: dateToISO(params.to, true),
+  };
+  const exportLink = h('a', {
+    class: 'btn', href: `/api/v1/audit.csv${query(apiParams)}`, download: '', 'data-testid': 'audit-export',
+  }, icon('download'), 'Export CSV');
+
+  const results = h('section', { class: 'card', 'aria-labelledby': 'audit-results-title', 'data-testid': 'audit-results' });
+  main.replaceChildren(
+    h('div', { class: 'page-head' },
+      h('div', { class: 'grow' },
+        h('h1', {}, 'Audit Log'),
+        h('p', { class: 'page-sub' }, 'Every deletion, who asked for it, when, and what each channel removed. Entries are hash-chained and cannot be edited.')),
+      h('div', { class: 'page-actions' }, h('span', { class: 'badge badge-setting nodot', 'data-testid': 'audit-setting-badge' }, `Setting: ${setting}`), exportLink)),
+    h('section', { class: 'card', 'aria-label': 'Filters' }, form),
+    results);
+  load(results, params, apiParams, navigate);
+}
+
+async function load(box, params, apiParams, navigate) {
+  const page = Math.max(1, parseInt(params.page || '1', 10) || 1);
+  const head = h('div', { class: 'card-head' }, h('h2', { id: 'audit-results-title', class: 'grow' }, 'Entries'));
+  box.replaceChildren(head, h('div', { class: 'empty', 'aria-busy': 'true' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' Loading…'));
+  let res;
+  try {
+    res = await api(`/api/v1/audit${query({ ...apiParams, page, page_size: PAGE_SIZE })}`);
+  } catch (err) {
+    box.replaceChildren(head, h('div', { class: 'empty', role: 'alert', 'data-testid': 'audit-error' }, h('strong', {}, 'The audit log could not be loaded'), err.message));
+    return;
+  }
+  if (!res.entries.length) {
+    box.replaceChildren(head, h('div', { class: 'empty', 'data-testid': 'audit-empty' }, h('strong', {}, 'No entries'), 'No deletion matches these filters.'));
+    return;
+  }
+  const tbody = h('tbody');
+  for (const e of res.entries) {
+    const detailId = `audit-detail-${e.seq}`;
+    const toggle = h('button', {
+      type: 'button', class: 'btn btn-ghost btn-sm', 'aria-expanded': 'false', 'aria-controls': detailId,
+      'aria-label': `Show channel counts for entry ${e.seq}`, 'data-testid': 'audit-expand',
+    }, icon('chevronRight'));
+    const detail = h('tr', { class: 'detail-row', id: detailId, hidden: true, 'data-testid': 'audit-detail' },
+      h('td', { colspan: '8' }, h('div', { class: 'detail-inner' }, channelTable(e))));
+    const row = h('tr', { 'data-testid': 'audit-row', 'data-request-id': e.request_id, 'data-seq': String(e.seq) },
+      h('td', {}, toggle),
+      h('td', { class: 'nowrap' }, fmtDateTime(e.completed_at, true), h('div', { class: 'sub' }, `requested ${fmtDateTime(e.requested_at, true)}`)),
+      h('td', { 'data-testid': 'audit-user-cell' }, e.actor),
+      h('td', {}, e.functionality, e.replay_of ? h('div', { class: 'sub mono' }, `replay of ${e.replay_of}`) : null),
+      h('td', { class: 'id-cell', 'data-testid': 'audit-contacts' }, contactList(e.contact_ids)),
+      h('td', {}, statusBadge(e.status, 'audit-status'), e.status === 'failed' ? h('div', { class: 'sub' }, failureReason(e)) : null),
+      h('td', { class: 'num' }, fmtNumber((e.channels || []).reduce((n, c) => n + sumDeleted(c.artefacts), 0))),
+      h('td', {}, h('span', { class: 'badge badge-setting nodot' }, e.setting || 'Data Deletion')));
+    toggle.addEventListener('click', () => {
+      const open = toggle.getAttribute('aria-expanded') !== 'true';
+      toggle.setAttribute('aria-expanded', String(open));
+      toggle.replaceChildren(icon(open ? 'chevronDown' : 'chevronRight'));
+      detail.hidden = !open;
+      row.classList.toggle('expanded', open);
+    });
+    tbody.append(row, detail);
+  }
+  const go = (p) => navigate('audit', { ...params, page: String(p) });
+  box.replaceChildren(head,
+    h('div', { class: 'table-wrap' }, h('table', { 'data-testid': 'audit-table' },
+      h('caption', { class: 'visually-hidden' }, 'Audit log entries, newest first'),
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Expand')),
+        ['When', 'User', 'Functionality', 'Contact IDs', 'Outcome'].map((t) => h('th', { scope: 'col' }, t)),
+        h('th', { scope: 'col', class: 'num' }, 'Items deleted'),
+        h('th', { scope: 'col' }, 'Setting'))),
+      tbody)),
+    h('div', { class: 'table-foot' },
+      h('span', { 'data-testid': 'audit-page' }, `Page ${page}`),
+      h('span', { class: 'spacer' }),
+      h('button', { type: 'button', class: 'btn btn-sm', disabled: page <= 1, 'data-testid': 'audit-prev', onclick: () => go(page - 1) }, 'Previous'),
+      h('button', { type: 'button', class: 'btn btn-sm', disabled: !res.has_more, 'data-testid': 'audit-next', onclick: () => go(page + 1) }, 'Next')));
+}
+
+function contactList(ids) {
+  const list = ids || [];
+  if (list.length <= 2) return list.map((id) => h('div', {}, id));
+  return [h('div', {}, list[0]), h('div', { class: 'sub' }, `and ${fmtNumber(list.length - 1)} more`)];
+}
+
+function channelTable(e) {
+  const chans = e.channels || [];
+  if (!chans.length) return h('p', { class: 'card-note' }, 'No channel results were recorded.');
+  return h('table', { 'data-testid': 'audit-channel-table' },
+    h('thead', {}, h('tr', {}, ['Channel', 'Status', 'Artefact', 'Before', 'Deleted', 'After'].map((t, i) => h('th', { scope: 'col', class: i >= 3 ? 'num' : undefined }, t)))),
+    h('tbody', {}, chans.flatMap((c) => {
+      const arts = c.artefacts && c.artefacts.length ? c.artefacts : [null];
+      return arts.map((a, i) => h('tr', { 'data-testid': `audit-channel-${c.channel}` },
+        h('td', {}, i === 0 ? channelLabel(c.channel) : ''),
+        h('td', {}, i === 0 ? [statusBadge(c.status), c.error_code ? h('div', { class: 'sub' }, c.error_code) : null] : ''),
+        h('td', {}, a ? artefactLabel(a.artefact) : '—'),
+        h('td', { class: 'num' }, a ? fmtNumber(a.before) : ''),
+        h('td', { class: 'num' }, a ? fmtNumber(a.deleted) : ''),
+        h('td', { class: 'num' }, a ? fmtNumber(a.after) : '')));
+    })));
+}
