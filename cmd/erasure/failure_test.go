@@ -129,3 +129,25 @@ func TestDeadlineFailsUnansweredRequest(t *testing.T) {
 		t.Fatalf("contact not findable after a timed-out deletion: %v", err)
 	}
 }
+
+// slowObjects delays or refuses deletes on demand, so the UI can be seen
+// mid-deletion and failing.
+type slowObjects struct {
+	stores.Objects
+	delay atomic.Int64 // nanoseconds
+	fail  atomic.Bool
+}
+
+func (s *slowObjects) Delete(ctx context.Context, bucket, key string) error {
+	if s.fail.Load() {
+		return stores.Permanent(errors.New("access denied"))
+	}
+	if d := time.Duration(s.delay.Load()); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Objects.Delete(ctx, bucket, key)
+}
