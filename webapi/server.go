@@ -126,6 +126,12 @@ type Server struct {
 // New validates cfg and deps and builds the server. Its websocket hub runs
 // until Close.
 func New(cfg Config, deps Deps) (*Server, error) {
+	return newServer(cfg, deps, defaultSendBuffer)
+}
+
+// newServer is New with the websocket send buffer as a parameter, so tests
+// can make a client slow with a few messages.
+func newServer(cfg Config, deps Deps, sendBuffer int) (*Server, error) {
 	if deps.Contacts == nil || deps.Inventory == nil || deps.Ledger == nil || deps.Requests == nil {
 		return nil, errors.New("webapi: Contacts, Inventory, Ledger and Requests are required")
 	}
@@ -167,7 +173,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, errors.New("webapi: configure at least one user, API token or OIDC provider")
 	}
 	s.sessions = newSessionStore(cfg.SessionTTL)
-	s.hub = newHub(defaultSendBuffer)
+	s.hub = newHub(sendBuffer)
 	go s.hub.run()
 	s.handler = s.routes()
 	return s, nil
