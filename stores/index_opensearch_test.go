@@ -1,0 +1,198 @@
+package stores
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// newTestOpenSearchIndex connects to the server named by
+// ERASURE_TEST_OPENSEARCH_URL with a prefix of its own, and deletes every
+// index under that prefix when the test ends.
+func newTestOpenSearchIndex(t *testing.T) *OpenSearchIndex {
+	t.Helper()
+	addr := os.Getenv("ERASURE_TEST_OPENSEARCH_URL")
+	if addr == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("ERASURE_TEST_OPENSEARCH_URL not set")
+		}
+		t.Skip("ERASURE_TEST_OPENSEARCH_URL not set")
+	}
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	prefix := "t" + hex.EncodeToString(b) + "_"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ix, err := NewOpenSearchIndex(ctx, OpenSearchConfig{URLs: strings.Split(addr, ","), IndexPrefix: prefix})
+	if err != nil {
+		t.Fatalf("NewOpenSearchIndex: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := deleteOpenSearchIndexes(ctx, ix); err != nil {
+			t.Errorf("delete test indexes: %v", err)
+		}
+	})
+	return ix
+}
+
+// deleteOpenSearchIndexes removes every index under the adapter's prefix,
+// naming each one (a wildcard delete may be disabled on the cluster).
+func deleteOpenSearchIndexes(ctx context.Context, o *OpenSearchIndex) error {
+	if o.prefix == "" {
+		return Permanent(errorString("refusing to delete indexes without a prefix"))
+	}
+	status, body, err := o.do(ctx, http.MethodGet, "/_cat/indices/"+o.prefix+"*",
+		url.Values{"format": {"json"}, "h": {"index"}, "expand_wildcards": {"all"}}, nil, "")
+	if err != nil {
+		return err
+	}
+	if status/100 != 2 {
+		return osStatusErr("list test indexes", status, body)
+	}
+	var rows []struct {
+		Index string `json:"index"`
+	}
+	if err := json.Unmarshal(body, &rows); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if !strings.HasPrefix(r.Index, o.prefix) {
+			continue
+		}
+		status, body, err := o.do(ctx, http.MethodDelete, "/"+r.Index, nil, nil, "")
+		if err != nil {
+			return err
+		}
+		if status/100 != 2 && status != http.StatusNotFound {
+			return osStatusErr("delete test index", status, body)
+		}
+	}
+	return nil
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+func TestOpenSearchIndexContract(t *testing.T) {
+	runIndexContract(t, func(t *testing.T) Index { return newTestOpenSearchIndex(t) })
+}
+
+// TestOpenSearchSearchTextIsLiteral checks that wildcard characters in the
+// search text are escaped: "*", "?" and "\" match only themselves.
+func TestOpenSearchSearchTextIsLiteral(t *testing.T) {
+	ix := newTestOpenSearchIndex(t)
+	ctx := t.Context()
+	index := uniqueName("ix")
+	if err := ix.EnsureIndex(ctx, index); err != nil {
+		t.Fatalf("EnsureIndex: %v", err)
+	}
+	mustPutDocs(t, ix, index,
+		Doc{ID: "plain", Fields: map[string]any{"customer_name": "Ann Lee", "customer_email": "ann@example.com"}},
+		Doc{ID: "star", Fields: map[string]any{"customer_name": "St*r Person"}},
+		Doc{ID: "question", Fields: map[string]any{"customer_phone": "+44 7700 ?00"}},
+		Doc{ID: "backslash", Fields: map[string]any{"customer_email": `back\slash@example.com`}},
+		Doc{ID: "other", Fields: map[string]any{"agent": "*", "queue": `\`}},
+	)
+	for _, tc := range []struct{ text, want string }{
+		{"*", "star"},
+		{"?", "question"},
+		{`\`, "backslash"},
+		{"t*r", "star"},
+		{"st*", "star"},
+		{"s?r", ""},
+		{"a??", ""},
+		{`\*`, ""},
+		{`*\`, ""},
+		{"**", ""},
+		{"ann*", ""},
+		{"?00", "question"},
+		{`k\s`, "backslash"},
+		{"ANN", "plain"},
+	} {
+		r, err := ix.Search(ctx, index, Query{Text: tc.text})
+		if err != nil {
+			t.Fatalf("Search(%q): %v", tc.text, err)
+		}
+		var got []string
+		for _, d := range r.Docs {
+			got = append(got, d.ID)
+		}
+		if strings.Join(got, ",") != tc.want || r.Total != int64(len(got)) {
+			t.Errorf("Search(Text %q) = %v total %d, want %q", tc.text, got, r.Total, tc.want)
+		}
+	}
+}
+
+// TestOpenSearchIndexDetails covers adapter-specific behaviour: document IDs
+// that need escaping in a URL, hidden fields never leaking into documents,
+// scalar types matching by their JSON text, and missing indexes.
+func TestOpenSearchIndexDetails(t *testing.T) {
+	ix := newTestOpenSearchIndex(t)
+	ctx := t.Context()
+	index := uniqueName("ix")
+	odd := []string{"a/b", "a?b", "a#b", "..", "a b", "ü%20"}
+	var docs []Doc
+	for i, id := range odd {
+		docs = append(docs, Doc{ID: id, Fields: map[string]any{"i": i, "flag": true, "obj": map[string]any{"x": "y"}}})
+	}
+	// Put creates the index with the mapping.
+	mustPutDocs(t, ix, index, docs...)
+	for _, d := range docs {
+		got, err := ix.Get(ctx, index, d.ID)
+		if err != nil {
+			t.Fatalf("Get(%q): %v", d.ID, err)
+		}
+		if got.ID != d.ID || fieldsJSON(t, got.Fields) != fieldsJSON(t, d.Fields) {
+			t.Errorf("Get(%q) = %s %s, want %s", d.ID, got.ID, fieldsJSON(t, got.Fields), fieldsJSON(t, d.Fields))
+		}
+	}
+	expectIndexCount(t, ix, index, "i", "3", 1)
+	expectIndexCount(t, ix, index, "flag", "true", int64(len(odd)))
+	expectIndexCount(t, ix, index, "_id", "a/b", 1)
+	r, err := ix.Search(ctx, index, Query{})
+	if err != nil || r.Total != int64(len(odd)) {
+		t.Fatalf("Search = %v, %v", r, err)
+	}
+	for _, d := range r.Docs {
+		for k := range d.Fields {
+			if strings.HasPrefix(k, "@") {
+				t.Errorf("document %q has hidden field %q", d.ID, k)
+			}
+		}
+	}
+	if n, err := ix.DeleteIDs(ctx, index, odd...); err != nil || n != int64(len(odd)) {
+		t.Fatalf("DeleteIDs = %d, %v; want %d", n, err, len(odd))
+	}
+
+	missing := uniqueName("missing")
+	if _, err := ix.DeleteIDs(ctx, missing, "x"); err == nil || IsRetryable(err) {
+		t.Errorf("DeleteIDs on a missing index: err = %v, want a permanent error", err)
+	}
+	if _, err := ix.Search(ctx, missing, Query{}); err == nil || IsRetryable(err) {
+		t.Errorf("Search on a missing index: err = %v, want a permanent error", err)
+	}
+	if _, err := ix.Count(ctx, missing, "contact_id", "x"); err == nil || IsRetryable(err) {
+		t.Errorf("Count on a missing index: err = %v, want a permanent error", err)
+	}
+}
+
+func TestOpenSearchUnreachableIsRetryable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	_, err := NewOpenSearchIndex(ctx, OpenSearchConfig{URLs: []string{"http://127.0.0.1:1"}})
+	if err == nil || !IsRetryable(err) {
+		t.Fatalf("NewOpenSearchIndex(unreachable) err = %v, want a retryable error", err)
+	}
+}
