@@ -72,10 +72,10 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("data dir: %w", err)
 	}
-	var dbs []*sql.DB
+	var closers []func() error
 	cleanup := func() {
-		for _, db := range dbs {
-			db.Close()
+		for _, c := range closers {
+			c()
 		}
 	}
 	open := func(name string) (*sql.DB, error) {
@@ -83,27 +83,55 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 		if err != nil {
 			return nil, err
 		}
-		dbs = append(dbs, db)
+		closers = append(closers, db.Close)
 		return db, nil
 	}
 	s := &Stores{DataMap: dm, Rule: rule}
-	idb, err := open("index.db")
-	if err != nil {
-		cleanup()
-		return nil, nil, err
+	fail := func(err error) (*Stores, func(), error) { cleanup(); return nil, nil, err }
+	switch cfg.Index.Kind {
+	case "opensearch":
+		o := cfg.Index.OpenSearch
+		if s.Index, err = stores.NewOpenSearchIndex(ctx, stores.OpenSearchConfig{URLs: o.URLs, User: o.User, Password: o.Password,
+			InsecureSkipVerify: o.InsecureSkipVerify, IndexPrefix: o.IndexPrefix}); err != nil {
+			return fail(err)
+		}
+	default:
+		db, err := open("index.db")
+		if err != nil {
+			return fail(err)
+		}
+		s.Index = stores.NewSQLiteIndex(db)
 	}
-	s.Index = stores.NewSQLiteIndex(idb)
-	s.Objects = stores.NewDiskObjects(filepath.Join(cfg.DataDir, "objects"))
-	wdb, err := open("warehouse.db")
-	if err != nil {
-		cleanup()
-		return nil, nil, err
+	switch cfg.Objects.Kind {
+	case "s3":
+		o := cfg.Objects.S3
+		if s.Objects, err = stores.NewS3Objects(ctx, stores.S3Config{Endpoint: o.Endpoint, Region: o.Region, PathStyle: o.PathStyle,
+			AccessKey: o.AccessKey, SecretKey: o.SecretKey}); err != nil {
+			return fail(err)
+		}
+	default:
+		s.Objects = stores.NewDiskObjects(filepath.Join(cfg.DataDir, "objects"))
 	}
-	s.Warehouse = stores.NewSQLiteWarehouse(wdb)
+	switch cfg.Warehouse.Kind {
+	case "clickhouse":
+		c := cfg.Warehouse.ClickHouse
+		ch, err := stores.NewClickHouseWarehouse(ctx, stores.ClickHouseConfig{Addr: c.Addr, Database: c.Database,
+			User: c.User, Password: c.Password, Protocol: c.Protocol, TLS: c.TLS})
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, ch.Close)
+		s.Warehouse = ch
+	default:
+		db, err := open("warehouse.db")
+		if err != nil {
+			return fail(err)
+		}
+		s.Warehouse = stores.NewSQLiteWarehouse(db)
+	}
 	ldb, err := open("ledger.db")
 	if err != nil {
-		cleanup()
-		return nil, nil, err
+		return fail(err)
 	}
 	s.Ledger = stores.NewSQLiteLedger(ldb)
 	s.Locator = &stores.Locator{Map: dm, Rule: rule, Index: s.Index, Objects: s.Objects, Warehouse: s.Warehouse}

@@ -50,23 +50,55 @@ type KafkaConfig struct {
 	TLS           bool     `yaml:"tls"`
 	SASLMechanism string   `yaml:"sasl_mechanism"`
 	SASLUser      string   `yaml:"sasl_user"`
-	SASLPassword  string   `yaml:"sasl_password"`
+	SASLPassword  string   `yaml:"-"`
 }
 
 // IndexConfig selects the search index: "sqlite" (embedded) or "opensearch".
 type IndexConfig struct {
-	Kind string `yaml:"kind"`
+	Kind       string           `yaml:"kind"`
+	OpenSearch OpenSearchConfig `yaml:"opensearch"`
+}
+
+// OpenSearchConfig; the password comes from ERASURE_OPENSEARCH_PASSWORD.
+type OpenSearchConfig struct {
+	URLs               []string `yaml:"urls"`
+	User               string   `yaml:"user"`
+	Password           string   `yaml:"-"`
+	InsecureSkipVerify bool     `yaml:"insecure_skip_verify"`
+	IndexPrefix        string   `yaml:"index_prefix"`
 }
 
 // ObjectsConfig selects object storage: "disk" (embedded) or "s3".
 type ObjectsConfig struct {
-	Kind string `yaml:"kind"`
+	Kind string   `yaml:"kind"`
+	S3   S3Config `yaml:"s3"`
 }
 
-// WarehouseConfig selects the warehouse and ledger: "sqlite" (embedded) or
+// S3Config; with no access key the standard AWS credential chain is used,
+// and the secret key comes from ERASURE_S3_SECRET_KEY.
+type S3Config struct {
+	Endpoint  string `yaml:"endpoint"`
+	Region    string `yaml:"region"`
+	PathStyle bool   `yaml:"path_style"`
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"-"`
+}
+
+// WarehouseConfig selects the warehouse: "sqlite" (embedded) or
 // "clickhouse".
 type WarehouseConfig struct {
-	Kind string `yaml:"kind"`
+	Kind       string           `yaml:"kind"`
+	ClickHouse ClickHouseConfig `yaml:"clickhouse"`
+}
+
+// ClickHouseConfig; the password comes from ERASURE_CLICKHOUSE_PASSWORD.
+type ClickHouseConfig struct {
+	Addr     []string `yaml:"addr"`
+	Database string   `yaml:"database"`
+	User     string   `yaml:"user"`
+	Password string   `yaml:"-"`
+	Protocol string   `yaml:"protocol"`
+	TLS      bool     `yaml:"tls"`
 }
 
 // WebConfig configures sign-in.
@@ -121,6 +153,9 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		"ERASURE_HTTP_ADDR":           &c.HTTPAddr,
 		"ERASURE_TOPIC_PREFIX":        &c.TopicPrefix,
 		"ERASURE_KAFKA_SASL_PASSWORD": &c.Kafka.SASLPassword,
+		"ERASURE_OPENSEARCH_PASSWORD": &c.Index.OpenSearch.Password,
+		"ERASURE_S3_SECRET_KEY":       &c.Objects.S3.SecretKey,
+		"ERASURE_CLICKHOUSE_PASSWORD": &c.Warehouse.ClickHouse.Password,
 	}
 	for k, p := range str {
 		if v, ok := lookup(k); ok {
@@ -174,9 +209,9 @@ func (c Config) Validate() error {
 }
 
 var supportedKinds = map[string][]string{
-	"index":     {"sqlite"},
-	"objects":   {"disk"},
-	"warehouse": {"sqlite"},
+	"index":     {"sqlite", "opensearch"},
+	"objects":   {"disk", "s3"},
+	"warehouse": {"sqlite", "clickhouse"},
 }
 
 func (c Config) dataMap() (*stores.DataMap, error) {

@@ -37,7 +37,14 @@ type upProcess struct {
 
 func startUp(t *testing.T, bin string, args ...string) *upProcess {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"up"}, args...)...)
+	return startProcess(t, bin, "erasure is up", append([]string{"up"}, args...)...)
+}
+
+// startProcess runs the binary and waits for a line starting with ready on
+// its standard output ("" waits for nothing).
+func startProcess(t *testing.T, bin, ready string, args ...string) *upProcess {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -51,12 +58,16 @@ func startUp(t *testing.T, bin string, args ...string) *upProcess {
 		t.Fatal(err)
 	}
 	p := &upProcess{cmd: cmd, done: make(chan struct{})}
-	ready := make(chan struct{})
+	readyc := make(chan struct{})
+	if ready == "" {
+		close(readyc)
+	}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "erasure is up") {
-				close(ready)
+			if ready != "" && strings.HasPrefix(sc.Text(), ready) {
+				close(readyc)
+				ready = ""
 			}
 		}
 		io.Copy(io.Discard, stdout)
@@ -64,12 +75,12 @@ func startUp(t *testing.T, bin string, args ...string) *upProcess {
 	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
 	t.Cleanup(func() { p.stop(syscall.SIGTERM) })
 	select {
-	case <-ready:
+	case <-readyc:
 	case <-p.done:
 		log, _ := os.ReadFile(logf.Name())
-		t.Fatalf("erasure up exited before it was up:\n%s", log)
+		t.Fatalf("%v exited before it was ready:\n%s", args, log)
 	case <-time.After(90 * time.Second):
-		t.Fatal("erasure up did not come up within 90s")
+		t.Fatalf("%v was not ready within 90s", args)
 	}
 	return p
 }

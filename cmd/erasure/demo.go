@@ -132,9 +132,18 @@ func (s *seeder) ensure(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, b := range []string{"erasure-connect", "erasure-email", "erasure-social", "erasure-datalake"} {
-		if err := s.st.Objects.EnsureBucket(ctx, b); err != nil {
-			return err
+	for _, arts := range s.dm.Channels {
+		for _, a := range arts {
+			var err error
+			switch a.Kind {
+			case stores.KindObjects, stores.KindDatalake:
+				err = s.st.Objects.EnsureBucket(ctx, a.Bucket)
+			case stores.KindIndex:
+				err = s.st.Index.EnsureIndex(ctx, a.Index)
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return nil
