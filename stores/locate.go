@@ -166,37 +166,28 @@ func (l *Locator) delete(ctx context.Context, a Artefact, contactID string, date
 // from the prefix before the first date placeholder. Every key is matched
 // against the whole template, so a listing prefix can never widen a delete.
 func (l *Locator) objectKeys(ctx context.Context, a Artefact, contactID string, date *time.Time, fn func(string) error) error {
-	t := a.tmpl
-	re, err := t.matcher(contactID, true)
+	re, err := a.tmpl.matcher(contactID, true)
 	if err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	for _, p := range t.prefixes(contactID, date) {
-		err := l.Objects.List(ctx, a.Bucket, p, func(key string) error {
-			if seen[key] || !re.MatchString(key) {
-				return nil
-			}
-			seen[key] = true
-			return fn(key)
-		})
-		if err != nil {
-			return fmt.Errorf("list %s: %w", a.Bucket, err)
-		}
-	}
-	return nil
+	return l.listMatching(ctx, a.Bucket, a.tmpl.prefixes(contactID, date), re, fn)
 }
 
 // datalakeFiles calls fn for every data-lake file that may hold the contact.
 func (l *Locator) datalakeFiles(ctx context.Context, a Artefact, date *time.Time, fn func(string) error) error {
-	t := a.tmpl
-	re, err := t.matcher("", false)
+	re, err := a.tmpl.matcher("", false)
 	if err != nil {
 		return err
 	}
+	return l.listMatching(ctx, a.Bucket, a.tmpl.prefixes("", date), re, fn)
+}
+
+// listMatching lists each prefix and calls fn once for every key that
+// matches re.
+func (l *Locator) listMatching(ctx context.Context, bucket string, prefixes []string, re *regexp.Regexp, fn func(string) error) error {
 	seen := map[string]bool{}
-	for _, p := range t.prefixes("", date) {
-		err := l.Objects.List(ctx, a.Bucket, p, func(key string) error {
+	for _, p := range prefixes {
+		err := l.Objects.List(ctx, bucket, p, func(key string) error {
 			if seen[key] || !re.MatchString(key) {
 				return nil
 			}
@@ -204,7 +195,7 @@ func (l *Locator) datalakeFiles(ctx context.Context, a Artefact, date *time.Time
 			return fn(key)
 		})
 		if err != nil {
-			return fmt.Errorf("list %s: %w", a.Bucket, err)
+			return fmt.Errorf("list %s: %w", bucket, err)
 		}
 	}
 	return nil
