@@ -6,6 +6,7 @@
 //	erasure delete    the bulk deletion script
 //	erasure verify    scan every store for anything left of given contacts
 //	erasure audit     query the audit log and verify its hash chain
+//	erasure replay    re-run past deletions after a backup restore
 package main
 
 import (
@@ -43,6 +44,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"delete": cmdDelete,
 		"verify": cmdVerify,
 		"audit":  cmdAudit,
+		"replay": cmdReplay,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -74,6 +76,7 @@ commands:
   delete   delete contacts: IDs as arguments, --file F, or - for stdin
   verify   exit 0 only when no store holds anything of the given contacts
   audit    query the audit log and verify its hash chain
+  replay   re-run the deletions requested since a time (after a backup restore)
 
 Run 'erasure <command> -h' for a command's flags.
 `)

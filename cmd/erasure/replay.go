@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/user"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/erasure-project/erasure/producers"
+	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores"
+)
+
+// cmdReplay re-runs past deletions after a backup restore: it reads the
+// requests topic from a time up to its end as it was when the replay began,
+// and issues a new request for each, referencing the original (replay_of),
+// so the deletions run again against the restored data and are audited as
+// replays.
+func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	configPath := fl.String("config", "", "YAML configuration file (optional)")
+	brokers := fl.String("brokers", "", "Kafka brokers, comma-separated (default 127.0.0.1:9092)")
+	since := fl.String("since", "", "replay requests made at or after this time (RFC 3339, or a duration ago such as 72h)")
+	actor := fl.String("actor", "", "who runs the replay, recorded in the audit log (default: the OS user)")
+	dryRun := fl.Bool("dry-run", false, "list what would be replayed and publish nothing")
+	wait := fl.Bool("wait", false, "wait for every replayed request's outcome; exit 1 if any failed")
+	timeout := fl.Duration("timeout", 30*time.Minute, "with --wait: give up after this long")
+	asJSON := fl.Bool("json", false, "print one JSON result object per request")
+	if err := fl.Parse(args); err != nil {
+		return exitError{2}
+	}
+	from, err := parseSince(*since, time.Now())
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if *brokers != "" {
+		cfg.Kafka.Brokers = splitList(*brokers)
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	}
+	if *actor == "" {
+		if u, err := user.Current(); err == nil {
+			*actor = u.Username
+		}
+	}
+	rule, err := schemas.NewContactIDRule(cfg.ContactIDPattern)
+	if err != nil {
+		return err
+	}
+	dm, err := cfg.dataMap()
+	if err != nil {
+		return err
+	}
+	kcfg := stores.KafkaConfig{Brokers: cfg.Kafka.Brokers, ClientID: "erasure-replay", Logger: newLogger(io.Discard, slog.LevelError)}
+	topics := schemas.Topics{Prefix: cfg.TopicPrefix}
+	originals, skipped, err := readRequests(ctx, kcfg, topics.Requests(), from, rule)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%d requests since %s to replay (%d replays and invalid events skipped)\n", len(originals), from.Format(time.RFC3339), skipped)
+	q := &producers.Requester{Topics: topics, Channels: dm.ChannelsFor(), Rule: rule}
+	var reqs []schemas.DeletionRequested
+	for _, o := range originals {
+		ev, err := q.Build(producers.Request{ContactIDs: o.ContactIDs, RequestedBy: *actor, Source: schemas.SourceReplay,
+			ReasonCode: o.ReasonCode, ReplayOf: o.RequestID})
+		if err != nil {
+			return fmt.Errorf("replay of %s: %w; nothing was submitted", o.RequestID, err)
+		}
+		reqs = append(reqs, ev)
+	}
+	if *dryRun || len(reqs) == 0 {
+		for _, r := range reqs {
+			fmt.Fprintf(stdout, "would replay %s (%d contacts)\n", r.ReplayOf, len(r.ContactIDs))
+		}
+		return nil
+	}
+	pub, err := stores.NewKafkaPublisher(kcfg)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	var outs <-chan *message.Message
+	if *wait {
+		sub, err := stores.NewKafkaSubscriber(kcfg, stores.KafkaSubscriberConfig{Since: time.Now().Add(-5 * time.Second)})
+		if err != nil {
+			return err
+		}
+		defer sub.Close()
+		if outs, err = sub.Subscribe(ctx, topics.Outcomes()); err != nil {
+			return err
+		}
+	}
+	for i := range reqs {
+		if err := producers.Publish(pub, topics.Requests(), &reqs[i], reqs[i].RequestID); err != nil {
+			return fmt.Errorf("publish (after %d of %d replays): %w", i, len(reqs), err)
+		}
+	}
+	fmt.Fprintf(stderr, "submitted %d replays\n", len(reqs))
+	if !*wait {
+		enc := json.NewEncoder(stdout)
+		for _, r := range reqs {
+			if *asJSON {
+				enc.Encode(map[string]any{"request_id": r.RequestID, "replay_of": r.ReplayOf, "status": "submitted"})
+			} else {
+				fmt.Fprintf(stdout, "%s submitted, replay of %s\n", r.RequestID, r.ReplayOf)
+			}
+		}
+		return nil
+	}
+	return waitOutcomes(ctx, reqs, outs, *timeout, *asJSON, rule, stdout, stderr)
+}
+
+// readRequests reads every valid original request from the time since up
+// to the end of the topic as it stands now, so a replay is bounded even
+// while new requests arrive.
+func readRequests(ctx context.Context, kcfg stores.KafkaConfig, topic string, since time.Time, rule schemas.ContactIDRule) ([]schemas.DeletionRequested, int, error) {
+	cl, err := kgo.NewClient(kcfg.Opts()...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListOffsetsAfterMilli(ctx, since.UnixMilli(), topic)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list offsets: %w", err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list offsets: %w", err)
+	}
+	if err := errors.Join(starts.Error(), ends.Error()); err != nil {
+		return nil, 0, fmt.Errorf("list offsets of %s: %w", topic, err)
+	}
+	from := map[int32]kgo.Offset{}
+	want := map[int32]int64{} // partition -> end offset still to reach
+	starts.Each(func(o kadm.ListedOffset) {
+		end, _ := ends.Lookup(o.Topic, o.Partition)
+		if o.Offset >= 0 && o.Offset < end.Offset {
+			from[o.Partition] = kgo.NewOffset().At(o.Offset)
+			want[o.Partition] = end.Offset
+		}
+	})
+	if len(want) == 0 {
+		return nil, 0, nil
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: from})
+	var out []schemas.DeletionRequested
+	skipped := 0
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		if errs := fs.Errors(); len(errs) > 0 {
+			return nil, 0, fmt.Errorf("read %s: %w", topic, errs[0].Err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := want[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if r.Offset == end-1 {
+				delete(want, r.Partition)
+			}
+			var req schemas.DeletionRequested
+			if schemas.Decode(r.Value, rule, &req) != nil || req.Source == schemas.SourceReplay {
+				skipped++
+				return
+			}
+			out = append(out, req)
+		})
+	}
+	return out, skipped, nil
+}
+
+// parseSince reads an RFC 3339 time or a duration before now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("--since is required: the time of the backup that was restored")
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want RFC 3339 or a duration such as 72h", s)
+}
