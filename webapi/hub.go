@@ -1,6 +1,7 @@
 package webapi
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
@@ -50,6 +51,7 @@ type watchReq struct {
 // for a client: one whose buffer is full is dropped.
 type hub struct {
 	sendBuffer int
+	log        *slog.Logger
 
 	register   chan *client
 	unregister chan *client
@@ -67,9 +69,10 @@ type hub struct {
 	watchers map[string]map[*client]struct{}
 }
 
-func newHub(sendBuffer int) *hub {
+func newHub(sendBuffer int, log *slog.Logger) *hub {
 	return &hub{
 		sendBuffer: sendBuffer,
+		log:        log,
 		register:   make(chan *client),
 		unregister: make(chan *client),
 		deliver:    make(chan delivery, 256),
@@ -179,6 +182,7 @@ func (h *hub) push(c *client, msg []byte) {
 	select {
 	case c.send <- msg:
 	default:
+		h.log.Info("websocket client dropped: not reading fast enough")
 		h.drop(c)
 	}
 }

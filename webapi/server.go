@@ -1,10 +1,3 @@
-// Package webapi is erasure's web API and browser UI: contact search, the
-// contact record with its artefacts per channel, the delete flow with live
-// per-channel progress over a websocket, and the audit log.
-//
-// Sign-in sessions live in memory only: they do not survive a restart, and
-// with several webapi instances behind a load balancer the balancer must keep
-// a browser on one instance (sticky sessions) or users sign in again.
 package webapi
 
 import (
@@ -173,7 +166,7 @@ func newServer(cfg Config, deps Deps, sendBuffer int) (*Server, error) {
 		return nil, errors.New("webapi: configure at least one user, API token or OIDC provider")
 	}
 	s.sessions = newSessionStore(cfg.SessionTTL)
-	s.hub = newHub(sendBuffer)
+	s.hub = newHub(sendBuffer, s.log)
 	go s.hub.run()
 	s.handler = s.routes()
 	return s, nil

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"strings"
 )
 
 //go:embed ui
@@ -22,6 +23,10 @@ func uiRoot() fs.FS {
 func staticHandler() http.Handler {
 	fsrv := http.StripPrefix("/static/", http.FileServerFS(uiRoot()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			writeError(w, http.StatusNotFound, "not_found", "not found") // no directory listings
+			return
+		}
 		w.Header().Set("Cache-Control", "no-cache")
 		fsrv.ServeHTTP(w, r)
 	})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -224,7 +225,7 @@ func waitClients(t *testing.T, h *harness, n int) {
 // TestHubNeverWaits: with a full buffer the hub drops the client at once
 // and goes on delivering to the others.
 func TestHubNeverWaits(t *testing.T) {
-	hb := newHub(1)
+	hb := newHub(1, slog.New(slog.DiscardHandler))
 	go hb.run()
 	defer hb.stop()
 	slow := hb.newClient(nil, "user:a", "session:x")

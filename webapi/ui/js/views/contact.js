@@ -28,7 +28,7 @@ export function renderContact(main, { id, navigate, setTitle, session, lastSearc
   load(main, { id, navigate, session, lastSearch });
 }
 
-async function load(main, ctx) {
+async function load(main, ctx, focusSel) {
   let c;
   try {
     c = await api(`/api/v1/contacts/${encodeURIComponent(ctx.id)}`);
@@ -41,13 +41,19 @@ async function load(main, ctx) {
     return;
   }
   render(main, c, ctx);
+  // A reload replaces the button that had focus: put focus back on its
+  // successor rather than letting it fall to the page body.
+  if (focusSel) {
+    const el = focusSel.split(',').map((sel) => main.querySelector(sel)).find(Boolean);
+    (el || main).focus();
+  }
 }
 
 function backHref(ctx) { return ctx.lastSearch || '#/search'; }
 
 function render(main, c, ctx) {
   const latest = c.deletions[0];
-  const reload = () => load(main, ctx);
+  const reload = (focusSel) => load(main, ctx, focusSel);
 
   const startDelete = (btn) => confirmDelete({
     contact: c,
@@ -56,7 +62,7 @@ function render(main, c, ctx) {
       if (outcome && outcome.status === 'succeeded') {
         ctx.navigate('search-back');
       } else {
-        reload();
+        reload('[data-testid=retry-delete-button],[data-testid=delete-contact-button]');
       }
     },
   });
@@ -77,7 +83,7 @@ function render(main, c, ctx) {
       h('div', { class: 'grow' },
         h('p', { class: 'banner-title' }, 'A deletion of this contact is in progress'),
         h('p', {}, `Requested ${fmtDateTime(latest.requested_at)} by ${latest.requested_by}.`)),
-      h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': 'refresh-contact-button', onclick: reload }, 'Refresh')));
+      h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': 'refresh-contact-button', onclick: () => reload('[data-testid=refresh-contact-button]') }, 'Refresh')));
   }
 
   const f = c.fields || {};

@@ -1,0 +1,48 @@
+// Package webapi is erasure's web API and browser UI: contact search, the
+// contact record with its artefacts per channel, the delete flow with live
+// per-channel progress over a websocket, and the audit log.
+//
+// # Endpoints
+//
+// Roles grant permissions: agent (contacts.read), dpo (contacts.read,
+// contacts.delete), auditor (audit.read), admin (all three).
+//
+//	GET  /healthz                      anyone
+//	GET  /, /static/...                anyone (the embedded UI)
+//	GET  /api/v1/config                anyone (what the sign-in page needs)
+//	POST /api/v1/login                 anyone; sets the session cookie, returns the CSRF token
+//	POST /api/v1/logout                a session
+//	GET  /api/v1/me                    signed in
+//	GET  /api/v1/oidc/login, callback  anyone, when single sign-on is configured
+//	GET  /api/v1/contacts              contacts.read
+//	GET  /api/v1/contacts/{id}         contacts.read
+//	POST /api/v1/deletions             contacts.delete
+//	GET  /api/v1/deletions/{id}        its requester, contacts.delete or audit.read
+//	GET  /api/v1/audit, /audit.csv     audit.read
+//	GET  /api/v1/ws                    contacts.delete
+//
+// Errors are JSON {"error": "...", "code": "..."}; messages never repeat the
+// caller's input. Browsers authenticate with the session cookie and send
+// the X-CSRF-Token header on every state-changing call; scripts send
+// "Authorization: Bearer <token>" and need no CSRF token. Deletions from a
+// session are requested with source "ui", from a token with source "cli".
+//
+// # Sessions
+//
+// Sign-in sessions live in memory only: they do not survive a restart, and
+// with several webapi instances behind a load balancer the balancer must
+// keep a browser on one instance (sticky sessions) or users sign in again.
+// Login throttling is in memory too, per user name and client address
+// (the TCP peer: behind a proxy, the proxy's address).
+//
+// # Websocket
+//
+// The websocket carries {"type":"progress"} for each channel result and
+// {"type":"outcome"} for the final outcome, only to the session (or token)
+// that submitted the request. After a reconnect the browser sends
+// {"type":"watch","request_ids":[...]} and receives {"type":"state"} for
+// each request its user submitted; requests of anyone else are ignored
+// without a reply. For a cookie session the handshake's Origin must name
+// the Host the browser connected to, so a reverse proxy must pass Host
+// through unchanged.
+package webapi
