@@ -200,6 +200,7 @@ async function boot() {
     const next = location.hash.replace(/^#/, '');
     location.hash = hashFor('login', { next });
   });
+  live.onConnectFailed = () => { if (session) api('/api/v1/me').catch(() => {}); };
   try { config = await api('/api/v1/config'); } catch { config = null; }
   try {
     const me = await api('/api/v1/me', { quiet401: true });

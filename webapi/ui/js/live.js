@@ -16,6 +16,10 @@ class Live {
     this.inflight = new Set(); // request IDs without an outcome yet
     this.buffer = new Map(); // request_id → messages that arrived before a handler
     this.listeners = new Set();
+    // Called when a connection attempt fails before opening; the app uses
+    // it to notice a sign-in that has ended (the handshake's 401 is not
+    // visible to scripts).
+    this.onConnectFailed = () => {};
   }
 
   start() {
@@ -44,7 +48,9 @@ class Live {
       return;
     }
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       this.attempt = 0;
       this.setState('open');
       this.sendWatch([...this.inflight]);
@@ -57,6 +63,7 @@ class Live {
     ws.onclose = () => {
       this.ws = null;
       if (this.state === 'idle') return;
+      if (!opened) this.onConnectFailed();
       this.scheduleReconnect();
     };
   }
