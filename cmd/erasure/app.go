@@ -129,11 +129,26 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 		}
 		s.Warehouse = stores.NewSQLiteWarehouse(db)
 	}
-	ldb, err := open("ledger.db")
-	if err != nil {
-		return fail(err)
+	switch cfg.Ledger.Kind {
+	case "clickhouse":
+		c := cfg.Warehouse.ClickHouse
+		if cfg.Ledger.Database != "" {
+			c.Database = cfg.Ledger.Database
+		}
+		led, err := stores.NewClickHouseLedger(ctx, stores.ClickHouseConfig{Addr: c.Addr, Database: c.Database,
+			User: c.User, Password: c.Password, Protocol: c.Protocol, TLS: c.TLS})
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, led.Close)
+		s.Ledger = led
+	default:
+		ldb, err := open("ledger.db")
+		if err != nil {
+			return fail(err)
+		}
+		s.Ledger = stores.NewSQLiteLedger(ldb)
 	}
-	s.Ledger = stores.NewSQLiteLedger(ldb)
 	s.Locator = &stores.Locator{Map: dm, Rule: rule, Index: s.Index, Objects: s.Objects, Warehouse: s.Warehouse}
 	return s, cleanup, nil
 }

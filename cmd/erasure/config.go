@@ -33,6 +33,7 @@ type Config struct {
 	Index     IndexConfig     `yaml:"index"`
 	Objects   ObjectsConfig   `yaml:"objects"`
 	Warehouse WarehouseConfig `yaml:"warehouse"`
+	Ledger    LedgerConfig    `yaml:"ledger"`
 
 	// DataMapFile replaces the default data map.
 	DataMapFile string `yaml:"data_map_file"`
@@ -91,6 +92,15 @@ type WarehouseConfig struct {
 	ClickHouse ClickHouseConfig `yaml:"clickhouse"`
 }
 
+// LedgerConfig selects where join state and the audit log live: "sqlite"
+// (in the data directory) or "clickhouse" (the warehouse's server, in
+// Database if set). With ClickHouse exactly one aggregator may run: the
+// audit log's hash chain has a single writer.
+type LedgerConfig struct {
+	Kind     string `yaml:"kind"`
+	Database string `yaml:"database"`
+}
+
 // ClickHouseConfig; the password comes from ERASURE_CLICKHOUSE_PASSWORD.
 type ClickHouseConfig struct {
 	Addr     []string `yaml:"addr"`
@@ -121,6 +131,7 @@ func defaultConfig() Config {
 		Index:        IndexConfig{Kind: "sqlite"},
 		Objects:      ObjectsConfig{Kind: "disk"},
 		Warehouse:    WarehouseConfig{Kind: "sqlite"},
+		Ledger:       LedgerConfig{Kind: "sqlite"},
 		DemoContacts: 500,
 	}
 }
@@ -200,7 +211,7 @@ func (c Config) Validate() error {
 	if c.TopicPrefix != "" && strings.ContainsAny(c.TopicPrefix, " /\\") {
 		errs = append(errs, fmt.Errorf("topic_prefix %q has characters Kafka refuses", c.TopicPrefix))
 	}
-	for kind, v := range map[string]string{"index": c.Index.Kind, "objects": c.Objects.Kind, "warehouse": c.Warehouse.Kind} {
+	for kind, v := range map[string]string{"index": c.Index.Kind, "objects": c.Objects.Kind, "warehouse": c.Warehouse.Kind, "ledger": c.Ledger.Kind} {
 		if !slicesContains(supportedKinds[kind], v) {
 			errs = append(errs, fmt.Errorf("%s.kind %q: supported: %s", kind, v, strings.Join(supportedKinds[kind], ", ")))
 		}
@@ -212,6 +223,7 @@ var supportedKinds = map[string][]string{
 	"index":     {"sqlite", "opensearch"},
 	"objects":   {"disk", "s3"},
 	"warehouse": {"sqlite", "clickhouse"},
+	"ledger":    {"sqlite", "clickhouse"},
 }
 
 func (c Config) dataMap() (*stores.DataMap, error) {

@@ -66,6 +66,7 @@ func TestRealServersEndToEnd(t *testing.T) {
 		"objects": map[string]any{"kind": "s3", "s3": map[string]any{"endpoint": env["ERASURE_TEST_S3_ENDPOINT"], "region": env["ERASURE_TEST_S3_REGION"],
 			"path_style": true, "access_key": env["ERASURE_TEST_S3_ACCESS_KEY"]}},
 		"warehouse": map[string]any{"kind": "clickhouse", "clickhouse": map[string]any{"addr": []string{env["ERASURE_TEST_CLICKHOUSE_ADDR"]}, "database": "e2e_" + run}},
+		"ledger":    map[string]any{"kind": "clickhouse"},
 		"web":       map[string]any{"api_tokens": []map[string]any{{"name": "e2e", "token_sha256": strings.Repeat("0", 64), "roles": []string{"admin"}}}},
 	}
 	raw, err := yaml.Marshal(cfgYAML)
@@ -152,6 +153,15 @@ func TestRealServersEndToEnd(t *testing.T) {
 	code, out, _ := cli(t, "", append([]string{"verify", "--config", cfgPath}, ids...)...)
 	if code != 0 {
 		t.Errorf("verify: exit %d\n%s", code, out)
+	}
+	entries, err := st.Ledger.Audit(t.Context(), stores.AuditFilter{Actor: "e2e-real"})
+	if err != nil || len(entries) != len(ids) {
+		t.Errorf("%d audit entries in ClickHouse for %d requests (%v)", len(entries), len(ids), err)
+	}
+	if n, err := st.Ledger.VerifyChain(t.Context()); err != nil {
+		t.Errorf("audit chain: %v", err)
+	} else {
+		t.Logf("audit chain in ClickHouse intact: %d entries", n)
 	}
 	t.Logf("erasure verify: %s", strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]))
 	after := inventory()
