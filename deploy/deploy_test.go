@@ -55,6 +55,7 @@ var configKeys = []string{
 	"warehouse.clickhouse.addr",
 	"warehouse.clickhouse.database",
 	"warehouse.clickhouse.user",
+	"ledger.kind",
 	"web.secure_cookies",
 	"web.users",
 	"web.api_tokens",
