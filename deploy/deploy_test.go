@@ -806,6 +806,14 @@ func TestKubernetes(t *testing.T) {
 		}
 	}
 
+	// Data-lake rewrites have one writer: two processes rewriting the same
+	// file could restore each other's deleted records.
+	if dw, ok := deployments["consumer:data-warehouse"]; ok {
+		if dw.replicas != 1 || str(dw.d.v, "spec", "strategy", "type") != "Recreate" {
+			t.Errorf("data-warehouse consumer: replicas %d strategy %q, want 1 and Recreate", dw.replicas, str(dw.d.v, "spec", "strategy", "type"))
+		}
+	}
+
 	// The webapi Service reaches the webapi pods on 8080.
 	if web, ok := deployments["webapi"]; ok {
 		found := false
@@ -865,6 +873,9 @@ func TestKubernetes(t *testing.T) {
 		}
 		if !isConsumer {
 			t.Errorf("%s: scales %q, which is no consumer Deployment", h, target)
+		}
+		if target == "erasure-consumer-data-warehouse" {
+			t.Errorf("%s: the data-warehouse consumer must stay at one replica", h)
 		}
 		max, _ := toInt(get(h.v, "spec", "maxReplicas"))
 		min, _ := toInt(get(h.v, "spec", "minReplicas"))

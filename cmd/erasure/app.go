@@ -269,6 +269,7 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 			return fail(err)
 		}
 		a.web = web
+		cleanups = append(cleanups, func() { web.Close() })
 		// No consumer group: every web API instance must see every event.
 		if a.feedSub, err = subscriber("", false); err != nil {
 			return fail(err)
