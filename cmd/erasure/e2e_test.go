@@ -33,7 +33,7 @@ type pipeline struct {
 	demo   []DemoContact
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -43,7 +43,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
@@ -51,13 +51,13 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // startPipeline seeds contacts and runs every role until the test ends.
-func startPipeline(t *testing.T, contacts int, mutate func(*Config)) *pipeline {
+func startPipeline(t testing.TB, contacts int, mutate func(*Config)) *pipeline {
 	t.Helper()
 	return startPipelineWith(t, contacts, mutate, AllRoles())
 }
 
 // startPipelineWith runs only the given roles.
-func startPipelineWith(t *testing.T, contacts int, mutate func(*Config), roles []string) *pipeline {
+func startPipelineWith(t testing.TB, contacts int, mutate func(*Config), roles []string) *pipeline {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := defaultConfig()
