@@ -263,7 +263,7 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 		req := &producers.Requester{Publisher: pub, Topics: a.topics, Channels: st.DataMap.ChannelsFor(), Rule: st.Rule}
 		web, err := webapi.New(webapi.Config{
 			Users: cfg.Web.Users, APITokens: cfg.Web.APITokens, SecureCookies: cfg.Web.SecureCookies,
-			Deadline: cfg.Deadline, ContactIDRule: st.Rule,
+			Deadline: cfg.Deadline, ContactIDRule: st.Rule, OIDC: cfg.Web.OIDC,
 		}, webapi.Deps{Contacts: st.Index, Inventory: st.Locator, Ledger: st.Ledger, Requests: req, DataMap: st.DataMap, Logger: logger.With("role", RoleWebAPI)})
 		if err != nil {
 			return fail(err)

@@ -117,6 +117,9 @@ type WebConfig struct {
 	APITokens []webapi.APIToken `yaml:"api_tokens"`
 	// SecureCookies sets the Secure flag; on behind TLS.
 	SecureCookies bool `yaml:"secure_cookies"`
+	// OIDC enables single sign-on, with group claims mapped to roles; the
+	// client secret may come from ERASURE_OIDC_CLIENT_SECRET instead.
+	OIDC *webapi.OIDCConfig `yaml:"oidc"`
 }
 
 func defaultConfig() Config {
@@ -172,6 +175,9 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		if v, ok := lookup(k); ok {
 			*p = v
 		}
+	}
+	if v, ok := lookup("ERASURE_OIDC_CLIENT_SECRET"); ok && c.Web.OIDC != nil {
+		c.Web.OIDC.ClientSecret = v
 	}
 	if v, ok := lookup("ERASURE_KAFKA_BROKERS"); ok {
 		c.Kafka.Brokers = splitList(v)
