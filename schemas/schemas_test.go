@@ -140,6 +140,25 @@ func TestContactIDRule(t *testing.T) {
 	}
 }
 
+// A deployment with its own contact ID pattern can publish its IDs.
+func TestEncodeWithCustomPattern(t *testing.T) {
+	rule, err := NewContactIDRule(`^[0-9]{6,12}$`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &DeletionRequested{RequestID: reqID, ContactIDs: []string{"12345678"}, RequestedBy: "dpo", RequestedAt: at, Source: SourceUI, Channels: AllChannels}
+	raw, err := Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Decode(raw, rule, &DeletionRequested{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Decode(raw, DefaultContactIDRule, &DeletionRequested{}); err == nil {
+		t.Fatal("the default rule accepted a numeric ID")
+	}
+}
+
 func TestEncodeRefusesInvalid(t *testing.T) {
 	ev := &DeletionRequested{RequestID: reqID, ContactIDs: []string{"*"}, RequestedBy: "dpo", RequestedAt: at, Source: SourceUI, Channels: AllChannels}
 	if _, err := Encode(ev); !errors.Is(err, ErrInvalidEvent) {
