@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -48,9 +47,9 @@ func (c *Channel) handleRequest(msg *message.Message) ([]*message.Message, error
 	if err := Decode(msg, c.Rule, &req); err != nil {
 		return nil, err
 	}
-	if !slices.Contains(req.Channels, c.Name) {
-		return nil, nil // a request made before this channel was mapped
-	}
+	// Every mapped channel runs for every request, whatever channels the
+	// request lists: a request cannot narrow a deletion by leaving a channel
+	// out, and running an extra channel only deletes nothing twice.
 	return c.erase(msg.Context(), req.RequestID, req.ContactIDs)
 }
 

@@ -256,7 +256,7 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 			return fail(err)
 		}
 		a.agg = &aggregator.Aggregator{Ledger: st.Ledger, Publisher: pub, Topics: a.topics, Rule: st.Rule,
-			Deadline: cfg.Deadline, Logger: logger.With("role", RoleAggregator)}
+			Required: st.DataMap.ChannelsFor(), Deadline: cfg.Deadline, Logger: logger.With("role", RoleAggregator)}
 		a.agg.Register(router, rcfg, reqSub, resSub)
 	}
 	if slices.Contains(roles, RoleWebAPI) {

@@ -39,6 +39,7 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	timeout := fl.Duration("timeout", 10*time.Minute, "with --wait: give up after this long")
 	asJSON := fl.Bool("json", false, "print one JSON result object per request")
 	pattern := fl.String("contact-id-pattern", "", "contact ID pattern (default: the Amazon Connect UUID form)")
+	deadline := fl.Duration("deadline", 0, "how long each request may take before it is failed (default: 30s plus 20ms per request in this run, since a bulk run queues)")
 	if err := fl.Parse(args); err != nil {
 		return exitError{2}
 	}
@@ -86,10 +87,13 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 	}
 	q := &producers.Requester{Topics: schemas.Topics{Prefix: cfg.TopicPrefix}, Channels: dm.ChannelsFor(), Rule: rule}
+	if *deadline <= 0 {
+		*deadline = bulkDeadline(cfg.Deadline, (len(ids)+*batch-1) / *batch)
+	}
 	var reqs []schemas.DeletionRequested
 	for start := 0; start < len(ids); start += *batch {
 		end := min(start+*batch, len(ids))
-		ev, err := q.Build(producers.Request{ContactIDs: ids[start:end], RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason})
+		ev, err := q.Build(producers.Request{ContactIDs: ids[start:end], RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason, Deadline: *deadline})
 		if err != nil {
 			return fmt.Errorf("%w; nothing was submitted", err)
 		}
@@ -199,6 +203,13 @@ func waitOutcomes(ctx context.Context, reqs []schemas.DeletionRequested, outs <-
 		return exitError{1}
 	}
 	return nil
+}
+
+// bulkDeadline gives every request of a bulk run time for the requests
+// queued ahead of it: requests are stamped when the run starts, and the
+// pipeline works through them at tens to hundreds per second.
+func bulkDeadline(base time.Duration, requests int) time.Duration {
+	return base + time.Duration(requests)*20*time.Millisecond
 }
 
 func suffixCode(code string) string {

@@ -109,7 +109,7 @@ func TestDeadlineFailsUnansweredRequest(t *testing.T) {
 	}
 	p := startPipelineWith(t, 4, func(c *Config) { c.Deadline = 3 * time.Second }, roles)
 	id := p.demo[0].ID
-	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "deadline-test", "--wait", "--json", "--timeout", "60s", id)
+	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "deadline-test", "--deadline", "3s", "--wait", "--json", "--timeout", "60s", id)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, stdout, stderr)
 	}

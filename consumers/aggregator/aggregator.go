@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -48,9 +49,13 @@ type Aggregator struct {
 	Publisher message.Publisher
 	Topics    schemas.Topics
 	Rule      schemas.ContactIDRule
-	Deadline  time.Duration
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Required are the channels of the data map in force: a request waits
+	// for these as well as for those it lists, so an upstream request that
+	// leaves channels out cannot finish before they ran.
+	Required []schemas.Channel
+	Deadline time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
 
 	locks stores.KeyedMutex
 }
@@ -86,6 +91,14 @@ func (a *Aggregator) onRequest(msg *message.Message) error {
 	ctx := msg.Context()
 	unlock := a.locks.Lock(req.RequestID)
 	defer unlock()
+	// A request ID is an idempotency key: the same ID with other contacts is
+	// not a redelivery but a producer bug, and must not be joined with the
+	// first request's results as if it were.
+	if st, err := a.Ledger.State(ctx, req.RequestID); err == nil && st.Request.RequestID != "" &&
+		!slices.Equal(sorted(st.Request.ContactIDs), sorted(req.ContactIDs)) {
+		a.Logger.ErrorContext(ctx, "request ID reused with different contacts", "request_id", req.RequestID)
+		return fmt.Errorf("%w: request_id %s reused with different contact_ids", schemas.ErrInvalidEvent, req.RequestID)
+	}
 	d := a.Deadline
 	if req.DeadlineSeconds > 0 {
 		d = time.Duration(req.DeadlineSeconds) * time.Second
@@ -140,7 +153,7 @@ func (a *Aggregator) evaluate(ctx context.Context, requestID string) error {
 	}
 	req := st.Request
 	var phase1Failed, phase1Pending bool
-	for _, ch := range req.Channels {
+	for _, ch := range a.channels(req) {
 		if ch == schemas.ChannelContactSearch {
 			continue
 		}
@@ -177,6 +190,18 @@ func (a *Aggregator) evaluate(ctx context.Context, requestID string) error {
 	return a.Ledger.MarkFinalizing(ctx, req.RequestID)
 }
 
+// channels is what a request waits for: the channels it lists and the
+// required ones, contact-search last.
+func (a *Aggregator) channels(req schemas.DeletionRequested) []schemas.Channel {
+	var out []schemas.Channel
+	for _, ch := range schemas.AllChannels {
+		if slices.Contains(req.Channels, ch) || slices.Contains(a.Required, ch) {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
 // complete writes the outcome and its audit entry, then publishes it.
 func (a *Aggregator) complete(ctx context.Context, st stores.RequestState, status schemas.Status, code string) error {
 	req := st.Request
@@ -191,7 +216,7 @@ func (a *Aggregator) complete(ctx context.Context, st stores.RequestState, statu
 		ErrorCode:   code,
 		ReplayOf:    req.ReplayOf,
 	}
-	for _, ch := range req.Channels {
+	for _, ch := range a.channels(req) {
 		co := schemas.ChannelOutcome{Channel: ch}
 		if r, ok := st.Results[ch]; ok {
 			co.Status, co.Artefacts, co.ErrorCode = r.Status, r.Artefacts, r.ErrorCode
@@ -261,8 +286,19 @@ func (a *Aggregator) expire(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if st.Outcome != nil || a.now().Before(st.Deadline) {
+	deadline := st.Deadline
+	if st.Finalizing {
+		// The index entries may be going right now: wait one more period for
+		// contact-search rather than record a failure for a contact that is
+		// no longer findable.
+		deadline = deadline.Add(a.Deadline)
+	}
+	if st.Outcome != nil || a.now().Before(deadline) {
 		return nil
 	}
 	return a.complete(ctx, st, schemas.StatusFailed, schemas.ErrCodeDeadline)
+}
+
+func sorted(ids []string) []string {
+	return slices.Sorted(slices.Values(ids))
 }

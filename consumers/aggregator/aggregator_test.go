@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -199,5 +200,70 @@ func TestInvalidEventIsRejected(t *testing.T) {
 	m.SetContext(t.Context())
 	if err := a.onRequest(m); err == nil {
 		t.Fatal("accepted an invalid event")
+	}
+}
+
+// A request that lists fewer channels than the data map maps still waits
+// for every mapped channel before the index goes.
+func TestRequestCannotNarrowChannels(t *testing.T) {
+	a, rec, _, now := setup(t)
+	a.Required = []schemas.Channel{schemas.ChannelVoice, schemas.ChannelMessaging, schemas.ChannelContactSearch}
+	r := request(*now)
+	r.Channels = []schemas.Channel{schemas.ChannelContactSearch}
+	if err := a.onRequest(msg(t, r)); err != nil {
+		t.Fatal(err)
+	}
+	if rec.count("t.finalize") != 0 {
+		t.Fatal("phase 2 started for a request that listed no artefact channel")
+	}
+	for _, ch := range []schemas.Channel{schemas.ChannelVoice, schemas.ChannelMessaging} {
+		if err := a.onResult(msg(t, result(ch, schemas.StatusSucceeded, 1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rec.count("t.finalize") != 1 {
+		t.Fatal("phase 2 did not start once the mapped channels succeeded")
+	}
+}
+
+func TestReusedRequestIDIsRejected(t *testing.T) {
+	a, _, _, now := setup(t)
+	if err := a.onRequest(msg(t, request(*now))); err != nil {
+		t.Fatal(err)
+	}
+	other := request(*now)
+	other.ContactIDs = []string{"7f1c2b3a-9e8d-4c6b-a5f4-e3d2c1b0a987"}
+	if err := a.onRequest(msg(t, other)); !errors.Is(err, schemas.ErrInvalidEvent) {
+		t.Fatalf("reused request ID accepted: %v", err)
+	}
+	if err := a.onRequest(msg(t, request(*now))); err != nil {
+		t.Fatalf("a true redelivery was refused: %v", err)
+	}
+}
+
+// Once phase 2 started, the deadline waits one more period for the index.
+func TestDeadlineWaitsForPhaseTwo(t *testing.T) {
+	a, rec, _, now := setup(t)
+	if err := a.onRequest(msg(t, request(*now))); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []schemas.Channel{schemas.ChannelVoice, schemas.ChannelSocial} {
+		if err := a.onResult(msg(t, result(ch, schemas.StatusSucceeded, 1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	*now = now.Add(DefaultDeadline + time.Second)
+	if err := a.expire(t.Context(), reqID); err != nil {
+		t.Fatal(err)
+	}
+	if rec.count("t.outcomes") != 0 {
+		t.Fatal("failed a request whose index deletion was under way")
+	}
+	*now = now.Add(DefaultDeadline)
+	if err := a.expire(t.Context(), reqID); err != nil {
+		t.Fatal(err)
+	}
+	if rec.count("t.outcomes") != 1 {
+		t.Fatal("no outcome after the extended deadline")
 	}
 }
