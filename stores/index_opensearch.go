@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4"
@@ -45,6 +46,7 @@ type OpenSearchConfig struct {
 type OpenSearchIndex struct {
 	client *opensearchapi.Client
 	prefix string
+	exact  sync.Map // index and field checked to be mapped as keyword
 }
 
 var _ Index = (*OpenSearchIndex)(nil)
@@ -458,6 +460,56 @@ func osTermQuery(field, value string) map[string]any {
 	return map[string]any{"term": map[string]any{field: map[string]any{"value": value}}}
 }
 
+// requireExact refuses a field that is mapped as anything but keyword: a
+// term query for a hyphenated ID on an analysed text field matches nothing,
+// so a delete would find nothing and verification would pass with the
+// documents still there. Indexes erasure creates map strings as keyword;
+// this guards indexes an operator points the data map at.
+func (o *OpenSearchIndex) requireExact(ctx context.Context, name, index, field string) error {
+	if field == "_id" {
+		return nil
+	}
+	key := name + "\x00" + field
+	if _, ok := o.exact.Load(key); ok {
+		return nil
+	}
+	status, data, err := o.do(ctx, http.MethodGet, "/"+name+"/_mapping/field/"+url.PathEscape(field), nil, nil, "")
+	if err != nil {
+		return fmt.Errorf("opensearch: field mapping: %w", err)
+	}
+	if status == http.StatusNotFound {
+		return osMissingIndex("opensearch: field mapping", index)
+	}
+	if status/100 != 2 {
+		return osStatusErr("opensearch: field mapping", status, data)
+	}
+	var r map[string]struct {
+		Mappings map[string]struct {
+			Mapping map[string]struct {
+				Type string `json:"type"`
+			} `json:"mapping"`
+		} `json:"mappings"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return Retryable(fmt.Errorf("opensearch: field mapping: unexpected response"))
+	}
+	mapped := false
+	for _, idx := range r {
+		for _, f := range idx.Mappings {
+			for _, m := range f.Mapping {
+				mapped = true
+				if m.Type != "keyword" {
+					return Permanent(fmt.Errorf("opensearch: field %q of index %q is mapped as %q: exact matching needs keyword (map it so, or point the data map at its keyword subfield)", field, index, m.Type))
+				}
+			}
+		}
+	}
+	if mapped {
+		o.exact.Store(key, true) // a mapping type never changes
+	}
+	return nil
+}
+
 // Count counts documents whose field equals value exactly. A missing index
 // is an error, so a misspelt index cannot verify as empty.
 func (o *OpenSearchIndex) Count(ctx context.Context, index, field, value string) (int64, error) {
@@ -466,6 +518,9 @@ func (o *OpenSearchIndex) Count(ctx context.Context, index, field, value string)
 	}
 	name, err := o.name(index)
 	if err != nil {
+		return 0, err
+	}
+	if err := o.requireExact(ctx, name, index, field); err != nil {
 		return 0, err
 	}
 	body, err := json.Marshal(map[string]any{"query": osTermQuery(field, value)})
@@ -581,6 +636,9 @@ func (o *OpenSearchIndex) DeleteTerm(ctx context.Context, index, field, value st
 	}
 	name, err := o.name(index)
 	if err != nil {
+		return 0, err
+	}
+	if err := o.requireExact(ctx, name, index, field); err != nil {
 		return 0, err
 	}
 	body, err := json.Marshal(map[string]any{"query": osTermQuery(field, value)})

@@ -196,3 +196,31 @@ func TestOpenSearchUnreachableIsRetryable(t *testing.T) {
 		t.Fatalf("NewOpenSearchIndex(unreachable) err = %v, want a retryable error", err)
 	}
 }
+
+// An index that maps the contact field as analysed text would make a term
+// query match nothing, so deletion and verification would both "succeed"
+// with the documents still there. The adapter refuses such a field.
+func TestOpenSearchRefusesTextMappedField(t *testing.T) {
+	o := newTestOpenSearchIndex(t)
+	ctx := t.Context()
+	name, err := o.name("legacy_ctr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapping := []byte(`{"mappings":{"properties":{"contact_id":{"type":"text"}}}}`)
+	status, body, err := o.do(ctx, http.MethodPut, "/"+name, nil, mapping, "")
+	if err != nil || status/100 != 2 {
+		t.Fatalf("create index: %d %s %v", status, body, err)
+	}
+	t.Cleanup(func() { o.do(context.Background(), http.MethodDelete, "/"+name, nil, nil, "") })
+	doc := []byte(`{"contact_id":"` + idA + `"}`)
+	if status, body, err := o.do(ctx, http.MethodPut, "/"+name+"/_doc/1", url.Values{"refresh": {"true"}}, doc, ""); err != nil || status/100 != 2 {
+		t.Fatalf("index doc: %d %s %v", status, body, err)
+	}
+	if _, err := o.Count(ctx, "legacy_ctr", "contact_id", idA); err == nil || IsRetryable(err) {
+		t.Fatalf("Count on a text field: %v, want a permanent error", err)
+	}
+	if _, err := o.DeleteTerm(ctx, "legacy_ctr", "contact_id", idA); err == nil || IsRetryable(err) {
+		t.Fatalf("DeleteTerm on a text field: %v, want a permanent error", err)
+	}
+}
