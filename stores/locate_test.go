@@ -87,13 +87,13 @@ func TestObjectKeyMatching(t *testing.T) {
 	}
 	for k, want := range map[string]bool{
 		key: true,
-		a.ObjectKey(idA, day.AddDate(0, 1, 0), "x.wav"):                         true,
-		a.ObjectKey(idB, day, "20260309T2359_UTC.wav"):                          false,
-		"connect/demo-instance/CallRecordings/2026/03/09/" + idA + ".wav":       false,
-		"connect/other-instance/CallRecordings/2026/03/09/" + idA + "_x.wav":    false,
-		"connect/demo-instance/CallRecordings/2026/03/09/x" + idA + "_x.wav":    false,
-		"connect/demo-instance/Analysis/Voice/2026/03/09/" + idA + "_x.json":    false,
-		"connect/demo-instance/CallRecordings/2026/3/09/" + idA + "_x.wav":      false,
+		a.ObjectKey(idA, day.AddDate(0, 1, 0), "x.wav"):                        true,
+		a.ObjectKey(idB, day, "20260309T2359_UTC.wav"):                         false,
+		"connect/demo-instance/CallRecordings/2026/03/09/" + idA + ".wav":      false,
+		"connect/other-instance/CallRecordings/2026/03/09/" + idA + "_x.wav":   false,
+		"connect/demo-instance/CallRecordings/2026/03/09/x" + idA + "_x.wav":   false,
+		"connect/demo-instance/Analysis/Voice/2026/03/09/" + idA + "_x.json":   false,
+		"connect/demo-instance/CallRecordings/2026/3/09/" + idA + "_x.wav":     false,
 		"prefix/connect/demo-instance/CallRecordings/2026/03/09/" + idA + "_x": false,
 	} {
 		if re.MatchString(k) != want {
