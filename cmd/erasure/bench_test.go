@@ -56,7 +56,7 @@ func BenchmarkBulkDelete(b *testing.B) {
 		if err := p.app.pub.Publish(p.app.topics.Requests(), msgs...); err != nil {
 			b.Fatal(err)
 		}
-		if err := waitOutcomes(context.Background(), reqs, outs, 5*time.Minute, false, p.app.stores.Rule, io.Discard, io.Discard); err != nil {
+		if err := waitOutcomes(context.Background(), reqs, outs, 5*time.Minute, false, p.app.stores.Rule, nil, io.Discard, io.Discard); err != nil {
 			b.Fatal(err)
 		}
 	}

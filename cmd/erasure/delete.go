@@ -39,6 +39,7 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	timeout := fl.Duration("timeout", 10*time.Minute, "with --wait: give up after this long")
 	asJSON := fl.Bool("json", false, "print one JSON result object per request")
 	pattern := fl.String("contact-id-pattern", "", "contact ID pattern (default: the Amazon Connect UUID form)")
+	journalPath := fl.String("journal", "", "resumable run: record requests and outcomes in this file, and on a rerun reuse its request IDs and skip what is done")
 	deadline := fl.Duration("deadline", 0, "how long each request may take before it is failed (default: 30s plus 20ms per request in this run, since a bulk run queues)")
 	if err := fl.Parse(args); err != nil {
 		return exitError{2}
@@ -90,14 +91,40 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *deadline <= 0 {
 		*deadline = bulkDeadline(cfg.Deadline, (len(ids)+*batch-1) / *batch)
 	}
-	var reqs []schemas.DeletionRequested
+	var jr *journal
+	if *journalPath != "" {
+		if jr, err = openJournal(*journalPath); err != nil {
+			return err
+		}
+		defer jr.Close()
+	}
+	var reqs, fresh []schemas.DeletionRequested
+	var done []schemas.DeletionCompleted
 	for start := 0; start < len(ids); start += *batch {
 		end := min(start+*batch, len(ids))
-		ev, err := q.Build(producers.Request{ContactIDs: ids[start:end], RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason, Deadline: *deadline})
+		r := producers.Request{ContactIDs: ids[start:end], RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason, Deadline: *deadline}
+		if jr != nil {
+			r.RequestID = jr.requestID(r.ContactIDs)
+			if out, ok := jr.outcomes[r.RequestID]; ok && r.RequestID != "" {
+				done = append(done, out)
+				continue
+			}
+		}
+		ev, err := q.Build(r)
 		if err != nil {
 			return fmt.Errorf("%w; nothing was submitted", err)
 		}
 		reqs = append(reqs, ev)
+		if r.RequestID == "" {
+			fresh = append(fresh, ev)
+		}
+	}
+	if jr != nil {
+		fmt.Fprintf(stderr, "journal: %d requests already have their outcome, %d resubmitted, %d new\n", len(done), len(reqs)-len(fresh), len(fresh))
+		if err := jr.recordSubmitted(fresh); err != nil {
+			return fmt.Errorf("journal: %w; nothing was submitted", err)
+		}
+		printOutcomes(stdout, done, *asJSON)
 	}
 
 	logger := newLogger(io.Discard, slog.LevelError)
@@ -112,7 +139,11 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *wait {
 		// Read outcomes from just before the first request, with no group,
 		// so nothing published while we start up is missed.
-		sub, err := stores.NewKafkaSubscriber(kcfg, stores.KafkaSubscriberConfig{Since: time.Now().Add(-5 * time.Second)})
+		since := time.Now()
+		if jr != nil && !jr.earliest.IsZero() && jr.earliest.Before(since) {
+			since = jr.earliest // outcomes of a run that stopped before recording them
+		}
+		sub, err := stores.NewKafkaSubscriber(kcfg, stores.KafkaSubscriberConfig{Since: since.Add(-5 * time.Second)})
 		if err != nil {
 			return err
 		}
@@ -148,11 +179,45 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		return nil
 	}
-	return waitOutcomes(ctx, reqs, outs, *timeout, *asJSON, rule, stdout, stderr)
+	var record func(schemas.DeletionCompleted)
+	if jr != nil {
+		record = func(out schemas.DeletionCompleted) {
+			if err := jr.recordOutcome(out); err != nil {
+				fmt.Fprintf(stderr, "journal: %v\n", err)
+			}
+		}
+	}
+	err = waitOutcomes(ctx, reqs, outs, *timeout, *asJSON, rule, record, stdout, stderr)
+	if err == nil && anyFailed(done) {
+		return exitError{1}
+	}
+	return err
 }
 
+func anyFailed(outs []schemas.DeletionCompleted) bool {
+	for _, o := range outs {
+		if o.Status != schemas.StatusSucceeded {
+			return true
+		}
+	}
+	return false
+}
+
+func printOutcomes(w io.Writer, outs []schemas.DeletionCompleted, asJSON bool) {
+	enc := json.NewEncoder(w)
+	for _, out := range outs {
+		if asJSON {
+			enc.Encode(out)
+		} else {
+			fmt.Fprintf(w, "%s %s %s%s\n", out.RequestID, out.Status, strings.Join(out.ContactIDs, ","), suffixCode(out.ErrorCode))
+		}
+	}
+}
+
+// waitOutcomes prints each request's outcome as it arrives (and passes it
+// to record, if set) until all have one or the timeout ends.
 func waitOutcomes(ctx context.Context, reqs []schemas.DeletionRequested, outs <-chan *message.Message, timeout time.Duration,
-	asJSON bool, rule schemas.ContactIDRule, stdout, stderr io.Writer) error {
+	asJSON bool, rule schemas.ContactIDRule, record func(schemas.DeletionCompleted), stdout, stderr io.Writer) error {
 	pending := make(map[string]bool, len(reqs))
 	for _, r := range reqs {
 		pending[r.RequestID] = true
@@ -188,17 +253,18 @@ func waitOutcomes(ctx context.Context, reqs []schemas.DeletionRequested, outs <-
 			if out.Status != schemas.StatusSucceeded {
 				failed++
 			}
-			if asJSON {
-				enc.Encode(out)
-			} else {
-				fmt.Fprintf(stdout, "%s %s %s%s\n", out.RequestID, out.Status, strings.Join(out.ContactIDs, ","), suffixCode(out.ErrorCode))
+			if record != nil {
+				record(out)
 			}
+			printOutcomes(stdout, []schemas.DeletionCompleted{out}, asJSON)
 			if done%1000 == 0 {
 				fmt.Fprintf(stderr, "outcomes %d/%d\n", done, len(reqs))
 			}
 		}
 	}
-	fmt.Fprintf(stderr, "%d requests: %d succeeded, %d failed\n", len(reqs), len(reqs)-failed, failed)
+	if len(reqs) > 0 {
+		fmt.Fprintf(stderr, "%d requests: %d succeeded, %d failed\n", len(reqs), len(reqs)-failed, failed)
+	}
 	if failed > 0 {
 		return exitError{1}
 	}

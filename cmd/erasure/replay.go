@@ -122,7 +122,7 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		}
 		return nil
 	}
-	return waitOutcomes(ctx, reqs, outs, *timeout, *asJSON, rule, stdout, stderr)
+	return waitOutcomes(ctx, reqs, outs, *timeout, *asJSON, rule, nil, stdout, stderr)
 }
 
 // readRequests reads every valid original request from the time since up
