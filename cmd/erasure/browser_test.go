@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/erasure-project/erasure/stores"
 )
@@ -313,5 +314,52 @@ func TestBrowserDeleteFlow(t *testing.T) {
 	entries, err := p.app.stores.Ledger.Audit(t.Context(), stores.AuditFilter{Actor: "dpo"})
 	if err != nil || len(entries) != 3 {
 		t.Errorf("audit entries by dpo: %d %v", len(entries), err)
+	}
+}
+
+// The confirmation modal is keyboard operable: focus moves into it, Tab
+// stays inside it, Escape closes it and focus returns to the button.
+func TestBrowserModalKeyboard(t *testing.T) {
+	tab := browser(t)
+	p := startPipeline(t, 4, nil)
+	ctx := tab()
+	signIn(t, ctx, p.app.URL(), "dpo")
+	openRecord(t, ctx, p.demo[0].ID)
+	within(t, ctx, 10*time.Second,
+		chromedp.Focus(tid("delete-contact-button")),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(tid("confirm-delete-modal")),
+	)
+	focused := func() (string, bool) {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		inModal, err := chromedp.Run(c, chromedp.Evaluate[bool](`!!document.activeElement.closest('[data-testid="confirm-delete-modal"]')`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := chromedp.Run(c, chromedp.Evaluate[string](`document.activeElement.getAttribute('data-testid') || ''`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id, inModal
+	}
+	if _, in := focused(); !in {
+		t.Fatal("focus did not move into the confirmation modal")
+	}
+	for range 8 {
+		within(t, ctx, 5*time.Second, chromedp.KeyEvent("\t"))
+		if id, in := focused(); !in {
+			t.Fatalf("Tab left the modal (focus on %q)", id)
+		}
+	}
+	within(t, ctx, 10*time.Second, chromedp.KeyEvent(kb.Escape))
+	for deadline := time.Now().Add(10 * time.Second); present(t, ctx, "confirm-delete-modal"); {
+		if time.Now().After(deadline) {
+			t.Fatal("Escape did not close the confirmation modal")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if id, _ := focused(); id != "delete-contact-button" {
+		t.Errorf("focus after Escape is on %q, want the Delete Contact button", id)
 	}
 }
