@@ -79,6 +79,41 @@ func browser(t *testing.T) func() context.Context {
 
 func tid(id string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(`[data-testid=%q]`, id)) }
 
+// The UI re-renders parts of the page as data arrives, so an element found
+// by one protocol call can be gone by the next. These steps find and act on
+// an element in one script, polled until the element is there and visible.
+
+func jsClick(id string) chromedp.Action[chromedp.Void] {
+	return jsClickCSS(fmt.Sprintf(`[data-testid=%q]`, id))
+}
+
+func jsClickCSS(css string) chromedp.Action[chromedp.Void] {
+	return poll(fmt.Sprintf(`(() => { const e = document.querySelector(%q);
+		if (!e || !e.offsetParent || e.disabled) return false; e.click(); return true; })()`, css))
+}
+
+// jsSet types a value into an input as a user would, firing input and
+// change events.
+func jsSet(id, value string) chromedp.Action[chromedp.Void] {
+	return poll(fmt.Sprintf(`(() => { const e = document.querySelector('[data-testid=%q]');
+		if (!e || !e.offsetParent) return false; e.focus(); e.value = %q;
+		e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true}));
+		return true; })()`, id, value))
+}
+
+func jsFocus(id string) chromedp.Action[chromedp.Void] {
+	return poll(fmt.Sprintf(`(() => { const e = document.querySelector('[data-testid=%q]');
+		if (!e || !e.offsetParent) return false; e.focus(); return document.activeElement === e; })()`, id))
+}
+
+func poll(expr string) chromedp.Action[chromedp.Void] {
+	p := chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := p(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
 // within runs steps with a bounded wait.
 func within(t *testing.T, ctx context.Context, d time.Duration, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
@@ -122,9 +157,9 @@ func signIn(t *testing.T, ctx context.Context, base, user string) {
 	within(t, ctx, 20*time.Second,
 		chromedp.Navigate(base+"/#/login"),
 		chromedp.WaitVisible(tid("login-name")),
-		chromedp.SendKeys(tid("login-name"), user),
-		chromedp.SendKeys(tid("login-password"), user+"-pass"),
-		chromedp.Click(tid("login-submit")),
+		jsSet("login-name", user),
+		jsSet("login-password", user+"-pass"),
+		jsClick("login-submit"),
 		chromedp.WaitVisible(tid("user-name")),
 	)
 }
@@ -133,12 +168,12 @@ func openRecord(t *testing.T, ctx context.Context, id string) {
 	t.Helper()
 	within(t, ctx, 20*time.Second,
 		chromedp.WaitVisible(tid("nav-search")),
-		chromedp.Click(tid("nav-search")),
+		jsClick("nav-search"),
 		chromedp.WaitVisible(tid("search-contact-id")),
-		chromedp.SetValue(tid("search-contact-id"), id),
-		chromedp.Click(tid("search-submit")),
+		jsSet("search-contact-id", id),
+		jsClick("search-submit"),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid="contact-row"][data-contact-id=%q]`, id))),
-		chromedp.Click(tid("contact-link")),
+		jsClickCSS(fmt.Sprintf(`[data-testid="contact-row"][data-contact-id=%q] [data-testid="contact-link"]`, id)),
 		chromedp.WaitVisible(tid("contact-title")),
 		chromedp.WaitVisible(tid("artefacts-table")),
 	)
@@ -190,14 +225,14 @@ func TestBrowserDeleteFlow(t *testing.T) {
 	base := p.app.URL()
 	ctx := tab()
 	signIn(t, ctx, base, "dpo")
-	within(t, ctx, 10*time.Second, chromedp.Click(tid("nav-search")), chromedp.WaitVisible(tid("search-table")))
+	within(t, ctx, 10*time.Second, jsClick("nav-search"), chromedp.WaitVisible(tid("search-table")))
 	shot(t, ctx, "search-page")
 
 	// Success: confirm, live progress, toast, and the contact is gone.
 	target := p.demo[0].ID
 	openRecord(t, ctx, target)
 	within(t, ctx, 10*time.Second,
-		chromedp.Click(tid("delete-contact-button")),
+		jsClick("delete-contact-button"),
 		chromedp.WaitVisible(tid("confirm-delete-modal")),
 	)
 	text, err := chromedp.Run(ctx, chromedp.Text(tid("confirm-delete-modal")))
@@ -207,7 +242,7 @@ func TestBrowserDeleteFlow(t *testing.T) {
 	shot(t, ctx, "confirm-modal")
 	slow.delay.Store(int64(1500 * time.Millisecond))
 	within(t, ctx, 10*time.Second,
-		chromedp.Click(tid("confirm-delete-button")),
+		jsClick("confirm-delete-button"),
 		chromedp.WaitVisible(tid("deleting-modal")),
 		chromedp.WaitVisible(tid("progress-row-voice")),
 	)
@@ -219,13 +254,13 @@ func TestBrowserDeleteFlow(t *testing.T) {
 	}
 	shot(t, ctx, "toast-success")
 	// The toast sits top-right, over where the record's buttons are.
-	within(t, ctx, 10*time.Second, chromedp.Click(tid("toast-dismiss")), chromedp.WaitNotPresent(tid("toast-success")))
+	within(t, ctx, 10*time.Second, jsClick("toast-dismiss"), chromedp.WaitNotPresent(tid("toast-success")))
 	slow.delay.Store(0)
 	within(t, ctx, 20*time.Second,
-		chromedp.Click(tid("nav-search")),
+		jsClick("nav-search"),
 		chromedp.WaitVisible(tid("search-contact-id")),
-		chromedp.SetValue(tid("search-contact-id"), target),
-		chromedp.Click(tid("search-submit")),
+		jsSet("search-contact-id", target),
+		jsClick("search-submit"),
 		chromedp.WaitVisible(tid("search-empty")),
 	)
 	if rem, err := p.app.stores.Locator.Remaining(t.Context(), target); err != nil || rem.Total() != 0 {
@@ -236,11 +271,11 @@ func TestBrowserDeleteFlow(t *testing.T) {
 	second := p.demo[1].ID
 	openRecord(t, ctx, second)
 	slow.delay.Store(int64(2 * time.Second))
-	within(t, ctx, 10*time.Second, chromedp.Click(tid("delete-contact-button")))
+	within(t, ctx, 10*time.Second, jsClick("delete-contact-button"))
 	within(t, ctx, 10*time.Second, chromedp.WaitVisible(tid("confirm-delete-button")))
-	within(t, ctx, 10*time.Second, chromedp.Click(tid("confirm-delete-button")))
+	within(t, ctx, 10*time.Second, jsClick("confirm-delete-button"))
 	within(t, ctx, 10*time.Second, chromedp.WaitVisible(tid("deleting-close-button")))
-	within(t, ctx, 10*time.Second, chromedp.Click(tid("deleting-close-button")))
+	within(t, ctx, 10*time.Second, jsClick("deleting-close-button"))
 	deadline := time.Now().Add(45 * time.Second)
 	for time.Now().Before(deadline) {
 		if st, err := p.app.stores.Ledger.ByContact(t.Context(), second, 1); err == nil && len(st) == 1 && st[0].Outcome != nil {
@@ -265,9 +300,9 @@ func TestBrowserDeleteFlow(t *testing.T) {
 	}
 	openRecord(t, ctx, voice)
 	within(t, ctx, 60*time.Second,
-		chromedp.Click(tid("delete-contact-button")),
+		jsClick("delete-contact-button"),
 		chromedp.WaitVisible(tid("confirm-delete-button")),
-		chromedp.Click(tid("confirm-delete-button")),
+		jsClick("confirm-delete-button"),
 		chromedp.WaitVisible(tid("toast-error")),
 	)
 	role, err = chromedp.Run(ctx, chromedp.AttributeValue(tid("toast-error"), "role"))
@@ -284,7 +319,7 @@ func TestBrowserDeleteFlow(t *testing.T) {
 	actx := tab()
 	signIn(t, actx, base, "auditor")
 	within(t, actx, 20*time.Second,
-		chromedp.Click(tid("nav-audit")),
+		jsClick("nav-audit"),
 		chromedp.WaitVisible(tid("audit-table")),
 		chromedp.WaitVisible(tid("audit-row")),
 	)
@@ -298,8 +333,8 @@ func TestBrowserDeleteFlow(t *testing.T) {
 		t.Errorf("audit rows = %d (%v), want 3", rows, err)
 	}
 	within(t, actx, 20*time.Second,
-		chromedp.SendKeys(tid("audit-user"), "nobody"),
-		chromedp.Click(tid("audit-apply")),
+		jsSet("audit-user", "nobody"),
+		jsClick("audit-apply"),
 		chromedp.WaitVisible(tid("audit-empty")),
 	)
 	csv, err := chromedp.Run(actx, chromedp.Evaluate[string](
@@ -326,7 +361,7 @@ func TestBrowserModalKeyboard(t *testing.T) {
 	signIn(t, ctx, p.app.URL(), "dpo")
 	openRecord(t, ctx, p.demo[0].ID)
 	within(t, ctx, 10*time.Second,
-		chromedp.Focus(tid("delete-contact-button")),
+		jsFocus("delete-contact-button"),
 		chromedp.KeyEvent("\r"),
 		chromedp.WaitVisible(tid("confirm-delete-modal")),
 	)
