@@ -8,9 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/user"
 	"strings"
 	"time"
 
@@ -18,7 +16,6 @@ import (
 
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
-	"github.com/erasure-project/erasure/stores"
 )
 
 func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -44,38 +41,15 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err := fl.Parse(args); err != nil {
 		return exitError{2}
 	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	if *brokers != "" {
-		cfg.Kafka.Brokers = splitList(*brokers)
-	}
-	if len(cfg.Kafka.Brokers) == 0 {
-		cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
-	}
-	if *prefix != "" {
-		cfg.TopicPrefix = *prefix
-	}
-	if *pattern != "" {
-		cfg.ContactIDPattern = *pattern
-	}
 	if *batch < 1 || *batch > schemas.MaxContactsPerRequest {
 		return fmt.Errorf("--batch must be between 1 and %d", schemas.MaxContactsPerRequest)
 	}
-	if *actor == "" {
-		if u, err := user.Current(); err == nil {
-			*actor = u.Username
-		}
-	}
-	rule, err := schemas.NewContactIDRule(cfg.ContactIDPattern)
+	c, err := newPipelineClient(*configPath, *brokers, *prefix, *pattern, "erasure-delete")
 	if err != nil {
 		return err
 	}
-	dm, err := cfg.dataMap()
-	if err != nil {
-		return err
-	}
+	rule, q := c.rule, c.q
+	*actor = defaultActor(*actor)
 	ids, err := readIDs(fl.Args(), *file, stdin)
 	if err != nil {
 		return err
@@ -87,9 +61,8 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			return fmt.Errorf("input line %d: %w; nothing was submitted", i+1, schemas.ErrInvalidContactID)
 		}
 	}
-	q := &producers.Requester{Topics: schemas.Topics{Prefix: cfg.TopicPrefix}, Channels: dm.ChannelsFor(), Rule: rule}
 	if *deadline <= 0 {
-		*deadline = bulkDeadline(cfg.Deadline, (len(ids)+*batch-1) / *batch)
+		*deadline = bulkDeadline(c.cfg.Deadline, (len(ids)+*batch-1) / *batch)
 	}
 	var jr *journal
 	if *journalPath != "" {
@@ -127,47 +100,18 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		printOutcomes(stdout, done, *asJSON)
 	}
 
-	logger := newLogger(io.Discard, slog.LevelError)
-	kcfg := stores.KafkaConfig{Brokers: cfg.Kafka.Brokers, ClientID: "erasure-delete", Logger: logger}
-	pub, err := stores.NewKafkaPublisher(kcfg)
+	var since *time.Time
+	if *wait {
+		t := time.Now()
+		if jr != nil && !jr.earliest.IsZero() && jr.earliest.Before(t) {
+			t = jr.earliest // outcomes of a run that stopped before recording them
+		}
+		since = &t
+	}
+	outs, closeClients, err := c.publish(ctx, reqs, since, stderr)
+	defer closeClients()
 	if err != nil {
 		return err
-	}
-	defer pub.Close()
-
-	var outs <-chan *message.Message
-	if *wait {
-		// Read outcomes from just before the first request, with no group,
-		// so nothing published while we start up is missed.
-		since := time.Now()
-		if jr != nil && !jr.earliest.IsZero() && jr.earliest.Before(since) {
-			since = jr.earliest // outcomes of a run that stopped before recording them
-		}
-		sub, err := stores.NewKafkaSubscriber(kcfg, stores.KafkaSubscriberConfig{Since: since.Add(-5 * time.Second)})
-		if err != nil {
-			return err
-		}
-		defer sub.Close()
-		if outs, err = sub.Subscribe(ctx, q.Topics.Outcomes()); err != nil {
-			return err
-		}
-	}
-
-	const chunk = 500
-	for start := 0; start < len(reqs); start += chunk {
-		end := min(start+chunk, len(reqs))
-		msgs := make([]*message.Message, 0, end-start)
-		for i := range reqs[start:end] {
-			m, err := producers.NewMessage(&reqs[start+i], reqs[start+i].RequestID)
-			if err != nil {
-				return err
-			}
-			msgs = append(msgs, m)
-		}
-		if err := pub.Publish(q.Topics.Requests(), msgs...); err != nil {
-			return fmt.Errorf("publish (after %d of %d requests): %w", start, len(reqs), err)
-		}
-		fmt.Fprintf(stderr, "submitted %d/%d requests\n", end, len(reqs))
 	}
 	if !*wait {
 		for _, r := range reqs {

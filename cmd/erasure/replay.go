@@ -7,11 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os/user"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -43,41 +40,21 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath)
+	c, err := newPipelineClient(*configPath, *brokers, "", "", "erasure-replay")
 	if err != nil {
 		return err
 	}
-	if *brokers != "" {
-		cfg.Kafka.Brokers = splitList(*brokers)
-	}
-	if len(cfg.Kafka.Brokers) == 0 {
-		cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
-	}
-	if *actor == "" {
-		if u, err := user.Current(); err == nil {
-			*actor = u.Username
-		}
-	}
-	rule, err := schemas.NewContactIDRule(cfg.ContactIDPattern)
-	if err != nil {
-		return err
-	}
-	dm, err := cfg.dataMap()
-	if err != nil {
-		return err
-	}
-	kcfg := stores.KafkaConfig{Brokers: cfg.Kafka.Brokers, ClientID: "erasure-replay", Logger: newLogger(io.Discard, slog.LevelError)}
-	topics := schemas.Topics{Prefix: cfg.TopicPrefix}
+	*actor = defaultActor(*actor)
+	rule, q, kcfg, topics := c.rule, c.q, c.kafka, c.q.Topics
 	originals, skipped, err := readRequests(ctx, kcfg, topics.Requests(), from, rule)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "%d requests since %s to replay (%d replays and invalid events skipped)\n", len(originals), from.Format(time.RFC3339), skipped)
-	q := &producers.Requester{Topics: topics, Channels: dm.ChannelsFor(), Rule: rule}
 	var reqs []schemas.DeletionRequested
 	for _, o := range originals {
 		ev, err := q.Build(producers.Request{ContactIDs: o.ContactIDs, RequestedBy: *actor, Source: schemas.SourceReplay,
-			ReasonCode: o.ReasonCode, ReplayOf: o.RequestID, Deadline: bulkDeadline(cfg.Deadline, len(originals))})
+			ReasonCode: o.ReasonCode, ReplayOf: o.RequestID, Deadline: bulkDeadline(c.cfg.Deadline, len(originals))})
 		if err != nil {
 			return fmt.Errorf("replay of %s: %w; nothing was submitted", o.RequestID, err)
 		}
@@ -89,28 +66,16 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		}
 		return nil
 	}
-	pub, err := stores.NewKafkaPublisher(kcfg)
+	var waitSince *time.Time
+	if *wait {
+		t := time.Now()
+		waitSince = &t
+	}
+	outs, closeClients, err := c.publish(ctx, reqs, waitSince, stderr)
+	defer closeClients()
 	if err != nil {
 		return err
 	}
-	defer pub.Close()
-	var outs <-chan *message.Message
-	if *wait {
-		sub, err := stores.NewKafkaSubscriber(kcfg, stores.KafkaSubscriberConfig{Since: time.Now().Add(-5 * time.Second)})
-		if err != nil {
-			return err
-		}
-		defer sub.Close()
-		if outs, err = sub.Subscribe(ctx, topics.Outcomes()); err != nil {
-			return err
-		}
-	}
-	for i := range reqs {
-		if err := producers.Publish(pub, topics.Requests(), &reqs[i], reqs[i].RequestID); err != nil {
-			return fmt.Errorf("publish (after %d of %d replays): %w", i, len(reqs), err)
-		}
-	}
-	fmt.Fprintf(stderr, "submitted %d replays\n", len(reqs))
 	if !*wait {
 		enc := json.NewEncoder(stdout)
 		for _, r := range reqs {

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/user"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/erasure-project/erasure/producers"
+	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores"
+)
+
+// pipelineClient is what the commands that feed a running pipeline (delete,
+// replay) share: configuration, the contact ID rule, the requester and the
+// broker.
+type pipelineClient struct {
+	cfg   Config
+	rule  schemas.ContactIDRule
+	q     *producers.Requester
+	kafka stores.KafkaConfig
+}
+
+// newPipelineClient loads the configuration; brokers, prefix and pattern
+// override it when set. The default broker is the embedded one of
+// `erasure up`.
+func newPipelineClient(configPath, brokers, prefix, pattern, clientID string) (*pipelineClient, error) {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	if brokers != "" {
+		cfg.Kafka.Brokers = splitList(brokers)
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	}
+	if prefix != "" {
+		cfg.TopicPrefix = prefix
+	}
+	if pattern != "" {
+		cfg.ContactIDPattern = pattern
+	}
+	rule, err := schemas.NewContactIDRule(cfg.ContactIDPattern)
+	if err != nil {
+		return nil, err
+	}
+	dm, err := cfg.dataMap()
+	if err != nil {
+		return nil, err
+	}
+	c := &pipelineClient{cfg: cfg, rule: rule,
+		q:     &producers.Requester{Topics: schemas.Topics{Prefix: cfg.TopicPrefix}, Channels: dm.ChannelsFor(), Rule: rule},
+		kafka: stores.KafkaConfig{Brokers: cfg.Kafka.Brokers, ClientID: clientID, Logger: newLogger(io.Discard, slog.LevelError)}}
+	if cfg.Kafka.TLS {
+		c.kafka.TLS = defaultTLS()
+	}
+	c.kafka.SASL = stores.KafkaSASL{Mechanism: cfg.Kafka.SASLMechanism, User: cfg.Kafka.SASLUser, Password: cfg.Kafka.SASLPassword}
+	return c, nil
+}
+
+// defaultActor is the OS user when no actor was given.
+func defaultActor(actor string) string {
+	if actor == "" {
+		if u, err := user.Current(); err == nil {
+			return u.Username
+		}
+	}
+	return actor
+}
+
+// publish sends requests in chunks. With waitSince set it first subscribes
+// to outcomes from just before that time, with no consumer group, so no
+// outcome published meanwhile is missed. close releases both clients.
+func (c *pipelineClient) publish(ctx context.Context, reqs []schemas.DeletionRequested, waitSince *time.Time, stderr io.Writer) (outs <-chan *message.Message, close func(), err error) {
+	var closers []func()
+	close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	pub, err := stores.NewKafkaPublisher(c.kafka)
+	if err != nil {
+		return nil, close, err
+	}
+	closers = append(closers, func() { pub.Close() })
+	if waitSince != nil {
+		sub, err := stores.NewKafkaSubscriber(c.kafka, stores.KafkaSubscriberConfig{Since: waitSince.Add(-5 * time.Second)})
+		if err != nil {
+			return nil, close, err
+		}
+		closers = append(closers, func() { sub.Close() })
+		if outs, err = sub.Subscribe(ctx, c.q.Topics.Outcomes()); err != nil {
+			return nil, close, err
+		}
+	}
+	const chunk = 500
+	for start := 0; start < len(reqs); start += chunk {
+		end := min(start+chunk, len(reqs))
+		msgs := make([]*message.Message, 0, end-start)
+		for i := range reqs[start:end] {
+			m, err := producers.NewMessage(&reqs[start+i], reqs[start+i].RequestID)
+			if err != nil {
+				return nil, close, err
+			}
+			msgs = append(msgs, m)
+		}
+		if err := pub.Publish(c.q.Topics.Requests(), msgs...); err != nil {
+			return nil, close, fmt.Errorf("publish (after %d of %d requests): %w", start, len(reqs), err)
+		}
+		fmt.Fprintf(stderr, "submitted %d/%d requests\n", end, len(reqs))
+	}
+	return outs, close, nil
+}
