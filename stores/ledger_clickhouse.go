@@ -612,21 +612,7 @@ func chScanAudit(rows chdriver.Rows) (AuditEntry, error) {
 		return e, err
 	}
 	e.Seq = int64(seq)
-	e.Status = schemas.Status(status)
-	if err := json.Unmarshal([]byte(contactIDs), &e.ContactIDs); err != nil {
-		return e, Permanent(fmt.Errorf("audit entry seq %d: contact IDs: %w", e.Seq, err))
-	}
-	if err := json.Unmarshal([]byte(channels), &e.Channels); err != nil {
-		return e, Permanent(fmt.Errorf("audit entry seq %d: channels: %w", e.Seq, err))
-	}
-	var err error
-	if e.RequestedAt, err = parseTime(requestedAt); err != nil {
-		return e, Permanent(fmt.Errorf("audit entry seq %d: requested_at: %w", e.Seq, err))
-	}
-	if e.CompletedAt, err = parseTime(completedAt); err != nil {
-		return e, Permanent(fmt.Errorf("audit entry seq %d: completed_at: %w", e.Seq, err))
-	}
-	return e, nil
+	return e, e.decode(status, contactIDs, channels, requestedAt, completedAt)
 }
 
 // ByContact returns the latest request states for a contact, newest request

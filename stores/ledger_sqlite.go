@@ -507,21 +507,27 @@ func scanAudit(rows *sql.Rows) (AuditEntry, error) {
 		&e.ErrorCode, &channels, &requestedAt, &completedAt, &e.ReplayOf, &e.PrevHash, &e.Hash); err != nil {
 		return e, err
 	}
+	return e, e.decode(status, contactIDs, channels, requestedAt, completedAt)
+}
+
+// decode fills the fields an audit row stores as text; both ledgers store
+// them the same way.
+func (e *AuditEntry) decode(status, contactIDs, channels, requestedAt, completedAt string) error {
 	e.Status = schemas.Status(status)
 	if err := json.Unmarshal([]byte(contactIDs), &e.ContactIDs); err != nil {
-		return e, Permanent(fmt.Errorf("audit entry seq %d: contact IDs: %w", e.Seq, err))
+		return Permanent(fmt.Errorf("audit entry seq %d: contact IDs: %w", e.Seq, err))
 	}
 	if err := json.Unmarshal([]byte(channels), &e.Channels); err != nil {
-		return e, Permanent(fmt.Errorf("audit entry seq %d: channels: %w", e.Seq, err))
+		return Permanent(fmt.Errorf("audit entry seq %d: channels: %w", e.Seq, err))
 	}
 	var err error
 	if e.RequestedAt, err = parseTime(requestedAt); err != nil {
-		return e, Permanent(fmt.Errorf("audit entry seq %d: requested_at: %w", e.Seq, err))
+		return Permanent(fmt.Errorf("audit entry seq %d: requested_at: %w", e.Seq, err))
 	}
 	if e.CompletedAt, err = parseTime(completedAt); err != nil {
-		return e, Permanent(fmt.Errorf("audit entry seq %d: completed_at: %w", e.Seq, err))
+		return Permanent(fmt.Errorf("audit entry seq %d: completed_at: %w", e.Seq, err))
 	}
-	return e, nil
+	return nil
 }
 
 // ByContact returns the latest request states for a contact, newest request
