@@ -360,19 +360,8 @@ func (l *ClickHouseLedger) loadState(ctx context.Context, requestID string) (Req
 		return st, err
 	}
 	defer rows.Close()
-	st.Results = map[schemas.Channel]schemas.ChannelCompleted{}
-	for rows.Next() {
-		var raw string
-		if err := rows.Scan(&raw); err != nil {
-			return st, err
-		}
-		var r schemas.ChannelCompleted
-		if err := json.Unmarshal([]byte(raw), &r); err != nil {
-			return st, Permanent(fmt.Errorf("ledger: decode stored result: %w", err))
-		}
-		st.Results[r.Channel] = r
-	}
-	return st, rows.Err()
+	st.Results, err = scanResults(rows)
+	return st, err
 }
 
 // MarkFinalizing records that phase 2 was started; ErrNotFound for an
