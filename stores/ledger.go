@@ -31,3 +31,23 @@ func scanResults(rows rowScanner) (map[schemas.Channel]schemas.ChannelCompleted,
 	}
 	return out, rows.Err()
 }
+
+// rowSet is a row set the reader closes.
+type rowSet interface {
+	rowScanner
+	Close() error
+}
+
+// scanStrings reads a one-column result and closes it.
+func scanStrings(rows rowSet) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

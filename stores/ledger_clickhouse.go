@@ -421,22 +421,10 @@ func (l *ClickHouseLedger) Overdue(ctx context.Context, now time.Time, limit int
 	if err != nil {
 		return nil, clickhouseErr(ctx, "ledger: overdue", err)
 	}
-	ids, err := chScanStrings(rows)
+	ids, err := scanStrings(rows)
 	return ids, clickhouseErr(ctx, "ledger: overdue", err)
 }
 
-func chScanStrings(rows chdriver.Rows) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
 
 // Complete stores the outcome and appends its audit entry. A request that
 // already has an outcome keeps it: the stored outcome is returned with
@@ -617,7 +605,7 @@ func (l *ClickHouseLedger) ByContact(ctx context.Context, contactID string, limi
 	if err != nil {
 		return nil, clickhouseErr(ctx, "ledger: by contact", err)
 	}
-	ids, err := chScanStrings(rows)
+	ids, err := scanStrings(rows)
 	if err != nil {
 		return nil, clickhouseErr(ctx, "ledger: by contact", err)
 	}

@@ -294,18 +294,6 @@ func (l *SQLiteLedger) Overdue(ctx context.Context, now time.Time, limit int) ([
 	return ids, sqliteErr("ledger: overdue", err)
 }
 
-func scanStrings(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
 
 // Complete stores the outcome and appends its audit entry in one
 // transaction. A request that already has an outcome keeps it: the stored
