@@ -425,7 +425,6 @@ func (l *ClickHouseLedger) Overdue(ctx context.Context, now time.Time, limit int
 	return ids, clickhouseErr(ctx, "ledger: overdue", err)
 }
 
-
 // Complete stores the outcome and appends its audit entry. A request that
 // already has an outcome keeps it: the stored outcome is returned with
 // created=false and nothing is written. Calls are serialised by the ledger's

@@ -294,7 +294,6 @@ func (l *SQLiteLedger) Overdue(ctx context.Context, now time.Time, limit int) ([
 	return ids, sqliteErr("ledger: overdue", err)
 }
 
-
 // Complete stores the outcome and appends its audit entry in one
 // transaction. A request that already has an outcome keeps it: the stored
 // outcome is returned with created=false and nothing is written.
