@@ -34,7 +34,7 @@ func goldenEvents() map[string]Event {
 		"deletion-completed": &DeletionCompleted{RequestID: reqID, ContactIDs: []string{cid1}, RequestedBy: "dpo", RequestedAt: at,
 			CompletedAt: at.Add(4 * time.Second), Source: SourceUI, Status: StatusSucceeded, AuditSeq: 1,
 			AuditHash: strings.Repeat("ab", 32),
-			Channels: []ChannelOutcome{{Channel: ChannelVoice, Status: StatusSucceeded, Artefacts: counts}}},
+			Channels:  []ChannelOutcome{{Channel: ChannelVoice, Status: StatusSucceeded, Artefacts: counts}}},
 	}
 }
 

@@ -51,3 +51,21 @@ func scanStrings(rows rowSet) ([]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// verifyLink checks that e is entry n+1 of the chain and follows prev.
+func verifyLink(e AuditEntry, n int64, prev string) error {
+	if e.Seq != n+1 {
+		return Permanent(fmt.Errorf("audit chain broken at seq %d: expected seq %d", e.Seq, n+1))
+	}
+	if e.PrevHash != prev {
+		return Permanent(fmt.Errorf("audit chain broken at seq %d: prev_hash does not match the hash of seq %d", e.Seq, n))
+	}
+	h, err := AuditHash(e)
+	if err != nil {
+		return err
+	}
+	if h != e.Hash {
+		return Permanent(fmt.Errorf("audit chain broken at seq %d: entry does not match its hash", e.Seq))
+	}
+	return nil
+}

@@ -626,18 +626,8 @@ func (l *SQLiteLedger) VerifyChain(ctx context.Context) (int64, error) {
 			return n, sqliteErr("ledger: verify chain", err)
 		}
 		for _, e := range page {
-			if e.Seq != n+1 {
-				return n, Permanent(fmt.Errorf("audit chain broken at seq %d: expected seq %d", e.Seq, n+1))
-			}
-			if e.PrevHash != prev {
-				return n, Permanent(fmt.Errorf("audit chain broken at seq %d: prev_hash does not match the hash of seq %d", e.Seq, n))
-			}
-			h, err := AuditHash(e)
-			if err != nil {
+			if err := verifyLink(e, n, prev); err != nil {
 				return n, err
-			}
-			if h != e.Hash {
-				return n, Permanent(fmt.Errorf("audit chain broken at seq %d: entry does not match its hash", e.Seq))
 			}
 			prev = e.Hash
 			n++
