@@ -777,12 +777,30 @@ func TestKubernetes(t *testing.T) {
 				t.Errorf("%s: Prometheus annotations %v, want scrape true, port 8080, path /metrics", name, annotations)
 			}
 		} else {
-			// Only webapi listens: an HTTP probe or scrape elsewhere would fail.
-			if probes > 0 || len(list(c, "ports")) > 0 {
-				t.Errorf("%s: has ports or probes, but only webapi serves HTTP", name)
+			// The other roles serve /metrics and /healthz on the metrics
+			// address, which the env var sets.
+			addr := ""
+			for _, e := range list(c, "env") {
+				if str(e, "name") == "ERASURE_METRICS_ADDR" {
+					addr = str(e, "value")
+				}
 			}
-			if _, ok := annotations["prometheus.io/scrape"]; ok {
-				t.Errorf("%s: Prometheus annotations, but only webapi serves /metrics", name)
+			port := 0
+			for _, p := range list(c, "ports") {
+				if str(p, "name") == "metrics" {
+					port, _ = toInt(get(p, "containerPort"))
+				}
+			}
+			if addr != "0.0.0.0:9090" || port != 9090 {
+				t.Errorf("%s: metrics address %q and port %d, want 0.0.0.0:9090 and 9090", name, addr, port)
+			}
+			for _, p := range []string{"readinessProbe", "livenessProbe"} {
+				if str(c, p, "httpGet", "path") != "/healthz" || str(c, p, "httpGet", "port") != "metrics" {
+					t.Errorf("%s: %s is not GET /healthz on the metrics port", name, p)
+				}
+			}
+			if annotations["prometheus.io/scrape"] != "true" || annotations["prometheus.io/port"] != "9090" || annotations["prometheus.io/path"] != "/metrics" {
+				t.Errorf("%s: Prometheus annotations %v, want scrape true, port 9090, path /metrics", name, annotations)
 			}
 		}
 	}

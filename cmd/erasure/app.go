@@ -280,6 +280,13 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 		}
 		a.httpLn = ln
 		cleanups = append(cleanups, func() { ln.Close() })
+	} else if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fail(fmt.Errorf("listen %s: %w", cfg.MetricsAddr, err))
+		}
+		a.httpLn = ln
+		cleanups = append(cleanups, func() { ln.Close() })
 	}
 	return a, cleanup, nil
 }
@@ -299,11 +306,22 @@ func (a *App) Run(ctx context.Context) error {
 	if a.agg != nil {
 		g.Go(func() error { return a.agg.RunDeadlines(ctx, time.Second) })
 	}
-	if a.web != nil {
-		g.Go(func() error { return a.web.RunFeed(ctx, a.feedSub, a.topics) })
+	if a.httpLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.Handler())
-		mux.Handle("/", a.web.Handler())
+		if a.web != nil {
+			g.Go(func() error { return a.web.RunFeed(ctx, a.feedSub, a.topics) })
+			mux.Handle("/", a.web.Handler())
+		} else {
+			// Healthy while the router's handlers run.
+			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+				if !a.router.IsRunning() {
+					http.Error(w, "not consuming", http.StatusServiceUnavailable)
+					return
+				}
+				w.Write([]byte("ok\n"))
+			})
+		}
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		g.Go(func() error {
 			if err := srv.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {

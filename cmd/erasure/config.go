@@ -22,6 +22,9 @@ type Config struct {
 	// DataDir holds everything the embedded defaults store.
 	DataDir  string `yaml:"data_dir"`
 	HTTPAddr string `yaml:"http_addr"`
+	// MetricsAddr, when set, serves /metrics and /healthz for a process
+	// without the web API (which serves both on HTTPAddr).
+	MetricsAddr string `yaml:"metrics_addr"`
 
 	TopicPrefix      string        `yaml:"topic_prefix"`
 	Partitions       int32         `yaml:"partitions"`
