@@ -69,3 +69,23 @@ func verifyLink(e AuditEntry, n int64, prev string) error {
 	}
 	return nil
 }
+
+// requestFromOutcome rebuilds the request an outcome answers, for an outcome
+// whose request was never recorded (a deadline sweep after the request row
+// was lost, say): State and ByContact still need it.
+func requestFromOutcome(out schemas.DeletionCompleted) schemas.DeletionRequested {
+	r := schemas.DeletionRequested{
+		Type:          schemas.TypeDeletionRequested,
+		SchemaVersion: schemas.Version,
+		RequestID:     out.RequestID,
+		ContactIDs:    out.ContactIDs,
+		RequestedBy:   out.RequestedBy,
+		RequestedAt:   out.RequestedAt,
+		Source:        out.Source,
+		ReplayOf:      out.ReplayOf,
+	}
+	for _, c := range out.Channels {
+		r.Channels = append(r.Channels, c.Channel)
+	}
+	return r
+}

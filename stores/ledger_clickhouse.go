@@ -522,22 +522,7 @@ func (l *ClickHouseLedger) complete(ctx context.Context, out schemas.DeletionCom
 		return out, false, err
 	}
 	if !found {
-		// An outcome for a request never recorded (a deadline sweep after
-		// the request row was lost, say) still needs a home for State and
-		// ByContact; rebuild the request from what the outcome carries.
-		r := schemas.DeletionRequested{
-			Type:          schemas.TypeDeletionRequested,
-			SchemaVersion: schemas.Version,
-			RequestID:     out.RequestID,
-			ContactIDs:    out.ContactIDs,
-			RequestedBy:   out.RequestedBy,
-			RequestedAt:   out.RequestedAt,
-			Source:        out.Source,
-			ReplayOf:      out.ReplayOf,
-		}
-		for _, c := range out.Channels {
-			r.Channels = append(r.Channels, c.Channel)
-		}
+		r := requestFromOutcome(out)
 		rawReq, err := json.Marshal(r)
 		if err != nil {
 			return out, false, Permanent(fmt.Errorf("encode request: %w", err))

@@ -397,19 +397,7 @@ func (l *SQLiteLedger) Complete(ctx context.Context, out schemas.DeletionComplet
 }
 
 func insertRequestFromOutcome(ctx context.Context, tx *sql.Tx, out schemas.DeletionCompleted) error {
-	r := schemas.DeletionRequested{
-		Type:          schemas.TypeDeletionRequested,
-		SchemaVersion: schemas.Version,
-		RequestID:     out.RequestID,
-		ContactIDs:    out.ContactIDs,
-		RequestedBy:   out.RequestedBy,
-		RequestedAt:   out.RequestedAt,
-		Source:        out.Source,
-		ReplayOf:      out.ReplayOf,
-	}
-	for _, c := range out.Channels {
-		r.Channels = append(r.Channels, c.Channel)
-	}
+	r := requestFromOutcome(out)
 	raw, err := json.Marshal(r)
 	if err != nil {
 		return Permanent(fmt.Errorf("encode request: %w", err))

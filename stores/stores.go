@@ -73,6 +73,21 @@ func CheckIdent(kind, name string) error {
 	return nil
 }
 
+// checkNewColumns checks the column list of a table to be created.
+func checkNewColumns(columns []string) error {
+	if len(columns) == 0 {
+		return Permanent(errors.New("warehouse: a table needs at least one column"))
+	}
+	seen := map[string]bool{}
+	for _, c := range columns {
+		if seen[c] {
+			return Permanent(fmt.Errorf("warehouse: column %q listed twice", c))
+		}
+		seen[c] = true
+	}
+	return nil
+}
+
 var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // CheckBucket validates an S3 bucket name.

@@ -159,19 +159,14 @@ func (w *ClickHouseWarehouse) EnsureTable(ctx context.Context, table string, col
 	if err := checkCHTable(table); err != nil {
 		return err
 	}
-	if len(columns) == 0 {
-		return Permanent(errors.New("warehouse: a table needs at least one column"))
+	if err := checkNewColumns(columns); err != nil {
+		return err
 	}
 	if err := checkCHColumns(columns...); err != nil {
 		return err
 	}
-	seen := map[string]bool{}
 	defs := make([]string, 0, len(columns))
 	for i, c := range columns {
-		if seen[c] {
-			return Permanent(fmt.Errorf("warehouse: column %q listed twice", c))
-		}
-		seen[c] = true
 		defs = append(defs, chIdent(c)+" "+chColumnType(i))
 	}
 	q := `CREATE TABLE IF NOT EXISTS ` + w.table(table) + ` (` + strings.Join(defs, ", ") +

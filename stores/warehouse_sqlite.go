@@ -60,19 +60,14 @@ func (w *SQLiteWarehouse) EnsureTable(ctx context.Context, table string, columns
 	if err := checkTable(table); err != nil {
 		return err
 	}
-	if len(columns) == 0 {
-		return Permanent(errors.New("warehouse: a table needs at least one column"))
+	if err := checkNewColumns(columns); err != nil {
+		return err
 	}
 	if err := checkColumns(columns...); err != nil {
 		return err
 	}
-	seen := map[string]bool{}
 	defs := make([]string, 0, len(columns))
 	for _, c := range columns {
-		if seen[c] {
-			return Permanent(fmt.Errorf("warehouse: column %q listed twice", c))
-		}
-		seen[c] = true
 		defs = append(defs, quoteIdent(c)+" TEXT")
 	}
 	err := inTx(ctx, w.db, func(tx *sql.Tx) error {
