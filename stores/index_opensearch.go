@@ -510,22 +510,32 @@ func (o *OpenSearchIndex) requireExact(ctx context.Context, name, index, field s
 	return nil
 }
 
-// Count counts documents whose field equals value exactly. A missing index
-// is an error, so a misspelt index cannot verify as empty.
-func (o *OpenSearchIndex) Count(ctx context.Context, index, field, value string) (int64, error) {
+// termRequest checks a term query and returns the index's physical name and
+// the query body.
+func (o *OpenSearchIndex) termRequest(ctx context.Context, index, field, value string) (string, []byte, error) {
 	if err := checkTermQuery(index, field, value); err != nil {
-		return 0, err
+		return "", nil, err
 	}
 	name, err := o.name(index)
 	if err != nil {
-		return 0, err
+		return "", nil, err
 	}
 	if err := o.requireExact(ctx, name, index, field); err != nil {
-		return 0, err
+		return "", nil, err
 	}
 	body, err := json.Marshal(map[string]any{"query": osTermQuery(field, value)})
 	if err != nil {
-		return 0, Permanent(fmt.Errorf("opensearch: count: %w", err))
+		return "", nil, Permanent(fmt.Errorf("opensearch: term query: %w", err))
+	}
+	return name, body, nil
+}
+
+// Count counts documents whose field equals value exactly. A missing index
+// is an error, so a misspelt index cannot verify as empty.
+func (o *OpenSearchIndex) Count(ctx context.Context, index, field, value string) (int64, error) {
+	name, body, err := o.termRequest(ctx, index, field, value)
+	if err != nil {
+		return 0, err
 	}
 	status, data, err := o.do(ctx, http.MethodPost, "/"+name+"/_count", nil, body, "")
 	if err != nil {
@@ -631,19 +641,9 @@ func (o *OpenSearchIndex) requireIndex(ctx context.Context, index string) error 
 // the deletions. Documents that changed during the delete (version
 // conflicts) are retried a few times.
 func (o *OpenSearchIndex) DeleteTerm(ctx context.Context, index, field, value string) (int64, error) {
-	if err := checkTermQuery(index, field, value); err != nil {
-		return 0, err
-	}
-	name, err := o.name(index)
+	name, body, err := o.termRequest(ctx, index, field, value)
 	if err != nil {
 		return 0, err
-	}
-	if err := o.requireExact(ctx, name, index, field); err != nil {
-		return 0, err
-	}
-	body, err := json.Marshal(map[string]any{"query": osTermQuery(field, value)})
-	if err != nil {
-		return 0, Permanent(fmt.Errorf("opensearch: delete term: %w", err))
 	}
 	params := url.Values{
 		"refresh":             {"true"},
