@@ -3,6 +3,8 @@ package stores
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/erasure-project/erasure/schemas"
 )
@@ -88,4 +90,43 @@ func requestFromOutcome(out schemas.DeletionCompleted) schemas.DeletionRequested
 		r.Channels = append(r.Channels, c.Channel)
 	}
 	return r
+}
+
+// auditQuery builds the audit log query for a filter, newest first; both
+// ledgers store the audit log in the same shape. contacts is the table
+// mapping contacts to requests.
+func auditQuery(f AuditFilter, audit, contacts string) (string, []any) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) { where, args = append(where, cond), append(args, arg) }
+	if f.Actor != "" {
+		add("actor = ?", f.Actor)
+	}
+	if f.Functionality != "" {
+		add("functionality = ?", f.Functionality)
+	}
+	if f.RequestID != "" {
+		add("request_id = ?", f.RequestID)
+	}
+	if f.ContactID != "" {
+		add("request_id IN (SELECT request_id FROM "+contacts+" WHERE contact_id = ?)", f.ContactID)
+	}
+	if !f.From.IsZero() {
+		add("completed_at >= ?", formatTime(f.From))
+	}
+	if !f.To.IsZero() {
+		add("completed_at <= ?", formatTime(f.To))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = AuditDefaultLimit
+	}
+	limit = min(limit, AuditMaxLimit)
+	q := `SELECT ` + auditColumns + ` FROM ` + audit
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	// Limit and offset are integers, so they are written into the query.
+	q += ` ORDER BY seq DESC LIMIT ` + strconv.Itoa(limit) + ` OFFSET ` + strconv.Itoa(max(f.Offset, 0))
+	return q, args
 }

@@ -612,37 +612,7 @@ func (l *ClickHouseLedger) Audit(ctx context.Context, f AuditFilter) ([]AuditEnt
 }
 
 func (l *ClickHouseLedger) audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
-	var where []string
-	var args []any
-	if f.Actor != "" {
-		where, args = append(where, "actor = ?"), append(args, f.Actor)
-	}
-	if f.Functionality != "" {
-		where, args = append(where, "functionality = ?"), append(args, f.Functionality)
-	}
-	if f.RequestID != "" {
-		where, args = append(where, "request_id = ?"), append(args, f.RequestID)
-	}
-	if f.ContactID != "" {
-		where = append(where, "request_id IN (SELECT request_id FROM "+l.table(chLedgerContacts)+" WHERE contact_id = ?)")
-		args = append(args, f.ContactID)
-	}
-	if !f.From.IsZero() {
-		where, args = append(where, "completed_at >= ?"), append(args, formatTime(f.From))
-	}
-	if !f.To.IsZero() {
-		where, args = append(where, "completed_at <= ?"), append(args, formatTime(f.To))
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = AuditDefaultLimit
-	}
-	limit = min(limit, AuditMaxLimit)
-	q := `SELECT ` + auditColumns + ` FROM ` + l.table(chLedgerAudit)
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY seq DESC LIMIT ` + strconv.Itoa(limit) + ` OFFSET ` + strconv.Itoa(max(f.Offset, 0))
+	q, args := auditQuery(f, l.table(chLedgerAudit), l.table(chLedgerContacts))
 	rows, err := l.conn().Query(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -2,8 +2,6 @@ package stores
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -17,29 +15,9 @@ import (
 func newClickHouseTestLedger(t *testing.T) *ClickHouseLedger {
 	t.Helper()
 	native, _ := clickhouseAddrs(t)
+	db := newClickHouseTestDB(t, native, "erasure_l")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := NewClickHouseWarehouse(ctx, ClickHouseConfig{Addr: []string{native}, Protocol: "native"})
-	if err != nil {
-		t.Fatalf("connect to ClickHouse at %s: %v", native, err)
-	}
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	db := "erasure_l" + hex.EncodeToString(b)
-	if err := admin.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+chIdent(db)); err != nil {
-		admin.Close()
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := admin.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+chIdent(db)); err != nil {
-			t.Errorf("drop database %s: %v", db, err)
-		}
-		admin.Close()
-	})
 	l, err := NewClickHouseLedger(ctx, ClickHouseConfig{Addr: []string{native}, Database: db, Protocol: "native"})
 	if err != nil {
 		t.Fatalf("NewClickHouseLedger: %v", err)

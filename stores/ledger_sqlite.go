@@ -534,38 +534,8 @@ func (l *SQLiteLedger) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, 
 	if err := l.schema.ensure(ctx, l.db); err != nil {
 		return nil, err
 	}
-	var where []string
-	var args []any
-	if f.Actor != "" {
-		where, args = append(where, "actor = ?"), append(args, f.Actor)
-	}
-	if f.Functionality != "" {
-		where, args = append(where, "functionality = ?"), append(args, f.Functionality)
-	}
-	if f.RequestID != "" {
-		where, args = append(where, "request_id = ?"), append(args, f.RequestID)
-	}
-	if f.ContactID != "" {
-		where = append(where, "request_id IN (SELECT request_id FROM erasure_ledger_contacts WHERE contact_id = ?)")
-		args = append(args, f.ContactID)
-	}
-	if !f.From.IsZero() {
-		where, args = append(where, "completed_at >= ?"), append(args, formatTime(f.From))
-	}
-	if !f.To.IsZero() {
-		where, args = append(where, "completed_at <= ?"), append(args, formatTime(f.To))
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = AuditDefaultLimit
-	}
-	limit = min(limit, AuditMaxLimit)
-	q := `SELECT ` + auditColumns + ` FROM erasure_audit`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY seq DESC LIMIT ? OFFSET ?`
-	rows, err := l.db.QueryContext(ctx, q, append(args, limit, max(f.Offset, 0))...)
+	q, args := auditQuery(f, "erasure_audit", "erasure_ledger_contacts")
+	rows, err := l.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, sqliteErr("ledger: audit", err)
 	}

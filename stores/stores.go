@@ -88,6 +88,21 @@ func checkNewColumns(columns []string) error {
 	return nil
 }
 
+// uniqueKeys drops empty and repeated keys. An empty key names no shared
+// record (it may come from Distinct over rows with an empty column), so it
+// is skipped, never matched.
+func uniqueKeys(keys []string) []string {
+	uniq := make([]string, 0, len(keys))
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if k != "" && !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, k)
+		}
+	}
+	return uniq
+}
+
 var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // CheckBucket validates an S3 bucket name.

@@ -498,14 +498,7 @@ func (w *ClickHouseWarehouse) DeleteOrphans(ctx context.Context, parent, child, 
 	if err := checkCHColumns(key); err != nil {
 		return 0, err
 	}
-	uniq := make([]string, 0, len(keys))
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if k != "" && !seen[k] {
-			seen[k] = true
-			uniq = append(uniq, k)
-		}
-	}
+	uniq := uniqueKeys(keys)
 	k := chIdent(key)
 	var total int64
 	for len(uniq) > 0 {

@@ -34,9 +34,9 @@ func clickhouseAddrs(t *testing.T) (native, httpAddr string) {
 	return native, httpAddr
 }
 
-// newClickHouseTestWarehouse creates a fresh database, dropped when the test
-// ends, and returns a warehouse in it speaking protocol.
-func newClickHouseTestWarehouse(t *testing.T, native, addr, protocol string) *ClickHouseWarehouse {
+// newClickHouseTestDB creates a database named prefix plus random hex,
+// dropped when the test ends.
+func newClickHouseTestDB(t *testing.T, native, prefix string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -48,7 +48,7 @@ func newClickHouseTestWarehouse(t *testing.T, native, addr, protocol string) *Cl
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	db := "erasure_t" + hex.EncodeToString(b)
+	db := prefix + hex.EncodeToString(b)
 	if err := admin.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+chIdent(db)); err != nil {
 		admin.Close()
 		t.Fatalf("create database: %v", err)
@@ -61,6 +61,16 @@ func newClickHouseTestWarehouse(t *testing.T, native, addr, protocol string) *Cl
 		}
 		admin.Close()
 	})
+	return db
+}
+
+// newClickHouseTestWarehouse returns a warehouse speaking protocol in a
+// fresh database.
+func newClickHouseTestWarehouse(t *testing.T, native, addr, protocol string) *ClickHouseWarehouse {
+	t.Helper()
+	db := newClickHouseTestDB(t, native, "erasure_t")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	w, err := NewClickHouseWarehouse(ctx, ClickHouseConfig{Addr: []string{addr}, Database: db, Protocol: protocol})
 	if err != nil {
 		t.Fatalf("connect to ClickHouse at %s (%s): %v", addr, protocol, err)

@@ -248,16 +248,7 @@ func (w *SQLiteWarehouse) DeleteOrphans(ctx context.Context, parent, child, key 
 	if err := checkColumns(key); err != nil {
 		return 0, err
 	}
-	uniq := make([]string, 0, len(keys))
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		// An empty key names no shared record (it may come from Distinct
-		// over rows with an empty column), so it is skipped, never matched.
-		if k != "" && !seen[k] {
-			seen[k] = true
-			uniq = append(uniq, k)
-		}
-	}
+	uniq := uniqueKeys(keys)
 	p, c, k := quoteIdent(parent), quoteIdent(child), quoteIdent(key)
 	var n int64
 	err := inTx(ctx, w.db, func(tx *sql.Tx) error {
