@@ -130,3 +130,26 @@ func auditQuery(f AuditFilter, audit, contacts string) (string, []any) {
 	q += ` ORDER BY seq DESC LIMIT ` + strconv.Itoa(limit) + ` OFFSET ` + strconv.Itoa(max(f.Offset, 0))
 	return q, args
 }
+
+// newAuditEntry is the audit entry of an outcome, chained after prevHash as
+// entry seq, normalised and hashed.
+func newAuditEntry(out schemas.DeletionCompleted, functionality string, seq int64, prevHash string) (AuditEntry, error) {
+	e := normalizeAudit(AuditEntry{
+		Seq:           seq,
+		RequestID:     out.RequestID,
+		Setting:       AuditSetting,
+		Functionality: functionality,
+		Actor:         out.RequestedBy,
+		ContactIDs:    out.ContactIDs,
+		Status:        out.Status,
+		ErrorCode:     out.ErrorCode,
+		Channels:      out.Channels,
+		RequestedAt:   out.RequestedAt,
+		CompletedAt:   out.CompletedAt,
+		ReplayOf:      out.ReplayOf,
+		PrevHash:      prevHash,
+	})
+	var err error
+	e.Hash, err = AuditHash(e)
+	return e, err
+}

@@ -490,22 +490,8 @@ func (l *ClickHouseLedger) complete(ctx context.Context, out schemas.DeletionCom
 		if err := rows.Err(); err != nil {
 			return out, false, err
 		}
-		e := normalizeAudit(AuditEntry{
-			Seq:           int64(prevSeq) + 1,
-			RequestID:     out.RequestID,
-			Setting:       AuditSetting,
-			Functionality: functionality,
-			Actor:         out.RequestedBy,
-			ContactIDs:    out.ContactIDs,
-			Status:        out.Status,
-			ErrorCode:     out.ErrorCode,
-			Channels:      out.Channels,
-			RequestedAt:   out.RequestedAt,
-			CompletedAt:   out.CompletedAt,
-			ReplayOf:      out.ReplayOf,
-			PrevHash:      prevHash,
-		})
-		if e.Hash, err = AuditHash(e); err != nil {
+		e, err := newAuditEntry(out, functionality, int64(prevSeq)+1, prevHash)
+		if err != nil {
 			return out, false, err
 		}
 		if err := l.appendAudit(ctx, e); err != nil {

@@ -342,23 +342,8 @@ func (l *SQLiteLedger) Complete(ctx context.Context, out schemas.DeletionComplet
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		e := AuditEntry{
-			Seq:           prevSeq + 1,
-			RequestID:     out.RequestID,
-			Setting:       AuditSetting,
-			Functionality: functionality,
-			Actor:         out.RequestedBy,
-			ContactIDs:    out.ContactIDs,
-			Status:        out.Status,
-			ErrorCode:     out.ErrorCode,
-			Channels:      out.Channels,
-			RequestedAt:   out.RequestedAt,
-			CompletedAt:   out.CompletedAt,
-			ReplayOf:      out.ReplayOf,
-			PrevHash:      prevHash,
-		}
-		e = normalizeAudit(e)
-		if e.Hash, err = AuditHash(e); err != nil {
+		e, err := newAuditEntry(out, functionality, prevSeq+1, prevHash)
+		if err != nil {
 			return err
 		}
 		contactIDs, _ := json.Marshal(e.ContactIDs)
