@@ -14,7 +14,7 @@ import (
 )
 
 // Eraser erases one channel's artefacts for a set of contacts and verifies
-// they are gone, returning per-artefact counts. *stores.Locator is one.
+// they are gone, returning per-artefact counts. *locate.Locator is one.
 type Eraser interface {
 	EraseChannel(ctx context.Context, ch schemas.Channel, contactIDs []string) ([]schemas.ArtefactCount, error)
 }

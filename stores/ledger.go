@@ -1,140 +1,98 @@
 package stores
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/erasure-project/erasure/schemas"
 )
 
-// rowScanner is what both the SQL and the ClickHouse drivers' row sets offer.
-type rowScanner interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
+// Limits of the audit log's list queries.
+const (
+	AuditDefaultLimit = 100
+	AuditMaxLimit     = 1000
+)
+
+// AuditSetting is the Setting name of every deletion audit entry.
+const AuditSetting = "Data Deletion"
+
+// AuditEntry is one append-only, hash-chained audit record of a final outcome.
+type AuditEntry struct {
+	Seq           int64                    `json:"seq"`
+	RequestID     string                   `json:"request_id"`
+	Setting       string                   `json:"setting"`
+	Functionality string                   `json:"functionality"`
+	Actor         string                   `json:"actor"`
+	ContactIDs    []string                 `json:"contact_ids"`
+	Status        schemas.Status           `json:"status"`
+	ErrorCode     string                   `json:"error_code,omitempty"`
+	Channels      []schemas.ChannelOutcome `json:"channels"`
+	RequestedAt   time.Time                `json:"requested_at"`
+	CompletedAt   time.Time                `json:"completed_at"`
+	ReplayOf      string                   `json:"replay_of,omitempty"`
+	PrevHash      string                   `json:"prev_hash"`
+	Hash          string                   `json:"hash"`
 }
 
-// scanResults reads rows of stored ChannelCompleted JSON into a join state's
-// results; both ledgers store results the same way.
-func scanResults(rows rowScanner) (map[schemas.Channel]schemas.ChannelCompleted, error) {
-	out := map[schemas.Channel]schemas.ChannelCompleted{}
-	for rows.Next() {
-		var raw string
-		if err := rows.Scan(&raw); err != nil {
-			return out, err
-		}
-		var r schemas.ChannelCompleted
-		if err := json.Unmarshal([]byte(raw), &r); err != nil {
-			return out, Permanent(fmt.Errorf("ledger: decode stored result: %w", err))
-		}
-		out[r.Channel] = r
-	}
-	return out, rows.Err()
+// AuditFilter selects audit entries; zero fields do not filter.
+type AuditFilter struct {
+	Actor         string
+	Functionality string
+	ContactID     string
+	RequestID     string
+	From, To      time.Time // on CompletedAt
+	Offset, Limit int
 }
 
-// rowSet is a row set the reader closes.
-type rowSet interface {
-	rowScanner
-	Close() error
+// RequestState is the join state of one request, as the aggregator sees it.
+type RequestState struct {
+	Request    schemas.DeletionRequested
+	Results    map[schemas.Channel]schemas.ChannelCompleted
+	Finalizing bool      // FinalizeRequested was published
+	Deadline   time.Time // when it fails if still incomplete
+	Outcome    *schemas.DeletionCompleted
+	Published  bool // the outcome event was published
 }
 
-// scanStrings reads a one-column result and closes it.
-func scanStrings(rows rowSet) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+// Ledger keeps the aggregator's join state and the audit log, so in-flight
+// joins survive a restart and the audit log can be queried and verified.
+type Ledger interface {
+	// PutRequest records a request; recording it again changes nothing.
+	PutRequest(ctx context.Context, r schemas.DeletionRequested, deadline time.Time) error
+	// PutResult upserts a channel result on (request, channel). Results for
+	// requests not seen yet are kept and joined when the request arrives.
+	PutResult(ctx context.Context, r schemas.ChannelCompleted) error
+	// State returns the join state of a request, or ErrNotFound.
+	State(ctx context.Context, requestID string) (RequestState, error)
+	// MarkFinalizing records that phase 2 was started.
+	MarkFinalizing(ctx context.Context, requestID string) error
+	// Overdue lists unfinished requests whose deadline is before now.
+	Overdue(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// Complete stores the outcome and appends its audit entry in one step.
+	// For a request that already has an outcome it changes nothing and returns
+	// the stored one with created=false, so a redelivery never writes twice.
+	Complete(ctx context.Context, out schemas.DeletionCompleted, functionality string) (stored schemas.DeletionCompleted, created bool, err error)
+	// MarkPublished records that the outcome event was published, so a
+	// redelivery does not publish it again.
+	MarkPublished(ctx context.Context, requestID string) error
+	// ByContact returns the latest request states for a contact, newest first.
+	ByContact(ctx context.Context, contactID string, limit int) ([]RequestState, error)
+	// Audit queries the audit log, newest first.
+	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	// VerifyChain recomputes every hash and reports the first broken link.
+	VerifyChain(ctx context.Context) (entries int64, err error)
 }
 
-// verifyLink checks that e is entry n+1 of the chain and follows prev.
-func verifyLink(e AuditEntry, n int64, prev string) error {
-	if e.Seq != n+1 {
-		return Permanent(fmt.Errorf("audit chain broken at seq %d: expected seq %d", e.Seq, n+1))
-	}
-	if e.PrevHash != prev {
-		return Permanent(fmt.Errorf("audit chain broken at seq %d: prev_hash does not match the hash of seq %d", e.Seq, n))
-	}
-	h, err := AuditHash(e)
-	if err != nil {
-		return err
-	}
-	if h != e.Hash {
-		return Permanent(fmt.Errorf("audit chain broken at seq %d: entry does not match its hash", e.Seq))
-	}
-	return nil
-}
-
-// requestFromOutcome rebuilds the request an outcome answers, for an outcome
-// whose request was never recorded (a deadline sweep after the request row
-// was lost, say): State and ByContact still need it.
-func requestFromOutcome(out schemas.DeletionCompleted) schemas.DeletionRequested {
-	r := schemas.DeletionRequested{
-		Type:          schemas.TypeDeletionRequested,
-		SchemaVersion: schemas.Version,
-		RequestID:     out.RequestID,
-		ContactIDs:    out.ContactIDs,
-		RequestedBy:   out.RequestedBy,
-		RequestedAt:   out.RequestedAt,
-		Source:        out.Source,
-		ReplayOf:      out.ReplayOf,
-	}
-	for _, c := range out.Channels {
-		r.Channels = append(r.Channels, c.Channel)
-	}
-	return r
-}
-
-// auditQuery builds the audit log query for a filter, newest first; both
-// ledgers store the audit log in the same shape. contacts is the table
-// mapping contacts to requests.
-func auditQuery(f AuditFilter, audit, contacts string) (string, []any) {
-	var where []string
-	var args []any
-	add := func(cond string, arg any) { where, args = append(where, cond), append(args, arg) }
-	if f.Actor != "" {
-		add("actor = ?", f.Actor)
-	}
-	if f.Functionality != "" {
-		add("functionality = ?", f.Functionality)
-	}
-	if f.RequestID != "" {
-		add("request_id = ?", f.RequestID)
-	}
-	if f.ContactID != "" {
-		add("request_id IN (SELECT request_id FROM "+contacts+" WHERE contact_id = ?)", f.ContactID)
-	}
-	if !f.From.IsZero() {
-		add("completed_at >= ?", formatTime(f.From))
-	}
-	if !f.To.IsZero() {
-		add("completed_at <= ?", formatTime(f.To))
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = AuditDefaultLimit
-	}
-	limit = min(limit, AuditMaxLimit)
-	q := `SELECT ` + auditColumns + ` FROM ` + audit
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	// Limit and offset are integers, so they are written into the query.
-	q += ` ORDER BY seq DESC LIMIT ` + strconv.Itoa(limit) + ` OFFSET ` + strconv.Itoa(max(f.Offset, 0))
-	return q, args
-}
-
-// newAuditEntry is the audit entry of an outcome, chained after prevHash as
+// NewAuditEntry is the audit entry of an outcome, chained after prevHash as
 // entry seq, normalised and hashed.
-func newAuditEntry(out schemas.DeletionCompleted, functionality string, seq int64, prevHash string) (AuditEntry, error) {
-	e := normalizeAudit(AuditEntry{
+func NewAuditEntry(out schemas.DeletionCompleted, functionality string, seq int64, prevHash string) (AuditEntry, error) {
+	e := NormalizeAudit(AuditEntry{
 		Seq:           seq,
 		RequestID:     out.RequestID,
 		Setting:       AuditSetting,
@@ -152,4 +110,92 @@ func newAuditEntry(out schemas.DeletionCompleted, functionality string, seq int6
 	var err error
 	e.Hash, err = AuditHash(e)
 	return e, err
+}
+
+// NormalizeAudit puts an entry in the form it has after a round trip through
+// storage (UTC times, empty rather than nil lists), so its hash can be
+// recomputed from the stored columns.
+func NormalizeAudit(e AuditEntry) AuditEntry {
+	e.RequestedAt = e.RequestedAt.UTC()
+	e.CompletedAt = e.CompletedAt.UTC()
+	if e.ContactIDs == nil {
+		e.ContactIDs = []string{}
+	}
+	if e.Channels == nil {
+		e.Channels = []schemas.ChannelOutcome{}
+	}
+	return e
+}
+
+// AuditHash computes an audit entry's hash: hex(SHA-256(prev_hash ||
+// canonical JSON of the entry without its "hash" member)). Canonical JSON is
+// the entry's JSON form (times in UTC RFC 3339, empty lists as []) with every
+// object's keys sorted, no whitespace and no HTML escaping, so an external
+// verifier can reproduce it; the first entry's prev_hash is "". Every Ledger
+// implementation uses this function so that their chains are
+// interchangeable.
+func AuditHash(e AuditEntry) (string, error) {
+	e = NormalizeAudit(e)
+	e.Hash = ""
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return "", Permanent(fmt.Errorf("audit: encode entry: %w", err))
+	}
+	var m map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return "", Permanent(fmt.Errorf("audit: canonicalise entry: %w", err))
+	}
+	delete(m, "hash")
+	var canon bytes.Buffer
+	enc := json.NewEncoder(&canon)
+	// Maps encode with sorted keys; "<", ">" and "&" stay as themselves, as
+	// other JSON encoders write them.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return "", Permanent(fmt.Errorf("audit: canonicalise entry: %w", err))
+	}
+	h := sha256.New()
+	h.Write([]byte(e.PrevHash))
+	h.Write(bytes.TrimSuffix(canon.Bytes(), []byte("\n")))
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// VerifyAuditLink checks that e is entry n+1 of the chain and follows prev.
+func VerifyAuditLink(e AuditEntry, n int64, prev string) error {
+	if e.Seq != n+1 {
+		return Permanent(fmt.Errorf("audit chain broken at seq %d: expected seq %d", e.Seq, n+1))
+	}
+	if e.PrevHash != prev {
+		return Permanent(fmt.Errorf("audit chain broken at seq %d: prev_hash does not match the hash of seq %d", e.Seq, n))
+	}
+	h, err := AuditHash(e)
+	if err != nil {
+		return err
+	}
+	if h != e.Hash {
+		return Permanent(fmt.Errorf("audit chain broken at seq %d: entry does not match its hash", e.Seq))
+	}
+	return nil
+}
+
+// RequestFromOutcome rebuilds the request an outcome answers, for an outcome
+// whose request was never recorded (a deadline sweep after the request row
+// was lost, say): State and ByContact still need it.
+func RequestFromOutcome(out schemas.DeletionCompleted) schemas.DeletionRequested {
+	r := schemas.DeletionRequested{
+		Type:          schemas.TypeDeletionRequested,
+		SchemaVersion: schemas.Version,
+		RequestID:     out.RequestID,
+		ContactIDs:    out.ContactIDs,
+		RequestedBy:   out.RequestedBy,
+		RequestedAt:   out.RequestedAt,
+		Source:        out.Source,
+		ReplayOf:      out.ReplayOf,
+	}
+	for _, c := range out.Channels {
+		r.Channels = append(r.Channels, c.Channel)
+	}
+	return r
 }

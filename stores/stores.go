@@ -12,8 +12,6 @@ import (
 	"io"
 	"regexp"
 	"time"
-
-	"github.com/erasure-project/erasure/schemas"
 )
 
 // Errors are classified so callers can route them: retryable ones go through
@@ -23,6 +21,9 @@ var (
 	ErrPermanent = errors.New("permanent")
 	// ErrNotFound is returned by reads of a single item that does not exist.
 	ErrNotFound = errors.New("not found")
+	// ErrNotErased means the verification query still found data after a
+	// delete.
+	ErrNotErased = errors.New("verification found data after deletion")
 )
 
 // Retryable wraps err so errors.Is(err, ErrRetryable) holds.
@@ -73,8 +74,8 @@ func CheckIdent(kind, name string) error {
 	return nil
 }
 
-// checkNewColumns checks the column list of a table to be created.
-func checkNewColumns(columns []string) error {
+// CheckNewColumns checks the column list of a table to be created.
+func CheckNewColumns(columns []string) error {
 	if len(columns) == 0 {
 		return Permanent(errors.New("warehouse: a table needs at least one column"))
 	}
@@ -88,10 +89,10 @@ func checkNewColumns(columns []string) error {
 	return nil
 }
 
-// uniqueKeys drops empty and repeated keys. An empty key names no shared
+// UniqueKeys drops empty and repeated keys. An empty key names no shared
 // record (it may come from Distinct over rows with an empty column), so it
 // is skipped, never matched.
-func uniqueKeys(keys []string) []string {
+func UniqueKeys(keys []string) []string {
 	uniq := make([]string, 0, len(keys))
 	seen := make(map[string]bool, len(keys))
 	for _, k := range keys {
@@ -202,72 +203,12 @@ type Warehouse interface {
 	Distinct(ctx context.Context, table, column, matchColumn, value string) ([]string, error)
 }
 
-// AuditSetting is the Setting name of every deletion audit entry.
-const AuditSetting = "Data Deletion"
-
-// AuditEntry is one append-only, hash-chained audit record of a final outcome.
-type AuditEntry struct {
-	Seq           int64                    `json:"seq"`
-	RequestID     string                   `json:"request_id"`
-	Setting       string                   `json:"setting"`
-	Functionality string                   `json:"functionality"`
-	Actor         string                   `json:"actor"`
-	ContactIDs    []string                 `json:"contact_ids"`
-	Status        schemas.Status           `json:"status"`
-	ErrorCode     string                   `json:"error_code,omitempty"`
-	Channels      []schemas.ChannelOutcome `json:"channels"`
-	RequestedAt   time.Time                `json:"requested_at"`
-	CompletedAt   time.Time                `json:"completed_at"`
-	ReplayOf      string                   `json:"replay_of,omitempty"`
-	PrevHash      string                   `json:"prev_hash"`
-	Hash          string                   `json:"hash"`
-}
-
-// AuditFilter selects audit entries; zero fields do not filter.
-type AuditFilter struct {
-	Actor         string
-	Functionality string
-	ContactID     string
-	RequestID     string
-	From, To      time.Time // on CompletedAt
-	Offset, Limit int
-}
-
-// RequestState is the join state of one request, as the aggregator sees it.
-type RequestState struct {
-	Request    schemas.DeletionRequested
-	Results    map[schemas.Channel]schemas.ChannelCompleted
-	Finalizing bool      // FinalizeRequested was published
-	Deadline   time.Time // when it fails if still incomplete
-	Outcome    *schemas.DeletionCompleted
-	Published  bool // the outcome event was published
-}
-
-// Ledger keeps the aggregator's join state and the audit log, so in-flight
-// joins survive a restart and the audit log can be queried and verified.
-type Ledger interface {
-	// PutRequest records a request; recording it again changes nothing.
-	PutRequest(ctx context.Context, r schemas.DeletionRequested, deadline time.Time) error
-	// PutResult upserts a channel result on (request, channel). Results for
-	// requests not seen yet are kept and joined when the request arrives.
-	PutResult(ctx context.Context, r schemas.ChannelCompleted) error
-	// State returns the join state of a request, or ErrNotFound.
-	State(ctx context.Context, requestID string) (RequestState, error)
-	// MarkFinalizing records that phase 2 was started.
-	MarkFinalizing(ctx context.Context, requestID string) error
-	// Overdue lists unfinished requests whose deadline is before now.
-	Overdue(ctx context.Context, now time.Time, limit int) ([]string, error)
-	// Complete stores the outcome and appends its audit entry in one step.
-	// For a request that already has an outcome it changes nothing and returns
-	// the stored one with created=false, so a redelivery never writes twice.
-	Complete(ctx context.Context, out schemas.DeletionCompleted, functionality string) (stored schemas.DeletionCompleted, created bool, err error)
-	// MarkPublished records that the outcome event was published, so a
-	// redelivery does not publish it again.
-	MarkPublished(ctx context.Context, requestID string) error
-	// ByContact returns the latest request states for a contact, newest first.
-	ByContact(ctx context.Context, contactID string, limit int) ([]RequestState, error)
-	// Audit queries the audit log, newest first.
-	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
-	// VerifyChain recomputes every hash and reports the first broken link.
-	VerifyChain(ctx context.Context) (entries int64, err error)
+// CheckMatchValue refuses an empty match value: it could only match rows whose
+// column is empty, never one contact's, so it is a caller bug. (Unlike the
+// index, any bytes are fine: SQLite compares text byte for byte.)
+func CheckMatchValue(value string) error {
+	if value == "" {
+		return Permanent(errors.New("warehouse: empty match value"))
+	}
+	return nil
 }

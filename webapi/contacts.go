@@ -14,6 +14,7 @@ import (
 	"github.com/erasure-project/erasure/consumers/aggregator"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/locate"
 )
 
 const (
@@ -260,7 +261,7 @@ func (s *Server) handleContact(w http.ResponseWriter, r *http.Request) {
 
 // artefactsOf orders an inventory by channel (contact-search last) and by
 // the data map's artefact order.
-func (s *Server) artefactsOf(inv stores.Remaining) []channelArtefacts {
+func (s *Server) artefactsOf(inv locate.Remaining) []channelArtefacts {
 	out := []channelArtefacts{}
 	chans := s.channels()
 	for ch := range inv {

@@ -24,6 +24,7 @@ import (
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/locate"
 )
 
 // Contact and request IDs the fakes hold.
@@ -79,8 +80,8 @@ func (f *fakeIndex) Get(_ context.Context, _ string, id string) (stores.Doc, err
 
 type fakeInventory struct{}
 
-func (fakeInventory) Inventory(context.Context, string) (stores.Remaining, error) {
-	return stores.Remaining{
+func (fakeInventory) Inventory(context.Context, string) (locate.Remaining, error) {
+	return locate.Remaining{
 		schemas.ChannelVoice:         {"call_recordings": 2, "transcripts": 1},
 		schemas.ChannelContactSearch: {"contact_index": 1, "ctr_index": 3},
 	}, nil
@@ -223,7 +224,7 @@ func newHarness(t *testing.T, sendBuffer int) *harness {
 		Channels: []schemas.ChannelOutcome{{Channel: schemas.ChannelVoice, Status: schemas.StatusSucceeded,
 			Artefacts: []schemas.ArtefactCount{{Artefact: "call_recordings", Before: 2, Deleted: 2}}}},
 	}}
-	dm, err := stores.DefaultDataMap()
+	dm, err := locate.DefaultDataMap()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/locate"
 )
 
 // ContactIndex is the part of the search index the UI reads.
@@ -21,7 +22,7 @@ type ContactIndex interface {
 
 // Inventory counts a contact's artefacts per channel for display.
 type Inventory interface {
-	Inventory(ctx context.Context, contactID string) (stores.Remaining, error)
+	Inventory(ctx context.Context, contactID string) (locate.Remaining, error)
 }
 
 // Ledger is the part of the deletion ledger the UI reads.
@@ -42,7 +43,7 @@ type Deps struct {
 	Inventory Inventory
 	Ledger    Ledger
 	Requests  Requester
-	DataMap   *stores.DataMap
+	DataMap   *locate.DataMap
 	Logger    *slog.Logger
 }
 

@@ -29,6 +29,13 @@ import (
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/clickhouse"
+	"github.com/erasure-project/erasure/stores/disk"
+	"github.com/erasure-project/erasure/stores/kafka"
+	"github.com/erasure-project/erasure/stores/locate"
+	"github.com/erasure-project/erasure/stores/opensearch"
+	"github.com/erasure-project/erasure/stores/s3"
+	"github.com/erasure-project/erasure/stores/sqlite"
 	"github.com/erasure-project/erasure/webapi"
 )
 
@@ -54,8 +61,8 @@ type Stores struct {
 	Objects   stores.Objects
 	Warehouse stores.Warehouse
 	Ledger    stores.Ledger
-	Locator   *stores.Locator
-	DataMap   *stores.DataMap
+	Locator   *locate.Locator
+	DataMap   *locate.DataMap
 	Rule      schemas.ContactIDRule
 }
 
@@ -79,7 +86,7 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 		}
 	}
 	open := func(name string) (*sql.DB, error) {
-		db, err := stores.OpenSQLite(ctx, filepath.Join(cfg.DataDir, name))
+		db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, name))
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +98,7 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 	switch cfg.Index.Kind {
 	case "opensearch":
 		o := cfg.Index.OpenSearch
-		if s.Index, err = stores.NewOpenSearchIndex(ctx, stores.OpenSearchConfig{URLs: o.URLs, User: o.User, Password: o.Password,
+		if s.Index, err = opensearch.New(ctx, opensearch.Config{URLs: o.URLs, User: o.User, Password: o.Password,
 			InsecureSkipVerify: o.InsecureSkipVerify, IndexPrefix: o.IndexPrefix}); err != nil {
 			return fail(err)
 		}
@@ -100,22 +107,22 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 		if err != nil {
 			return fail(err)
 		}
-		s.Index = stores.NewSQLiteIndex(db)
+		s.Index = sqlite.NewIndex(db)
 	}
 	switch cfg.Objects.Kind {
 	case "s3":
 		o := cfg.Objects.S3
-		if s.Objects, err = stores.NewS3Objects(ctx, stores.S3Config{Endpoint: o.Endpoint, Region: o.Region, PathStyle: o.PathStyle,
+		if s.Objects, err = s3.New(ctx, s3.Config{Endpoint: o.Endpoint, Region: o.Region, PathStyle: o.PathStyle,
 			AccessKey: o.AccessKey, SecretKey: o.SecretKey}); err != nil {
 			return fail(err)
 		}
 	default:
-		s.Objects = stores.NewDiskObjects(filepath.Join(cfg.DataDir, "objects"))
+		s.Objects = disk.New(filepath.Join(cfg.DataDir, "objects"))
 	}
 	switch cfg.Warehouse.Kind {
 	case "clickhouse":
 		c := cfg.Warehouse.ClickHouse
-		ch, err := stores.NewClickHouseWarehouse(ctx, stores.ClickHouseConfig{Addr: c.Addr, Database: c.Database,
+		ch, err := clickhouse.NewWarehouse(ctx, clickhouse.Config{Addr: c.Addr, Database: c.Database,
 			User: c.User, Password: c.Password, Protocol: c.Protocol, TLS: c.TLS})
 		if err != nil {
 			return fail(err)
@@ -127,7 +134,7 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 		if err != nil {
 			return fail(err)
 		}
-		s.Warehouse = stores.NewSQLiteWarehouse(db)
+		s.Warehouse = sqlite.NewWarehouse(db)
 	}
 	switch cfg.Ledger.Kind {
 	case "clickhouse":
@@ -135,7 +142,7 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 		if cfg.Ledger.Database != "" {
 			c.Database = cfg.Ledger.Database
 		}
-		led, err := stores.NewClickHouseLedger(ctx, stores.ClickHouseConfig{Addr: c.Addr, Database: c.Database,
+		led, err := clickhouse.NewLedger(ctx, clickhouse.Config{Addr: c.Addr, Database: c.Database,
 			User: c.User, Password: c.Password, Protocol: c.Protocol, TLS: c.TLS})
 		if err != nil {
 			return fail(err)
@@ -147,9 +154,9 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 		if err != nil {
 			return fail(err)
 		}
-		s.Ledger = stores.NewSQLiteLedger(ldb)
+		s.Ledger = sqlite.NewLedger(ldb)
 	}
-	s.Locator = &stores.Locator{Map: dm, Rule: rule, Index: s.Index, Objects: s.Objects, Warehouse: s.Warehouse}
+	s.Locator = &locate.Locator{Map: dm, Rule: rule, Index: s.Index, Objects: s.Objects, Warehouse: s.Warehouse}
 	return s, cleanup, nil
 }
 
@@ -158,7 +165,7 @@ type App struct {
 	cfg     Config
 	roles   []string
 	logger  *slog.Logger
-	kafka   stores.KafkaConfig
+	kafka   kafka.Config
 	topics  schemas.Topics
 	stores  *Stores
 	pub     message.Publisher
@@ -189,12 +196,12 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 	fail := func(err error) (*App, func(), error) { cleanup(); return nil, nil, err }
 
 	a := &App{cfg: cfg, roles: roles, logger: logger, topics: schemas.Topics{Prefix: cfg.TopicPrefix}}
-	a.kafka = stores.KafkaConfig{Brokers: cfg.Kafka.Brokers, ClientID: "erasure", Logger: quieter(logger, slog.LevelWarn),
-		SASL: stores.KafkaSASL{Mechanism: cfg.Kafka.SASLMechanism, User: cfg.Kafka.SASLUser, Password: cfg.Kafka.SASLPassword}}
+	a.kafka = kafka.Config{Brokers: cfg.Kafka.Brokers, ClientID: "erasure", Logger: quieter(logger, slog.LevelWarn),
+		SASL: kafka.SASL{Mechanism: cfg.Kafka.SASLMechanism, User: cfg.Kafka.SASLUser, Password: cfg.Kafka.SASLPassword}}
 	if cfg.Kafka.TLS {
 		a.kafka.TLS = defaultTLS()
 	}
-	if err := stores.EnsureTopics(ctx, a.kafka, cfg.Partitions, cfg.Replication,
+	if err := kafka.EnsureTopics(ctx, a.kafka, cfg.Partitions, cfg.Replication,
 		a.topics.Requests(), a.topics.Finalize(), a.topics.ChannelResults(), a.topics.Outcomes(), a.topics.DLQ()); err != nil {
 		return fail(fmt.Errorf("topics: %w", err))
 	}
@@ -205,7 +212,7 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 	cleanups = append(cleanups, closeStores)
 	a.stores = st
 
-	pub, err := stores.NewKafkaPublisher(a.kafka)
+	pub, err := kafka.NewPublisher(a.kafka)
 	if err != nil {
 		return fail(err)
 	}
@@ -219,7 +226,7 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 	}
 	a.router = router
 	subscriber := func(group string, fromStart bool) (message.Subscriber, error) {
-		s, err := stores.NewKafkaSubscriber(a.kafka, stores.KafkaSubscriberConfig{ConsumerGroup: group, FromStart: fromStart})
+		s, err := kafka.NewSubscriber(a.kafka, kafka.SubscriberConfig{ConsumerGroup: group, FromStart: fromStart})
 		if err != nil {
 			return nil, err
 		}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
-	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/kafka"
 )
 
 // BenchmarkBulkDelete measures the whole pipeline on the embedded defaults:
@@ -21,7 +21,7 @@ import (
 func BenchmarkBulkDelete(b *testing.B) {
 	const perOp = 100
 	p := startPipeline(b, 0, func(c *Config) { c.Deadline = 5 * time.Minute })
-	sub, err := stores.NewKafkaSubscriber(p.app.kafka, stores.KafkaSubscriberConfig{})
+	sub, err := kafka.NewSubscriber(p.app.kafka, kafka.SubscriberConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
-	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/kafka"
 )
 
 // pipelineClient is what the commands that feed a running pipeline (delete,
@@ -22,7 +22,7 @@ type pipelineClient struct {
 	cfg   Config
 	rule  schemas.ContactIDRule
 	q     *producers.Requester
-	kafka stores.KafkaConfig
+	kafka kafka.Config
 }
 
 // newPipelineClient loads the configuration; brokers, prefix and pattern
@@ -55,11 +55,11 @@ func newPipelineClient(configPath, brokers, prefix, pattern, clientID string) (*
 	}
 	c := &pipelineClient{cfg: cfg, rule: rule,
 		q:     &producers.Requester{Topics: schemas.Topics{Prefix: cfg.TopicPrefix}, Channels: dm.ChannelsFor(), Rule: rule},
-		kafka: stores.KafkaConfig{Brokers: cfg.Kafka.Brokers, ClientID: clientID, Logger: newLogger(io.Discard, slog.LevelError)}}
+		kafka: kafka.Config{Brokers: cfg.Kafka.Brokers, ClientID: clientID, Logger: newLogger(io.Discard, slog.LevelError)}}
 	if cfg.Kafka.TLS {
 		c.kafka.TLS = defaultTLS()
 	}
-	c.kafka.SASL = stores.KafkaSASL{Mechanism: cfg.Kafka.SASLMechanism, User: cfg.Kafka.SASLUser, Password: cfg.Kafka.SASLPassword}
+	c.kafka.SASL = kafka.SASL{Mechanism: cfg.Kafka.SASLMechanism, User: cfg.Kafka.SASLUser, Password: cfg.Kafka.SASLPassword}
 	return c, nil
 }
 
@@ -83,13 +83,13 @@ func (c *pipelineClient) publish(ctx context.Context, reqs []schemas.DeletionReq
 			closers[i]()
 		}
 	}
-	pub, err := stores.NewKafkaPublisher(c.kafka)
+	pub, err := kafka.NewPublisher(c.kafka)
 	if err != nil {
 		return nil, close, err
 	}
 	closers = append(closers, func() { pub.Close() })
 	if waitSince != nil {
-		sub, err := stores.NewKafkaSubscriber(c.kafka, stores.KafkaSubscriberConfig{Since: waitSince.Add(-5 * time.Second)})
+		sub, err := kafka.NewSubscriber(c.kafka, kafka.SubscriberConfig{Since: waitSince.Add(-5 * time.Second)})
 		if err != nil {
 			return nil, close, err
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/erasure-project/erasure/schemas"
-	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/locate"
 	"github.com/erasure-project/erasure/webapi"
 )
 
@@ -235,15 +235,15 @@ var supportedKinds = map[string][]string{
 	"ledger":    {"sqlite", "clickhouse"},
 }
 
-func (c Config) dataMap() (*stores.DataMap, error) {
+func (c Config) dataMap() (*locate.DataMap, error) {
 	if c.DataMapFile == "" {
-		return stores.DefaultDataMap()
+		return locate.DefaultDataMap()
 	}
 	raw, err := os.ReadFile(c.DataMapFile)
 	if err != nil {
 		return nil, fmt.Errorf("data map: %w", err)
 	}
-	return stores.ParseDataMap(raw)
+	return locate.ParseDataMap(raw)
 }
 
 func splitList(s string) []string {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/locate"
 )
 
 // SeedOptions shapes the demo dataset.
@@ -97,7 +98,7 @@ func Seed(ctx context.Context, st *Stores, opt SeedOptions) ([]DemoContact, erro
 
 type seeder struct {
 	st   *Stores
-	dm   *stores.DataMap
+	dm   *locate.DataMap
 	rng  *rand.Rand
 	inst string
 	docs []stores.Doc
@@ -136,9 +137,9 @@ func (s *seeder) ensure(ctx context.Context) error {
 		for _, a := range arts {
 			var err error
 			switch a.Kind {
-			case stores.KindObjects, stores.KindDatalake:
+			case locate.KindObjects, locate.KindDatalake:
 				err = s.st.Objects.EnsureBucket(ctx, a.Bucket)
-			case stores.KindIndex:
+			case locate.KindIndex:
 				err = s.st.Index.EnsureIndex(ctx, a.Index)
 			}
 			if err != nil {

@@ -21,6 +21,8 @@ import (
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/kafka"
+	"github.com/erasure-project/erasure/stores/locate"
 	"github.com/erasure-project/erasure/webapi"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -29,7 +31,7 @@ import (
 type pipeline struct {
 	cfg    Config
 	app    *App
-	broker *stores.EmbeddedBroker
+	broker *kafka.EmbeddedBroker
 	demo   []DemoContact
 }
 
@@ -76,7 +78,7 @@ func startPipelineWith(t testing.TB, contacts int, mutate func(*Config), roles [
 		mutate(&cfg)
 	}
 	logger := testLogger(t)
-	broker, err := stores.StartEmbeddedBroker(ctx, filepath.Join(cfg.DataDir, "kafka"), freePort(t), cfg.Partitions, logger)
+	broker, err := kafka.StartEmbedded(ctx, filepath.Join(cfg.DataDir, "kafka"), freePort(t), cfg.Partitions, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +116,9 @@ func startPipelineWith(t testing.TB, contacts int, mutate func(*Config), roles [
 }
 
 // inventory counts every contact's artefacts per channel and type.
-func (p *pipeline) inventory(t *testing.T) map[string]stores.Remaining {
+func (p *pipeline) inventory(t *testing.T) map[string]locate.Remaining {
 	t.Helper()
-	out := map[string]stores.Remaining{}
+	out := map[string]locate.Remaining{}
 	for _, c := range p.demo {
 		r, err := p.app.stores.Locator.Remaining(t.Context(), c.ID)
 		if err != nil {
@@ -395,7 +397,7 @@ func TestDeleteRejectsBadInput(t *testing.T) {
 // their reasons.
 func readDLQ(t *testing.T, p *pipeline, n int) []string {
 	t.Helper()
-	sub, err := stores.NewKafkaSubscriber(p.app.kafka, stores.KafkaSubscriberConfig{FromStart: true})
+	sub, err := kafka.NewSubscriber(p.app.kafka, kafka.SubscriberConfig{FromStart: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/locate"
 )
 
 // realServers returns the addresses of the real Kafka, OpenSearch, S3 and
@@ -50,7 +51,7 @@ func TestRealServersEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 
 	// Buckets, indexes, database and topics are this run's own.
-	dm := strings.ReplaceAll(string(stores.DefaultDataMapYAML()), "bucket: erasure-", "bucket: e2e-"+run+"-")
+	dm := strings.ReplaceAll(string(locate.DefaultDataMapYAML()), "bucket: erasure-", "bucket: e2e-"+run+"-")
 	if err := os.WriteFile(filepath.Join(dir, "datamap.yaml"), []byte(dm), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -97,8 +98,8 @@ func TestRealServersEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("seeded %d contacts into OpenSearch, MinIO and ClickHouse in %s", len(demo), time.Since(start).Round(time.Millisecond))
-	inventory := func() map[string]stores.Remaining {
-		out := map[string]stores.Remaining{}
+	inventory := func() map[string]locate.Remaining {
+		out := map[string]locate.Remaining{}
 		for _, c := range demo {
 			r, err := st.Locator.Remaining(t.Context(), c.ID)
 			if err != nil {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
-	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/kafka"
 )
 
 // cmdReplay re-runs past deletions after a backup restore: it reads the
@@ -93,7 +93,7 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 // readRequests reads every valid original request from the time since up
 // to the end of the topic as it stands now, so a replay is bounded even
 // while new requests arrive.
-func readRequests(ctx context.Context, kcfg stores.KafkaConfig, topic string, since time.Time, rule schemas.ContactIDRule) ([]schemas.DeletionRequested, int, error) {
+func readRequests(ctx context.Context, kcfg kafka.Config, topic string, since time.Time, rule schemas.ContactIDRule) ([]schemas.DeletionRequested, int, error) {
 	cl, err := kgo.NewClient(kcfg.Opts()...)
 	if err != nil {
 		return nil, 0, err

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/kafka"
 	"github.com/erasure-project/erasure/webapi"
 )
 
@@ -65,7 +65,7 @@ func up(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer) 
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	broker, err := stores.StartEmbeddedBroker(ctx, filepath.Join(cfg.DataDir, "kafka"), cfg.Kafka.EmbeddedPort, cfg.Partitions, logger.With("component", "broker"))
+	broker, err := kafka.StartEmbedded(ctx, filepath.Join(cfg.DataDir, "kafka"), cfg.Kafka.EmbeddedPort, cfg.Partitions, logger.With("component", "broker"))
 	if err != nil {
 		return fmt.Errorf("embedded broker: %w", err)
 	}

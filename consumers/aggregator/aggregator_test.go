@@ -14,6 +14,7 @@ import (
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/sqlite"
 )
 
 type recorder struct {
@@ -42,14 +43,14 @@ const (
 	contact = "0b0e6d3c-4a77-4e53-9d5e-1c2d3e4f5a6b"
 )
 
-func setup(t *testing.T) (*Aggregator, *recorder, *stores.SQLiteLedger, *time.Time) {
+func setup(t *testing.T) (*Aggregator, *recorder, *sqlite.Ledger, *time.Time) {
 	t.Helper()
-	db, err := stores.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "ledger.db"))
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "ledger.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	led := stores.NewSQLiteLedger(db)
+	led := sqlite.NewLedger(db)
 	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	rec := &recorder{}
 	a := &Aggregator{Ledger: led, Publisher: rec, Topics: schemas.Topics{Prefix: "t."}, Rule: schemas.DefaultContactIDRule,

@@ -1,0 +1,681 @@
+package clickhouse
+
+import (
+	"context"
+	"crypto/tls"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/internal/sqlutil"
+)
+
+// Config locates a ClickHouse server.
+type Config struct {
+	// Addr lists host:port pairs: the native port (9000) for "native", the
+	// HTTP port (8123) for "http".
+	Addr     []string
+	Database string
+	User     string
+	Password string
+	// Protocol is "native" (the default) or "http".
+	Protocol string
+	TLS      bool
+}
+
+// Warehouse is the production warehouse: one MergeTree table per
+// warehouse table, every column text. The first column is the sorting key
+// and is a plain String; the others are Nullable(String) so a value a row
+// does not carry stays absent, as in the embedded warehouse.
+//
+// Names pass CheckIdent before they are put into SQL, quoted with
+// backticks; values are always bound parameters. Inserts are
+// INSERT … SELECT statements over bound values (no batch API), which work
+// on old servers as well as current ones.
+//
+// Delete is an ALTER TABLE … DELETE mutation, which rewrites the parts and
+// so removes the rows physically, followed by a bounded wait until every
+// mutation of the table is done.
+type Warehouse struct {
+	conn chdriver.Conn
+	db   string
+	// MutationTimeout bounds how long Delete waits for its mutation.
+	MutationTimeout time.Duration
+	// MutationPoll is the interval between polls of system.mutations.
+	MutationPoll time.Duration
+	// failReason is set when system.mutations has latest_fail_reason
+	// (servers since 19.x).
+	failReason bool
+}
+
+var _ stores.Warehouse = (*Warehouse)(nil)
+
+// clickhouseInsertBatch bounds the rows and bytes of one INSERT statement.
+const (
+	clickhouseInsertRows = 500
+	// The whole statement is parsed, so it stays under the default
+	// max_query_size (256 KiB).
+	clickhouseInsertBytes = 160 << 10
+	clickhouseOrphanBatch = 500
+)
+
+// NewWarehouse connects to ClickHouse and checks the connection.
+func NewWarehouse(ctx context.Context, cfg Config) (*Warehouse, error) {
+	if len(cfg.Addr) == 0 {
+		return nil, stores.Permanent(errors.New("clickhouse: no address"))
+	}
+	db := cfg.Database
+	if db == "" {
+		db = "default"
+	}
+	if err := stores.CheckIdent("database", db); err != nil {
+		return nil, err
+	}
+	opts := &clickhouse.Options{
+		Addr:         cfg.Addr,
+		Auth:         clickhouse.Auth{Database: db, Username: cfg.User, Password: cfg.Password},
+		DialTimeout:  10 * time.Second,
+		ReadTimeout:  5 * time.Minute,
+		MaxOpenConns: 10,
+		MaxIdleConns: 5,
+	}
+	switch strings.ToLower(cfg.Protocol) {
+	case "", "native":
+		opts.Protocol = clickhouse.Native
+	case "http":
+		opts.Protocol = clickhouse.HTTP
+	default:
+		return nil, stores.Permanent(fmt.Errorf("clickhouse: protocol %q: want native or http", cfg.Protocol))
+	}
+	if cfg.TLS {
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, clickhouseErr(ctx, "clickhouse: open", err)
+	}
+	w := &Warehouse{conn: conn, db: db, MutationTimeout: 10 * time.Minute, MutationPoll: 100 * time.Millisecond}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, clickhouseErr(ctx, "clickhouse: ping", err)
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, `SELECT count() FROM system.columns WHERE database = 'system' AND table = 'mutations' AND name = 'latest_fail_reason'`).Scan(&n); err != nil {
+		conn.Close()
+		return nil, clickhouseErr(ctx, "clickhouse: inspect system.mutations", err)
+	}
+	w.failReason = n > 0
+	return w, nil
+}
+
+// Close closes the connections.
+func (w *Warehouse) Close() error { return w.conn.Close() }
+
+func chIdent(name string) string { return "`" + name + "`" }
+
+func (w *Warehouse) table(name string) string { return chIdent(w.db) + "." + chIdent(name) }
+
+func checkCHTable(table string) error {
+	if err := stores.CheckIdent("table", table); err != nil {
+		return err
+	}
+	if strings.HasPrefix(table, "erasure_") {
+		return stores.Permanent(fmt.Errorf("table name %q: reserved prefix", table))
+	}
+	return nil
+}
+
+func checkCHColumns(cols ...string) error {
+	for _, c := range cols {
+		if err := stores.CheckIdent("column", c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkCHMatch(table, column, value string) error {
+	if err := checkCHTable(table); err != nil {
+		return err
+	}
+	if err := checkCHColumns(column); err != nil {
+		return err
+	}
+	return stores.CheckMatchValue(value)
+}
+
+// EnsureTable creates table if missing and adds the columns an existing
+// table lacks. The first column is the sorting key.
+func (w *Warehouse) EnsureTable(ctx context.Context, table string, columns []string) error {
+	if err := checkCHTable(table); err != nil {
+		return err
+	}
+	if err := stores.CheckNewColumns(columns); err != nil {
+		return err
+	}
+	if err := checkCHColumns(columns...); err != nil {
+		return err
+	}
+	defs := make([]string, 0, len(columns))
+	for i, c := range columns {
+		defs = append(defs, chIdent(c)+" "+chColumnType(i))
+	}
+	q := `CREATE TABLE IF NOT EXISTS ` + w.table(table) + ` (` + strings.Join(defs, ", ") +
+		`) ENGINE = MergeTree() ORDER BY (` + chIdent(columns[0]) + `)`
+	if err := w.conn.Exec(ctx, q); err != nil {
+		return clickhouseErr(ctx, "warehouse: ensure table", err)
+	}
+	// ADD COLUMN IF NOT EXISTS is not understood by old servers, so the
+	// existing columns are looked up first.
+	rows, err := w.conn.Query(ctx, `SELECT name FROM system.columns WHERE database = ? AND table = ?`, w.db, table)
+	if err != nil {
+		return clickhouseErr(ctx, "warehouse: ensure table", err)
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return clickhouseErr(ctx, "warehouse: ensure table", err)
+		}
+		have[name] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return clickhouseErr(ctx, "warehouse: ensure table", err)
+	}
+	for _, c := range columns {
+		if have[c] {
+			continue
+		}
+		if err := w.conn.Exec(ctx, `ALTER TABLE `+w.table(table)+` ADD COLUMN `+chIdent(c)+` Nullable(String)`); err != nil {
+			// A concurrent EnsureTable may have added it meanwhile.
+			var ex *clickhouse.Exception
+			if errors.As(err, &ex) && ex.Code == 15 { // DUPLICATE_COLUMN
+				continue
+			}
+			return clickhouseErr(ctx, "warehouse: ensure table", err)
+		}
+	}
+	return nil
+}
+
+func chColumnType(i int) string {
+	if i == 0 {
+		return "String"
+	}
+	return "Nullable(String)"
+}
+
+// chValue converts a row value to the text that is stored, or nil.
+func chValue(v any) (any, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return v, nil
+	case []byte:
+		return string(v), nil
+	case bool:
+		if v {
+			return "1", nil
+		}
+		return "0", nil
+	case int:
+		return strconv.FormatInt(int64(v), 10), nil
+	case int8:
+		return strconv.FormatInt(int64(v), 10), nil
+	case int16:
+		return strconv.FormatInt(int64(v), 10), nil
+	case int32:
+		return strconv.FormatInt(int64(v), 10), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case uint:
+		return strconv.FormatUint(uint64(v), 10), nil
+	case uint8:
+		return strconv.FormatUint(uint64(v), 10), nil
+	case uint16:
+		return strconv.FormatUint(uint64(v), 10), nil
+	case uint32:
+		return strconv.FormatUint(uint64(v), 10), nil
+	case uint64:
+		return strconv.FormatUint(v, 10), nil
+	case float32:
+		return strconv.FormatFloat(float64(v), 'g', -1, 32), nil
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64), nil
+	case time.Time:
+		return stores.FormatTime(v), nil
+	case fmt.Stringer:
+		return v.String(), nil
+	}
+	return nil, stores.Permanent(fmt.Errorf("warehouse: unsupported value type %T", v))
+}
+
+// Insert adds rows with multi-row INSERT … SELECT statements, one per shape
+// of row (set of columns) and batch. A missing or nil value is stored as
+// NULL, except in the sorting-key column, which cannot hold NULL and gets
+// the empty string.
+func (w *Warehouse) Insert(ctx context.Context, table string, rows ...stores.Row) error {
+	if err := checkCHTable(table); err != nil {
+		return err
+	}
+	type group struct {
+		cols []string
+		rows [][]any
+	}
+	groups := map[string]*group{}
+	var order []string
+	for _, r := range rows {
+		if len(r) == 0 {
+			return stores.Permanent(errors.New("warehouse: empty row"))
+		}
+		cols := make([]string, 0, len(r))
+		for c := range r {
+			if err := checkCHColumns(c); err != nil {
+				return err
+			}
+			cols = append(cols, c)
+		}
+		sort.Strings(cols)
+		shape := strings.Join(cols, ",")
+		g := groups[shape]
+		if g == nil {
+			g = &group{cols: cols}
+			groups[shape] = g
+			order = append(order, shape)
+		}
+		vals := make([]any, len(cols))
+		for i, c := range cols {
+			v, err := chValue(r[c])
+			if err != nil {
+				return err
+			}
+			vals[i] = v
+		}
+		g.rows = append(g.rows, vals)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	key, err := w.sortingKey(ctx, table)
+	if err != nil {
+		return err
+	}
+	for _, shape := range order {
+		g := groups[shape]
+		quoted := make([]string, len(g.cols))
+		for i, c := range g.cols {
+			quoted[i] = chIdent(c)
+			if c == key {
+				for _, vals := range g.rows {
+					if vals[i] == nil {
+						vals[i] = ""
+					}
+				}
+			}
+		}
+		// INSERT … SELECT from an array of bound tuples: one statement per
+		// batch, values bound client-side and escaped by the driver. Plain
+		// INSERT … VALUES over the native protocol and the batch API hang on
+		// old servers, and the HTTP transport needs a newer one; this form
+		// is parsed as an ordinary query by every version.
+		sel := make([]string, len(g.cols))
+		tuple := make([]string, len(g.cols))
+		for i, c := range g.cols {
+			sel[i] = `tupleElement(x, ` + strconv.Itoa(i+1) + `)`
+			typ := "Nullable(String)"
+			if c == key {
+				typ = "String"
+			}
+			tuple[i] = `CAST(? AS ` + typ + `)`
+		}
+		head := `INSERT INTO ` + w.table(table) + ` (` + strings.Join(quoted, ", ") + `) SELECT ` + strings.Join(sel, ", ") +
+			` FROM (SELECT arrayJoin([`
+		tupleSQL := `tuple(` + strings.Join(tuple, ", ") + `)`
+		for start := 0; start < len(g.rows); {
+			end, size := start, 0
+			for end < len(g.rows) && end-start < clickhouseInsertRows && (end == start || size < clickhouseInsertBytes) {
+				size += len(tupleSQL)
+				for _, v := range g.rows[end] {
+					if s, ok := v.(string); ok {
+						size += 2*len(s) + 2
+					}
+				}
+				end++
+			}
+			var q strings.Builder
+			q.WriteString(head)
+			args := make([]any, 0, (end-start)*len(g.cols))
+			for i := start; i < end; i++ {
+				if i > start {
+					q.WriteString(", ")
+				}
+				q.WriteString(tupleSQL)
+				args = append(args, g.rows[i]...)
+			}
+			q.WriteString(`]) AS x)`)
+			if err := w.conn.Exec(ctx, q.String(), args...); err != nil {
+				return clickhouseErr(ctx, "warehouse: insert", err)
+			}
+			start = end
+		}
+	}
+	return nil
+}
+
+// sortingKey returns the table's sorting-key column; a missing table is a
+// permanent error.
+func (w *Warehouse) sortingKey(ctx context.Context, table string) (string, error) {
+	rows, err := w.conn.Query(ctx, `SELECT name, is_in_sorting_key FROM system.columns WHERE database = ? AND table = ?`, w.db, table)
+	if err != nil {
+		return "", clickhouseErr(ctx, "warehouse: insert", err)
+	}
+	defer rows.Close()
+	found, key := false, ""
+	for rows.Next() {
+		var name string
+		var inKey uint8
+		if err := rows.Scan(&name, &inKey); err != nil {
+			return "", clickhouseErr(ctx, "warehouse: insert", err)
+		}
+		found = true
+		if inKey == 1 && key == "" {
+			key = name
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", clickhouseErr(ctx, "warehouse: insert", err)
+	}
+	if !found {
+		return "", stores.Permanent(fmt.Errorf("warehouse: insert: table %s.%s does not exist", w.db, table))
+	}
+	return key, nil
+}
+
+// Count counts rows whose column equals value exactly.
+func (w *Warehouse) Count(ctx context.Context, table, column, value string) (int64, error) {
+	if err := checkCHMatch(table, column, value); err != nil {
+		return 0, err
+	}
+	n, err := w.count(ctx, table, column, value)
+	return n, clickhouseErr(ctx, "warehouse: count", err)
+}
+
+func (w *Warehouse) count(ctx context.Context, table, column, value string) (int64, error) {
+	var n uint64
+	err := w.conn.QueryRow(ctx, `SELECT count() FROM `+w.table(table)+` WHERE `+chIdent(column)+` = ?`, value).Scan(&n)
+	return int64(n), err
+}
+
+// Delete removes rows whose column equals value with an ALTER TABLE …
+// DELETE mutation, waits until the table has no unfinished mutation, and
+// returns how many rows matched. When nothing matches no mutation is issued.
+func (w *Warehouse) Delete(ctx context.Context, table, column, value string) (int64, error) {
+	if err := checkCHMatch(table, column, value); err != nil {
+		return 0, err
+	}
+	n, err := w.count(ctx, table, column, value)
+	if err != nil {
+		return 0, clickhouseErr(ctx, "warehouse: delete", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := w.conn.Exec(ctx, `ALTER TABLE `+w.table(table)+` DELETE WHERE `+chIdent(column)+` = ?`, value); err != nil {
+		return 0, clickhouseErr(ctx, "warehouse: delete", err)
+	}
+	if err := w.waitMutations(ctx, table); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// waitMutations polls system.mutations until every mutation of table is
+// done, bounded by MutationTimeout and ctx. Waiting for all of them (not
+// just the last) is what makes the wait cover the caller's mutation without
+// knowing its ID; mutations are applied in order anyway.
+func (w *Warehouse) waitMutations(ctx context.Context, table string) error {
+	timeout := w.MutationTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	poll := w.MutationPoll
+	if poll <= 0 {
+		poll = 100 * time.Millisecond
+	}
+	deadline := time.Now().Add(timeout)
+	q := `SELECT count(), any(mutation_id), ` + map[bool]string{true: `any(latest_fail_reason)`, false: `''`}[w.failReason] +
+		` FROM system.mutations WHERE database = ? AND table = ? AND is_done = 0`
+	for {
+		var pending uint64
+		var id, reason string
+		if err := w.conn.QueryRow(ctx, q, w.db, table).Scan(&pending, &id, &reason); err != nil {
+			return clickhouseErr(ctx, "warehouse: delete: wait for mutation", err)
+		}
+		if pending == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			msg := fmt.Sprintf("warehouse: delete: mutation %s on %s.%s not done after %s", id, w.db, table, timeout)
+			if reason != "" {
+				msg += ": " + reason
+			}
+			return stores.Retryable(errors.New(msg))
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("warehouse: delete: wait for mutation %s: %w", id, ctx.Err())
+		case <-t.C:
+		}
+		if poll < 2*time.Second {
+			poll += poll / 2
+		}
+	}
+}
+
+// DeleteOrphans deletes rows of parent whose key is one of keys and that no
+// row of child references any more. Empty keys are ignored.
+func (w *Warehouse) DeleteOrphans(ctx context.Context, parent, child, key string, keys []string) (int64, error) {
+	if err := checkCHTable(parent); err != nil {
+		return 0, err
+	}
+	if err := checkCHTable(child); err != nil {
+		return 0, err
+	}
+	if err := checkCHColumns(key); err != nil {
+		return 0, err
+	}
+	uniq := stores.UniqueKeys(keys)
+	k := chIdent(key)
+	var total int64
+	for len(uniq) > 0 {
+		batch := uniq[:min(len(uniq), clickhouseOrphanBatch)]
+		uniq = uniq[len(batch):]
+		args := make([]any, 0, 2*len(batch))
+		for _, v := range batch {
+			args = append(args, v)
+		}
+		// The orphans are determined first, then deleted by their exact keys,
+		// so the mutation never depends on a subquery evaluated later.
+		rows, err := w.conn.Query(ctx, `SELECT assumeNotNull(`+k+`), count() FROM `+w.table(parent)+` WHERE `+k+` IN (`+sqlutil.Placeholders(len(batch))+`)`+
+			` AND `+k+` NOT IN (SELECT `+k+` FROM `+w.table(child)+` WHERE `+k+` IN (`+sqlutil.Placeholders(len(batch))+`) AND `+k+` IS NOT NULL)`+
+			` GROUP BY assumeNotNull(`+k+`)`, append(args, args...)...)
+		if err != nil {
+			return total, clickhouseErr(ctx, "warehouse: delete orphans", err)
+		}
+		var orphans []any
+		var n int64
+		for rows.Next() {
+			var v string
+			var c uint64
+			if err := rows.Scan(&v, &c); err != nil {
+				rows.Close()
+				return total, clickhouseErr(ctx, "warehouse: delete orphans", err)
+			}
+			orphans = append(orphans, v)
+			n += int64(c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return total, clickhouseErr(ctx, "warehouse: delete orphans", err)
+		}
+		if len(orphans) == 0 {
+			continue
+		}
+		if err := w.conn.Exec(ctx, `ALTER TABLE `+w.table(parent)+` DELETE WHERE `+k+` IN (`+sqlutil.Placeholders(len(orphans))+`)`, orphans...); err != nil {
+			return total, clickhouseErr(ctx, "warehouse: delete orphans", err)
+		}
+		if err := w.waitMutations(ctx, parent); err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// Distinct returns the distinct non-null values of column among rows whose
+// matchColumn equals value, sorted.
+func (w *Warehouse) Distinct(ctx context.Context, table, column, matchColumn, value string) ([]string, error) {
+	if err := checkCHMatch(table, matchColumn, value); err != nil {
+		return nil, err
+	}
+	if err := checkCHColumns(column); err != nil {
+		return nil, err
+	}
+	c := chIdent(column)
+	rows, err := w.conn.Query(ctx, `SELECT DISTINCT assumeNotNull(`+c+`) AS v FROM `+w.table(table)+
+		` WHERE `+chIdent(matchColumn)+` = ? AND `+c+` IS NOT NULL ORDER BY v`, value)
+	if err != nil {
+		return nil, clickhouseErr(ctx, "warehouse: distinct", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, clickhouseErr(ctx, "warehouse: distinct", err)
+		}
+		out = append(out, v)
+	}
+	return out, clickhouseErr(ctx, "warehouse: distinct", rows.Err())
+}
+
+// ClickHouse error codes worth retrying: timeouts, network trouble, overload
+// and too many parts, replicas and keeper hiccups.
+var clickhouseRetryableCodes = map[int32]bool{
+	3:   true, // UNEXPECTED_END_OF_FILE
+	32:  true, // ATTEMPT_TO_READ_AFTER_EOF
+	159: true, // TIMEOUT_EXCEEDED
+	202: true, // TOO_MANY_SIMULTANEOUS_QUERIES
+	203: true, // NO_FREE_CONNECTION
+	209: true, // SOCKET_TIMEOUT
+	210: true, // NETWORK_ERROR
+	236: true, // ABORTED
+	241: true, // MEMORY_LIMIT_EXCEEDED
+	242: true, // TABLE_IS_READ_ONLY
+	252: true, // TOO_MANY_PARTS
+	279: true, // ALL_CONNECTION_TRIES_FAILED
+	285: true, // TOO_FEW_LIVE_REPLICAS
+	286: true, // UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE
+	319: true, // UNKNOWN_STATUS_OF_INSERT
+	373: true, // SESSION_IS_LOCKED
+	394: true, // QUERY_WAS_CANCELLED
+	425: true, // SYSTEM_ERROR
+	439: true, // CANNOT_SCHEDULE_TASK
+	473: true, // DEADLOCK_AVOIDED
+	999: true, // KEEPER_EXCEPTION
+}
+
+// ClickHouse error codes that no retry will fix: bad SQL, unknown names,
+// wrong types, access.
+var clickhousePermanentCodes = map[int32]bool{
+	6:   true, // CANNOT_PARSE_TEXT
+	15:  true, // DUPLICATE_COLUMN
+	16:  true, // NO_SUCH_COLUMN_IN_TABLE
+	26:  true, // CANNOT_PARSE_QUOTED_STRING
+	27:  true, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+	36:  true, // BAD_ARGUMENTS
+	43:  true, // ILLEGAL_TYPE_OF_ARGUMENT
+	44:  true, // ILLEGAL_COLUMN
+	46:  true, // UNKNOWN_FUNCTION
+	47:  true, // UNKNOWN_IDENTIFIER
+	48:  true, // NOT_IMPLEMENTED
+	53:  true, // TYPE_MISMATCH
+	57:  true, // TABLE_ALREADY_EXISTS
+	60:  true, // UNKNOWN_TABLE
+	62:  true, // SYNTAX_ERROR
+	70:  true, // CANNOT_CONVERT_TYPE
+	81:  true, // UNKNOWN_DATABASE
+	115: true, // UNKNOWN_SETTING
+	117: true, // INCORRECT_DATA
+	192: true, // UNKNOWN_USER
+	193: true, // WRONG_PASSWORD
+	194: true, // REQUIRED_PASSWORD
+	349: true, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+	497: true, // ACCESS_DENIED
+	516: true, // AUTHENTICATION_FAILED
+}
+
+var clickhouseCodeRE = regexp.MustCompile(`(?i)code:\s*(\d+)`)
+
+// clickhouseErr wraps err with op and classifies it. Context cancellation
+// and deadlines are checked first and left unclassified.
+func clickhouseErr(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("%s: %w (%w)", op, ctxErr, err)
+	}
+	wrapped := fmt.Errorf("%s: %w", op, err)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, stores.ErrPermanent) || errors.Is(err, stores.ErrRetryable) {
+		return wrapped
+	}
+	code, ok := int32(0), false
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		code, ok = ex.Code, true
+	} else if m := clickhouseCodeRE.FindStringSubmatch(err.Error()); m != nil {
+		if c, perr := strconv.ParseInt(m[1], 10, 32); perr == nil {
+			code, ok = int32(c), true
+		}
+	}
+	if ok {
+		switch {
+		case clickhouseRetryableCodes[code]:
+			return stores.Retryable(wrapped)
+		case clickhousePermanentCodes[code]:
+			return stores.Permanent(wrapped)
+		}
+		return wrapped
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, clickhouse.ErrAcquireConnTimeout) {
+		return stores.Retryable(wrapped)
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"too many parts", "timeout", "connection refused", "connection reset", "broken pipe", "overload"} {
+		if strings.Contains(msg, s) {
+			return stores.Retryable(wrapped)
+		}
+	}
+	return wrapped
+}

@@ -1,0 +1,438 @@
+package disk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/erasure-project/erasure/stores"
+)
+
+// diskTempDir holds files being written. Bucket names cannot start with a
+// dot, so it never collides with a bucket, and List never sees a half-written
+// object.
+const diskTempDir = ".tmp"
+
+// diskStaleTemp is how old a leftover temp file (from a crash mid-write) must
+// be before EnsureBucket removes it.
+const diskStaleTemp = 24 * time.Hour
+
+// Objects is the embedded object store: one directory per bucket under
+// root, one file per key, with "/" in a key mapping to subdirectories. There
+// is no versioning, so deleting a file is deleting every version.
+//
+// Unlike S3, a key cannot be both an object and the parent of other objects
+// ("a" and "a/b"); writing the second fails with a permanent error.
+type Objects struct {
+	root string
+}
+
+var _ stores.Objects = (*Objects)(nil)
+
+// New returns an object store rooted at root, which is created by
+// EnsureBucket.
+func New(root string) *Objects {
+	return &Objects{root: root}
+}
+
+// checkKey rejects keys that could name something outside their bucket or
+// that have no file equivalent: empty, absolute, with NUL, backslash, empty
+// segments or "." and ".." segments.
+func checkKey(key string) error {
+	switch {
+	case key == "":
+		return stores.Permanent(errors.New("objects: empty key"))
+	case len(key) > 1024: // S3's limit
+		return stores.Permanent(errors.New("objects: key longer than 1024 bytes"))
+	case !utf8.ValidString(key):
+		return stores.Permanent(errors.New("objects: key is not valid UTF-8"))
+	case strings.ContainsAny(key, "\x00\\"):
+		return stores.Permanent(errors.New("objects: key contains NUL or backslash"))
+	case strings.HasPrefix(key, "/"):
+		return stores.Permanent(errors.New("objects: key is an absolute path"))
+	}
+	return checkSegments(strings.Split(key, "/"))
+}
+
+func checkSegments(segs []string) error {
+	for _, s := range segs {
+		switch {
+		case s == "":
+			return stores.Permanent(errors.New("objects: key has an empty path segment"))
+		case s == "." || s == "..":
+			return stores.Permanent(errors.New("objects: key has a relative path segment"))
+		case len(s) > 255: // NAME_MAX on common file systems
+			return stores.Permanent(errors.New("objects: key segment longer than 255 bytes"))
+		}
+	}
+	return nil
+}
+
+func (o *Objects) bucketDir(bucket string) (string, error) {
+	if err := stores.CheckBucket(bucket); err != nil {
+		return "", err
+	}
+	return filepath.Join(o.root, bucket), nil
+}
+
+// objectPath maps a key to its file. It checks the result lies inside the
+// bucket directory as well as validating the key, so a gap in checkKey cannot
+// become a path outside the bucket.
+func (o *Objects) objectPath(bucket, key string) (dir, path string, err error) {
+	dir, err = o.bucketDir(bucket)
+	if err != nil {
+		return "", "", err
+	}
+	if err := checkKey(key); err != nil {
+		return "", "", err
+	}
+	path = filepath.Join(dir, filepath.FromSlash(key))
+	if !within(dir, path) {
+		return "", "", stores.Permanent(errors.New("objects: key resolves outside its bucket"))
+	}
+	return dir, path, nil
+}
+
+// within reports whether path is strictly inside dir.
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// requireBucket fails for a bucket that was never created, so a misspelt
+// bucket in the data map is an error rather than a successful empty delete.
+func requireBucket(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.IsDir()) {
+		return stores.Permanent(fmt.Errorf("objects: bucket %q does not exist", filepath.Base(dir)))
+	}
+	return diskErr("objects: bucket", err)
+}
+
+// diskErr wraps a file system error without its path: paths contain object
+// keys, which do not belong in logs. Permission problems will not fix
+// themselves, so they are permanent; the rest (disk full, I/O errors) may.
+func diskErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		err = fmt.Errorf("%s: %s: %w", op, pe.Op, pe.Err)
+	case errors.As(err, &le):
+		err = fmt.Errorf("%s: %s: %w", op, le.Op, le.Err)
+	default:
+		err = fmt.Errorf("%s: %w", op, err)
+	}
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return stores.Permanent(err)
+	}
+	return err
+}
+
+// EnsureBucket creates the bucket directory and clears temp files left by a
+// crash long ago.
+func (o *Objects) EnsureBucket(ctx context.Context, bucket string) error {
+	dir, err := o.bucketDir(bucket)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return diskErr("objects: create bucket", err)
+	}
+	tmp := filepath.Join(o.root, diskTempDir)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return diskErr("objects: create temp dir", err)
+	}
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return diskErr("objects: read temp dir", err)
+	}
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > diskStaleTemp {
+			_ = os.Remove(filepath.Join(tmp, e.Name()))
+		}
+	}
+	return nil
+}
+
+// Put writes body as key, atomically.
+func (o *Objects) Put(ctx context.Context, bucket, key string, body io.Reader) error {
+	return o.write(ctx, "objects: put", bucket, key, body)
+}
+
+// Replace writes body as the new content of key. On disk there are no old
+// versions: the rename swaps the file, and the old content's blocks are freed
+// once no reader holds it open.
+func (o *Objects) Replace(ctx context.Context, bucket, key string, body io.Reader) error {
+	return o.write(ctx, "objects: replace", bucket, key, body)
+}
+
+// write streams body into a temp file, syncs it and renames it over the
+// object, so readers see the old content or the new, never a part.
+func (o *Objects) write(ctx context.Context, op, bucket, key string, body io.Reader) (err error) {
+	dir, path, err := o.objectPath(bucket, key)
+	if err != nil {
+		return err
+	}
+	if err := requireBucket(dir); err != nil {
+		return err
+	}
+	tmpDir := filepath.Join(o.root, diskTempDir)
+	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
+		return diskErr(op, err)
+	}
+	f, err := os.CreateTemp(tmpDir, "obj-*")
+	if err != nil {
+		return diskErr(op, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	buf := make([]byte, 256<<10)
+	if _, err := io.CopyBuffer(f, ctxReader{ctx: ctx, r: body}, buf); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return diskErr(op, err)
+	}
+	if err := f.Sync(); err != nil {
+		return diskErr(op, err)
+	}
+	if err := f.Close(); err != nil {
+		return diskErr(op, err)
+	}
+	parent := filepath.Dir(path)
+	// A concurrent Delete may prune the parent directory between MkdirAll
+	// and Rename; then the rename fails with ENOENT and is simply tried again.
+	for attempt := 0; ; attempt++ {
+		if err := os.MkdirAll(parent, 0o750); err != nil {
+			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+				return stores.Permanent(fmt.Errorf("%s: key conflicts with an existing object", op))
+			}
+			return diskErr(op, err)
+		}
+		err := os.Rename(tmp, path)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, fs.ErrNotExist) && attempt < 5 {
+			continue
+		}
+		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTDIR) {
+			return stores.Permanent(fmt.Errorf("%s: key conflicts with existing objects under it", op))
+		}
+		return diskErr(op, err)
+	}
+	return diskErr(op, syncDir(parent))
+}
+
+// ctxReader stops a long copy when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// syncDir makes a rename or unlink in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return nil
+}
+
+// Get opens key, or returns ErrNotFound.
+func (o *Objects) Get(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
+	dir, path, err := o.objectPath(bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := requireBucket(dir); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, fmt.Errorf("objects: get: %w", stores.ErrNotFound)
+		}
+		return nil, diskErr("objects: get", err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err != nil {
+			return nil, diskErr("objects: get", err)
+		}
+		return nil, fmt.Errorf("objects: get: %w", stores.ErrNotFound)
+	}
+	return f, nil
+}
+
+// List calls fn for every object whose key starts with prefix, in byte-wise
+// key order. Directories are read one at a time and their entries sorted as
+// key text ("a/" for a directory), which is the order S3 lists in.
+func (o *Objects) List(ctx context.Context, bucket, prefix string, fn func(key string) error) error {
+	dir, err := o.bucketDir(bucket)
+	if err != nil {
+		return err
+	}
+	if strings.ContainsAny(prefix, "\x00\\") || strings.HasPrefix(prefix, "/") || !utf8.ValidString(prefix) {
+		return stores.Permanent(errors.New("objects: invalid list prefix"))
+	}
+	if err := requireBucket(dir); err != nil {
+		return err
+	}
+	dirPart, namePrefix := "", prefix
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		dirPart, namePrefix = prefix[:i+1], prefix[i+1:]
+		if err := checkSegments(strings.Split(prefix[:i], "/")); err != nil {
+			return stores.Permanent(errors.New("objects: invalid list prefix"))
+		}
+	}
+	start := filepath.Join(dir, filepath.FromSlash(dirPart))
+	if dirPart != "" && !within(dir, start) {
+		return stores.Permanent(errors.New("objects: list prefix resolves outside its bucket"))
+	}
+	return o.walk(ctx, start, dirPart, namePrefix, fn)
+}
+
+func (o *Objects) walk(ctx context.Context, dir, keyPrefix, namePrefix string, fn func(string) error) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil // nothing under this prefix (or pruned by a concurrent Delete)
+	}
+	if err != nil {
+		return diskErr("objects: list", err)
+	}
+	type entry struct {
+		name, sortKey string
+		dir           bool
+	}
+	list := make([]entry, 0, len(entries))
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, namePrefix) {
+			continue
+		}
+		switch {
+		case e.IsDir():
+			list = append(list, entry{name: name, sortKey: name + "/", dir: true})
+		case e.Type().IsRegular():
+			list = append(list, entry{name: name, sortKey: name})
+		}
+		// Anything else (symlinks, sockets) is not an object.
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].sortKey < list[j].sortKey })
+	for _, e := range list {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.dir {
+			if err := o.walk(ctx, filepath.Join(dir, e.name), keyPrefix+e.name+"/", "", fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(keyPrefix + e.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Delete removes key and then any parent directories it leaves empty (never
+// the bucket itself). Deleting a missing key succeeds; a key naming a
+// directory of other objects is not an object and deletes nothing.
+func (o *Objects) Delete(ctx context.Context, bucket, key string) error {
+	dir, path, err := o.objectPath(bucket, key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := requireBucket(dir); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil
+	}
+	if err != nil {
+		return diskErr("objects: delete", err)
+	}
+	if fi.IsDir() {
+		return nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return diskErr("objects: delete", err)
+	}
+	parent := filepath.Dir(path)
+	if err := syncDir(parent); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return diskErr("objects: delete", err)
+	}
+	// Prune now-empty directories; Remove fails on the first non-empty one.
+	for d := parent; within(dir, d); d = filepath.Dir(d) {
+		if os.Remove(d) != nil {
+			break
+		}
+	}
+	return nil
+}
+
+// Versions is 1 if key exists and 0 if not: there is no versioning on disk.
+func (o *Objects) Versions(ctx context.Context, bucket, key string) (int, error) {
+	dir, path, err := o.objectPath(bucket, key)
+	if err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := requireBucket(dir); err != nil {
+		return 0, err
+	}
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, diskErr("objects: versions", err)
+	}
+	if fi.Mode().IsRegular() {
+		return 1, nil
+	}
+	return 0, nil
+}

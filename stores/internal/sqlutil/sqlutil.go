@@ -1,0 +1,149 @@
+// Package sqlutil holds what the SQLite and ClickHouse adapters share: the
+// time format of stored timestamps, placeholders, and the audit log's
+// stored shape, so that both ledgers read and write it the same way.
+package sqlutil
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores"
+)
+
+// rowScanner is what both the SQL and the ClickHouse drivers' row sets offer.
+type rowScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanResults reads rows of stored ChannelCompleted JSON into a join state's
+// results; both ledgers store results the same way.
+func ScanResults(rows rowScanner) (map[schemas.Channel]schemas.ChannelCompleted, error) {
+	out := map[schemas.Channel]schemas.ChannelCompleted{}
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return out, err
+		}
+		var r schemas.ChannelCompleted
+		if err := json.Unmarshal([]byte(raw), &r); err != nil {
+			return out, stores.Permanent(fmt.Errorf("ledger: decode stored result: %w", err))
+		}
+		out[r.Channel] = r
+	}
+	return out, rows.Err()
+}
+
+// rowSet is a row set the reader closes.
+type rowSet interface {
+	rowScanner
+	Close() error
+}
+
+// ScanStrings reads a one-column result and closes it.
+func ScanStrings(rows rowSet) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// AuditQuery builds the audit log query for a filter, newest first; both
+// ledgers store the audit log in the same shape. contacts is the table
+// mapping contacts to requests.
+func AuditQuery(f stores.AuditFilter, audit, contacts string) (string, []any) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) { where, args = append(where, cond), append(args, arg) }
+	if f.Actor != "" {
+		add("actor = ?", f.Actor)
+	}
+	if f.Functionality != "" {
+		add("functionality = ?", f.Functionality)
+	}
+	if f.RequestID != "" {
+		add("request_id = ?", f.RequestID)
+	}
+	if f.ContactID != "" {
+		add("request_id IN (SELECT request_id FROM "+contacts+" WHERE contact_id = ?)", f.ContactID)
+	}
+	if !f.From.IsZero() {
+		add("completed_at >= ?", stores.FormatTime(f.From))
+	}
+	if !f.To.IsZero() {
+		add("completed_at <= ?", stores.FormatTime(f.To))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = stores.AuditDefaultLimit
+	}
+	limit = min(limit, stores.AuditMaxLimit)
+	q := `SELECT ` + AuditColumns + ` FROM ` + audit
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	// Limit and offset are integers, so they are written into the query.
+	q += ` ORDER BY seq DESC LIMIT ` + strconv.Itoa(limit) + ` OFFSET ` + strconv.Itoa(max(f.Offset, 0))
+	return q, args
+}
+
+const AuditColumns = `seq, request_id, setting, functionality, actor, contact_ids, status, error_code,
+	channels, requested_at, completed_at, replay_of, prev_hash, hash`
+
+// DecodeAudit fills the fields an audit row stores as text; both ledgers store
+// them the same way.
+func DecodeAudit(e *stores.AuditEntry, status, contactIDs, channels, requestedAt, completedAt string) error {
+	e.Status = schemas.Status(status)
+	if err := json.Unmarshal([]byte(contactIDs), &e.ContactIDs); err != nil {
+		return stores.Permanent(fmt.Errorf("audit entry seq %d: contact IDs: %w", e.Seq, err))
+	}
+	if err := json.Unmarshal([]byte(channels), &e.Channels); err != nil {
+		return stores.Permanent(fmt.Errorf("audit entry seq %d: channels: %w", e.Seq, err))
+	}
+	var err error
+	if e.RequestedAt, err = stores.ParseTime(requestedAt); err != nil {
+		return stores.Permanent(fmt.Errorf("audit entry seq %d: requested_at: %w", e.Seq, err))
+	}
+	if e.CompletedAt, err = stores.ParseTime(completedAt); err != nil {
+		return stores.Permanent(fmt.Errorf("audit entry seq %d: completed_at: %w", e.Seq, err))
+	}
+	return nil
+}
+
+// Placeholders returns "?,?,…" with n marks.
+func Placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?,", n-1) + "?"
+}
+
+// CheckRequestID refuses an empty request ID before it reaches a ledger.
+func CheckRequestID(id string) error {
+	if id == "" {
+		return stores.Permanent(errors.New("ledger: empty request ID"))
+	}
+	return nil
+}
+
+// Limits of the ledgers' list queries.
+const (
+	OverdueDefaultLimit = 100
+	OverdueMaxLimit     = 10000
+	ByContactMaxLimit   = 1000
+)
+
+// VerifyPage is how many audit entries VerifyChain reads per query (a
+// variable so tests can make pages small).
+var VerifyPage = 1000

@@ -1,0 +1,513 @@
+package s3
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/erasure-project/erasure/stores"
+)
+
+// Config says how to reach S3 or an S3-compatible server.
+type Config struct {
+	// Endpoint is the base URL of an S3-compatible server; empty means AWS.
+	Endpoint string
+	Region   string
+	// PathStyle addresses buckets as endpoint/bucket/key rather than as
+	// bucket.endpoint/key (MinIO and most self-hosted servers need it).
+	PathStyle bool
+	// AccessKey and SecretKey are static credentials; both empty means the
+	// standard AWS credential chain (environment, shared files, IAM role).
+	AccessKey, SecretKey string
+}
+
+// Objects is the production object store. Buckets are versioned, so
+// deleting an object means deleting every version and delete marker of its
+// key: a plain DeleteObject would only hide the content behind a marker.
+type Objects struct {
+	client *s3.Client
+	region string
+}
+
+var _ stores.Objects = (*Objects)(nil)
+
+const (
+	// s3PartSize is the size of the first parts of a multipart upload and
+	// the most a single PutObject sends; bodies up to it are buffered whole,
+	// larger ones are streamed one part at a time.
+	s3PartSize = 8 << 20
+	// s3MaxPartSize caps the part size, which doubles every
+	// s3PartsPerStep parts so an upload of unknown length stays within S3's
+	// 10,000 parts (about 870 GiB in all) while holding one part in memory.
+	s3MaxPartSize  = 128 << 20
+	s3PartsPerStep = 1000
+	s3MaxParts     = 10000
+	// s3DeleteBatch is the most keys one DeleteObjects call accepts.
+	s3DeleteBatch = 1000
+	// s3AbortTimeout bounds the clean-up of a failed multipart upload.
+	s3AbortTimeout = 30 * time.Second
+)
+
+// New returns an S3 object store. It does not contact the server.
+func New(ctx context.Context, cfg Config) (*Objects, error) {
+	if (cfg.AccessKey == "") != (cfg.SecretKey == "") {
+		return nil, stores.Permanent(errors.New("objects: s3: access key and secret key must be set together"))
+	}
+	if cfg.Endpoint != "" {
+		u, err := url.Parse(cfg.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, stores.Permanent(errors.New("objects: s3: endpoint must be an http or https URL"))
+		}
+	}
+	var opts []func(*config.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	if cfg.AccessKey != "" {
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, stores.Permanent(fmt.Errorf("objects: s3: load AWS config: %w", err))
+	}
+	if awsCfg.Region == "" {
+		if cfg.Endpoint == "" {
+			return nil, stores.Permanent(errors.New("objects: s3: no region configured"))
+		}
+		awsCfg.Region = "us-east-1" // what S3-compatible servers expect by default
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.PathStyle
+		// Multipart objects carry a checksum of their parts' checksums,
+		// which a whole-object read cannot verify; do not warn about it.
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	return &Objects{client: client, region: awsCfg.Region}, nil
+}
+
+// checkS3Key rejects keys S3 cannot store or that would make an exact-key
+// operation meaningless. Unlike on disk, "a", "a/b" and "a//b" are all
+// distinct, ordinary keys.
+func checkS3Key(key string) error {
+	switch {
+	case key == "":
+		return stores.Permanent(errors.New("objects: empty key"))
+	case len(key) > 1024:
+		return stores.Permanent(errors.New("objects: key longer than 1024 bytes"))
+	case !utf8.ValidString(key):
+		return stores.Permanent(errors.New("objects: key is not valid UTF-8"))
+	}
+	return nil
+}
+
+func checkS3Object(bucket, key string) error {
+	if err := stores.CheckBucket(bucket); err != nil {
+		return err
+	}
+	return checkS3Key(key)
+}
+
+// s3Err classifies an S3 client error. Messages carry the operation and the
+// server's error code but never the request URL, which contains the key.
+func s3Err(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		status := 0
+		var re *awshttp.ResponseError
+		if errors.As(err, &re) {
+			status = re.HTTPStatusCode()
+		}
+		wrapped := fmt.Errorf("%s: %s (HTTP %d): %w", op, apiErr.ErrorCode(), status, apiErr)
+		if s3Retryable(apiErr.ErrorCode(), status) {
+			return stores.Retryable(wrapped)
+		}
+		return stores.Permanent(wrapped)
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		// A response without a parseable S3 error body (a proxy page, say).
+		wrapped := fmt.Errorf("%s: HTTP %d: %w", op, re.HTTPStatusCode(), re.Err)
+		if s3Retryable("", re.HTTPStatusCode()) {
+			return stores.Retryable(wrapped)
+		}
+		return stores.Permanent(wrapped)
+	}
+	// No response at all: connection refused or reset, DNS, TLS handshake
+	// timeouts. Drop the *url.Error layer, whose text holds the URL.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return stores.Retryable(fmt.Errorf("%s: %s: %w", op, ue.Op, ue.Err))
+	}
+	return stores.Retryable(fmt.Errorf("%s: %w", op, err))
+}
+
+func s3Retryable(code string, status int) bool {
+	switch code {
+	case "SlowDown", "Throttling", "ThrottlingException", "RequestThrottled",
+		"RequestLimitExceeded", "TooManyRequestsException", "RequestTimeout",
+		"RequestTimeoutException", "InternalError", "ServiceUnavailable",
+		"XMinioServerNotInitialized", "XMinioReadQuorum", "XMinioWriteQuorum":
+		return true
+	}
+	return status == 0 || status == 429 || status >= 500
+}
+
+// s3Code is the S3 error code of err, or "".
+func s3Code(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}
+
+// EnsureBucket creates the bucket if it is missing and turns versioning on.
+func (o *Objects) EnsureBucket(ctx context.Context, bucket string) error {
+	if err := stores.CheckBucket(bucket); err != nil {
+		return err
+	}
+	in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
+	if o.region != "us-east-1" {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{
+			LocationConstraint: types.BucketLocationConstraint(o.region),
+		}
+	}
+	if _, err := o.client.CreateBucket(ctx, in); err != nil {
+		var owned *types.BucketAlreadyOwnedByYou
+		if !errors.As(err, &owned) {
+			return s3Err("objects: create bucket", err)
+		}
+	}
+	_, err := o.client.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+		Bucket:                  aws.String(bucket),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+	})
+	return s3Err("objects: enable versioning", err)
+}
+
+// Put streams body in as the new current version of key.
+func (o *Objects) Put(ctx context.Context, bucket, key string, body io.Reader) error {
+	if err := checkS3Object(bucket, key); err != nil {
+		return err
+	}
+	_, err := o.upload(ctx, "objects: put", bucket, key, body)
+	return err
+}
+
+// Replace streams body in as the new content of key, then deletes every
+// other version and delete marker of key, so only the new content remains.
+func (o *Objects) Replace(ctx context.Context, bucket, key string, body io.Reader) error {
+	if err := checkS3Object(bucket, key); err != nil {
+		return err
+	}
+	versionID, err := o.upload(ctx, "objects: replace", bucket, key, body)
+	if err != nil {
+		return err
+	}
+	if versionID == "" {
+		versionID = "null" // an unversioned bucket: the overwrite was the erasure
+	}
+	return o.deleteVersions(ctx, "objects: replace", bucket, key, versionID)
+}
+
+// upload sends body with one PutObject if it fits in a part and as a
+// multipart upload otherwise, holding at most one part in memory. It returns
+// the version ID of the new object.
+func (o *Objects) upload(ctx context.Context, op, bucket, key string, body io.Reader) (string, error) {
+	var buf bytes.Buffer
+	n, err := io.CopyN(&buf, body, s3PartSize+1)
+	if err != nil && err != io.EOF {
+		return "", readErr(ctx, op, err)
+	}
+	if n <= s3PartSize {
+		out, err := o.client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        aws.String(bucket),
+			Key:           aws.String(key),
+			Body:          bytes.NewReader(buf.Bytes()),
+			ContentLength: aws.Int64(n),
+		})
+		if err != nil {
+			return "", s3Err(op, err)
+		}
+		return aws.ToString(out.VersionId), nil
+	}
+	return o.multipart(ctx, op, bucket, key, &buf, body)
+}
+
+func readErr(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", op, ctx.Err())
+	}
+	// The body is the caller's; a failing reader is not a storage fault.
+	return stores.Permanent(fmt.Errorf("%s: read body: %w", op, err))
+}
+
+// multipart uploads head (the first bytes already read, more than a part)
+// followed by the rest of body, and aborts the upload on any failure so no
+// orphaned parts keep the content.
+func (o *Objects) multipart(ctx context.Context, op, bucket, key string, head *bytes.Buffer, body io.Reader) (versionID string, err error) {
+	created, err := o.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket:            aws.String(bucket),
+		Key:               aws.String(key),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
+	})
+	if err != nil {
+		return "", s3Err(op, err)
+	}
+	uploadID := created.UploadId
+	defer func() {
+		if err != nil {
+			// Abort even when ctx is done, or the parts stay stored.
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s3AbortTimeout)
+			defer cancel()
+			_, _ = o.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+				Bucket: aws.String(bucket), Key: aws.String(key), UploadId: uploadID,
+			})
+		}
+	}()
+
+	// The first part is exactly s3PartSize; head holds one byte more.
+	rest := io.MultiReader(bytes.NewReader(head.Bytes()[s3PartSize:]), body)
+	part := head.Bytes()[:s3PartSize]
+	buf := make([]byte, 0, s3PartSize)
+	var parts []types.CompletedPart
+	for num := int32(1); ; num++ {
+		out, err := o.client.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket:            aws.String(bucket),
+			Key:               aws.String(key),
+			UploadId:          uploadID,
+			PartNumber:        aws.Int32(num),
+			Body:              bytes.NewReader(part),
+			ContentLength:     aws.Int64(int64(len(part))),
+			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
+		})
+		if err != nil {
+			return "", s3Err(op, err)
+		}
+		parts = append(parts, types.CompletedPart{
+			PartNumber:    aws.Int32(num),
+			ETag:          out.ETag,
+			ChecksumCRC32: out.ChecksumCRC32,
+		})
+		size := min(s3PartSize<<(int(num)/s3PartsPerStep), s3MaxPartSize)
+		if cap(buf) < size {
+			buf = make([]byte, 0, size)
+		}
+		got, rerr := io.ReadFull(rest, buf[:size])
+		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
+			return "", readErr(ctx, op, rerr)
+		}
+		if got == 0 {
+			break
+		}
+		if int(num) >= s3MaxParts {
+			return "", stores.Permanent(fmt.Errorf("%s: body too large for a multipart upload", op))
+		}
+		part = buf[:got]
+	}
+	done, err := o.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket:          aws.String(bucket),
+		Key:             aws.String(key),
+		UploadId:        uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	})
+	if err != nil {
+		return "", s3Err(op, err)
+	}
+	return aws.ToString(done.VersionId), nil
+}
+
+// Get opens the current version of key, or returns ErrNotFound when there is
+// none or it is a delete marker.
+func (o *Objects) Get(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
+	if err := checkS3Object(bucket, key); err != nil {
+		return nil, err
+	}
+	out, err := o.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		var nsk *types.NoSuchKey
+		if errors.As(err, &nsk) || s3Code(err) == "NoSuchKey" {
+			return nil, fmt.Errorf("objects: get: %w", stores.ErrNotFound)
+		}
+		return nil, s3Err("objects: get", err)
+	}
+	if aws.ToBool(out.DeleteMarker) {
+		out.Body.Close()
+		return nil, fmt.Errorf("objects: get: %w", stores.ErrNotFound)
+	}
+	return out.Body, nil
+}
+
+// s3Entry is one version or delete marker.
+type s3Entry struct {
+	key, versionID string
+}
+
+// scan walks every version and delete marker under prefix in key order,
+// page by page, until fn returns stop or an error.
+func (o *Objects) scan(ctx context.Context, op, bucket, prefix string, fn func(e s3Entry) (stop bool, err error)) error {
+	in := &s3.ListObjectVersionsInput{Bucket: aws.String(bucket)}
+	if prefix != "" {
+		in.Prefix = aws.String(prefix)
+	}
+	for {
+		page, err := o.client.ListObjectVersions(ctx, in)
+		if err != nil {
+			return s3Err(op, err)
+		}
+		// The response holds versions and delete markers in two lists, each
+		// in key order; merge them back into one.
+		entries := make([]s3Entry, 0, len(page.Versions)+len(page.DeleteMarkers))
+		for _, v := range page.Versions {
+			entries = append(entries, s3Entry{aws.ToString(v.Key), aws.ToString(v.VersionId)})
+		}
+		for _, m := range page.DeleteMarkers {
+			entries = append(entries, s3Entry{aws.ToString(m.Key), aws.ToString(m.VersionId)})
+		}
+		slices.SortStableFunc(entries, func(a, b s3Entry) int { return cmp.Compare(a.key, b.key) })
+		for _, e := range entries {
+			if stop, err := fn(e); stop || err != nil {
+				return err
+			}
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			return nil
+		}
+		if page.NextKeyMarker == nil && page.NextVersionIdMarker == nil {
+			return stores.Retryable(fmt.Errorf("%s: truncated listing without a continuation marker", op))
+		}
+		in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
+	}
+}
+
+// List calls fn once for every key under prefix that has any version or
+// delete marker, in key order.
+func (o *Objects) List(ctx context.Context, bucket, prefix string, fn func(key string) error) error {
+	if err := stores.CheckBucket(bucket); err != nil {
+		return err
+	}
+	if !utf8.ValidString(prefix) || len(prefix) > 1024 {
+		return stores.Permanent(errors.New("objects: invalid list prefix"))
+	}
+	last, started := "", false
+	return o.scan(ctx, "objects: list", bucket, prefix, func(e s3Entry) (bool, error) {
+		if started && e.key == last {
+			return false, nil
+		}
+		last, started = e.key, true
+		return false, fn(e.key)
+	})
+}
+
+// keyVersions returns every version and delete marker of exactly key. A key
+// sorts before every longer key it is a prefix of, so the scan stops at the
+// first other key.
+func (o *Objects) keyVersions(ctx context.Context, op, bucket, key string) ([]string, error) {
+	var ids []string
+	err := o.scan(ctx, op, bucket, key, func(e s3Entry) (bool, error) {
+		if e.key != key {
+			return true, nil
+		}
+		ids = append(ids, e.versionID)
+		return false, nil
+	})
+	return ids, err
+}
+
+// Versions counts the versions and delete markers of key.
+func (o *Objects) Versions(ctx context.Context, bucket, key string) (int, error) {
+	if err := checkS3Object(bucket, key); err != nil {
+		return 0, err
+	}
+	ids, err := o.keyVersions(ctx, "objects: versions", bucket, key)
+	return len(ids), err
+}
+
+// Delete removes every version and delete marker of key. Deleting a key that
+// has nothing stored succeeds.
+func (o *Objects) Delete(ctx context.Context, bucket, key string) error {
+	if err := checkS3Object(bucket, key); err != nil {
+		return err
+	}
+	return o.deleteVersions(ctx, "objects: delete", bucket, key, "")
+}
+
+// deleteVersions deletes every version and delete marker of key except the
+// version keep (none when empty).
+func (o *Objects) deleteVersions(ctx context.Context, op, bucket, key, keep string) error {
+	ids, err := o.keyVersions(ctx, op, bucket, key)
+	if err != nil {
+		return err
+	}
+	objs := make([]types.ObjectIdentifier, 0, len(ids))
+	for _, id := range ids {
+		if keep != "" && id == keep {
+			continue
+		}
+		objs = append(objs, types.ObjectIdentifier{Key: aws.String(key), VersionId: aws.String(id)})
+	}
+	return o.deleteObjects(ctx, op, bucket, objs)
+}
+
+// deleteObjects deletes specific versions in batches of up to 1,000, and
+// fails if the server reports any of them not deleted.
+func (o *Objects) deleteObjects(ctx context.Context, op, bucket string, objs []types.ObjectIdentifier) error {
+	for batch := range slices.Chunk(objs, s3DeleteBatch) {
+		out, err := o.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(bucket),
+			Delete: &types.Delete{Objects: batch, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return s3Err(op, err)
+		}
+		if len(out.Errors) == 0 {
+			continue
+		}
+		retry := false
+		codes := make([]string, 0, len(out.Errors))
+		for _, e := range out.Errors {
+			code := aws.ToString(e.Code)
+			if code == "NoSuchVersion" || code == "NoSuchKey" {
+				continue // gone already, which is what was asked
+			}
+			codes = append(codes, code)
+			if s3Retryable(code, -1) {
+				retry = true
+			}
+		}
+		if len(codes) == 0 {
+			continue
+		}
+		err = fmt.Errorf("%s: %d of %d versions not deleted: %s", op, len(codes), len(batch), strings.Join(slices.Compact(slices.Sorted(slices.Values(codes))), ", "))
+		if retry {
+			return stores.Retryable(err)
+		}
+		return stores.Permanent(err)
+	}
+	return nil
+}

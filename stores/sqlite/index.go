@@ -1,0 +1,353 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/internal/sqlutil"
+)
+
+// Index is the embedded search index. Documents are stored as JSON;
+// every top-level string, number and boolean (and each such element of an
+// array) is also written to a term table, so exact matches and deletes by
+// term use an index and compare whole values, never patterns.
+type Index struct {
+	db     *sql.DB
+	schema sqliteSchema
+}
+
+var _ stores.Index = (*Index)(nil)
+
+// NewIndex returns an index stored in db (see Open). Its tables
+// are created on first use.
+func NewIndex(db *sql.DB) *Index {
+	return &Index{db: db, schema: sqliteSchema{stmts: []string{
+		`CREATE TABLE IF NOT EXISTS erasure_indexes (
+			name TEXT PRIMARY KEY
+		) WITHOUT ROWID`,
+		`CREATE TABLE IF NOT EXISTS erasure_index_docs (
+			idx          TEXT NOT NULL REFERENCES erasure_indexes(name) ON DELETE CASCADE,
+			id           TEXT NOT NULL,
+			doc          TEXT NOT NULL,
+			name_lc      TEXT NOT NULL DEFAULT '',
+			phone_lc     TEXT NOT NULL DEFAULT '',
+			email_lc     TEXT NOT NULL DEFAULT '',
+			initiated_at TEXT,
+			PRIMARY KEY (idx, id)
+		)`,
+		`CREATE INDEX IF NOT EXISTS erasure_index_docs_time
+			ON erasure_index_docs (idx, initiated_at DESC, id)`,
+		`CREATE TABLE IF NOT EXISTS erasure_index_terms (
+			idx   TEXT NOT NULL,
+			id    TEXT NOT NULL,
+			field TEXT NOT NULL,
+			value TEXT NOT NULL,
+			PRIMARY KEY (idx, field, value, id),
+			FOREIGN KEY (idx, id) REFERENCES erasure_index_docs (idx, id) ON DELETE CASCADE
+		) WITHOUT ROWID`,
+		`CREATE INDEX IF NOT EXISTS erasure_index_terms_doc ON erasure_index_terms (idx, id)`,
+	}}}
+}
+
+// EnsureIndex creates index if it does not exist.
+func (s *Index) EnsureIndex(ctx context.Context, index string) error {
+	if err := stores.CheckIndexName(index); err != nil {
+		return err
+	}
+	if err := s.schema.ensure(ctx, s.db); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO erasure_indexes (name) VALUES (?)`, index)
+	return sqliteErr("index: ensure", err)
+}
+
+// Put upserts docs. Like OpenSearch with default settings, it creates the
+// index if needed.
+func (s *Index) Put(ctx context.Context, index string, docs ...stores.Doc) error {
+	if err := stores.CheckIndexName(index); err != nil {
+		return err
+	}
+	rows := make([]stores.IndexRow, 0, len(docs))
+	for _, d := range docs {
+		r, err := stores.NewIndexRow(d)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	if err := s.schema.ensure(ctx, s.db); err != nil {
+		return err
+	}
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO erasure_indexes (name) VALUES (?)`, index); err != nil {
+			return err
+		}
+		upsert, err := tx.PrepareContext(ctx, `
+			INSERT INTO erasure_index_docs (idx, id, doc, name_lc, phone_lc, email_lc, initiated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (idx, id) DO UPDATE SET
+				doc = excluded.doc, name_lc = excluded.name_lc, phone_lc = excluded.phone_lc,
+				email_lc = excluded.email_lc, initiated_at = excluded.initiated_at`)
+		if err != nil {
+			return err
+		}
+		defer upsert.Close()
+		clearTerms, err := tx.PrepareContext(ctx, `DELETE FROM erasure_index_terms WHERE idx = ? AND id = ?`)
+		if err != nil {
+			return err
+		}
+		defer clearTerms.Close()
+		term, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO erasure_index_terms (idx, id, field, value) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer term.Close()
+		for _, r := range rows {
+			if _, err := upsert.ExecContext(ctx, index, r.ID, r.Doc, r.Text[0], r.Text[1], r.Text[2], r.InitiatedAt); err != nil {
+				return err
+			}
+			// An upsert replaces the whole document, so its old terms go too.
+			if _, err := clearTerms.ExecContext(ctx, index, r.ID); err != nil {
+				return err
+			}
+			for _, t := range r.Terms {
+				if _, err := term.ExecContext(ctx, index, r.ID, t[0], t[1]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return sqliteErr("index: put", err)
+}
+
+// Get returns one document, or ErrNotFound.
+func (s *Index) Get(ctx context.Context, index, id string) (stores.Doc, error) {
+	if err := stores.CheckIndexName(index); err != nil {
+		return stores.Doc{}, err
+	}
+	if err := s.schema.ensure(ctx, s.db); err != nil {
+		return stores.Doc{}, err
+	}
+	var raw string
+	err := s.db.QueryRowContext(ctx, `SELECT doc FROM erasure_index_docs WHERE idx = ? AND id = ?`, index, id).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return stores.Doc{}, fmt.Errorf("index %s: document: %w", index, stores.ErrNotFound)
+	}
+	if err != nil {
+		return stores.Doc{}, sqliteErr("index: get", err)
+	}
+	d := stores.Doc{ID: id}
+	if err := json.Unmarshal([]byte(raw), &d.Fields); err != nil {
+		return stores.Doc{}, stores.Permanent(fmt.Errorf("index: decode stored document: %w", err))
+	}
+	return d, nil
+}
+
+// requireIndex fails for an index that was never created, so a misspelt
+// index name in the data map is an error rather than a verified-empty count.
+func requireIndex(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, index string) error {
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM erasure_indexes WHERE name = ?`, index).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return stores.Permanent(fmt.Errorf("index %q does not exist", index))
+	}
+	return err
+}
+
+// termFilter returns the SQL that selects the IDs of documents whose field
+// equals value exactly, and its arguments.
+func termFilter(index, field, value string) (string, []any) {
+	if field == "_id" {
+		return `SELECT id FROM erasure_index_docs WHERE idx = ? AND id = ?`, []any{index, value}
+	}
+	return `SELECT id FROM erasure_index_terms WHERE idx = ? AND field = ? AND value = ?`, []any{index, field, value}
+}
+
+// Count counts documents whose field equals value exactly.
+func (s *Index) Count(ctx context.Context, index, field, value string) (int64, error) {
+	if err := stores.CheckTermQuery(index, field, value); err != nil {
+		return 0, err
+	}
+	if err := s.schema.ensure(ctx, s.db); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		if err := requireIndex(ctx, tx, index); err != nil {
+			return err
+		}
+		sub, args := termFilter(index, field, value)
+		return tx.QueryRowContext(ctx, `SELECT count(DISTINCT id) FROM (`+sub+`)`, args...).Scan(&n)
+	})
+	return n, sqliteErr("index: count", err)
+}
+
+// DeleteTerm deletes every document whose field equals value exactly.
+func (s *Index) DeleteTerm(ctx context.Context, index, field, value string) (int64, error) {
+	if err := stores.CheckTermQuery(index, field, value); err != nil {
+		return 0, err
+	}
+	if err := s.schema.ensure(ctx, s.db); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		if err := requireIndex(ctx, tx, index); err != nil {
+			return err
+		}
+		sub, args := termFilter(index, field, value)
+		// The subquery is evaluated before any row goes, so the cascade
+		// removing terms cannot disturb it.
+		res, err := tx.ExecContext(ctx,
+			`DELETE FROM erasure_index_docs WHERE idx = ? AND id IN (`+sub+`)`,
+			append([]any{index}, args...)...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, sqliteErr("index: delete term", err)
+}
+
+// DeleteIDs deletes documents by ID and returns how many existed.
+func (s *Index) DeleteIDs(ctx context.Context, index string, ids ...string) (int64, error) {
+	if err := stores.CheckIndexName(index); err != nil {
+		return 0, err
+	}
+	if err := s.schema.ensure(ctx, s.db); err != nil {
+		return 0, err
+	}
+	uniq := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	var n int64
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		if err := requireIndex(ctx, tx, index); err != nil {
+			return err
+		}
+		for len(uniq) > 0 {
+			batch := uniq[:min(len(uniq), sqliteBatch)]
+			uniq = uniq[len(batch):]
+			args := make([]any, 0, len(batch)+1)
+			args = append(args, index)
+			for _, id := range batch {
+				args = append(args, id)
+			}
+			res, err := tx.ExecContext(ctx,
+				`DELETE FROM erasure_index_docs WHERE idx = ? AND id IN (`+sqlutil.Placeholders(len(batch))+`)`, args...)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
+		}
+		return nil
+	})
+	return n, sqliteErr("index: delete IDs", err)
+}
+
+// Search pages through an index. ContactID matches the document ID or the
+// contact_id field; Text is a case-insensitive substring of the customer's
+// name, phone or email (compared with instr, so no character in it is a
+// wildcard); Channel, Agent and Queue match their fields exactly; From and To
+// bound initiation_timestamp inclusively. Results are newest first, then by
+// ID; Limit defaults to SearchDefaultLimit and is capped at SearchMaxLimit.
+func (s *Index) Search(ctx context.Context, index string, q stores.Query) (stores.SearchResult, error) {
+	if err := stores.CheckIndexName(index); err != nil {
+		return stores.SearchResult{}, err
+	}
+	if err := s.schema.ensure(ctx, s.db); err != nil {
+		return stores.SearchResult{}, err
+	}
+	where := []string{"d.idx = ?"}
+	args := []any{index}
+	hasTerm := func(field, value string) {
+		where = append(where, `EXISTS (SELECT 1 FROM erasure_index_terms t
+			WHERE t.idx = d.idx AND t.id = d.id AND t.field = ? AND t.value = ?)`)
+		args = append(args, field, value)
+	}
+	if q.ContactID != "" {
+		where = append(where, `(d.id = ? OR EXISTS (SELECT 1 FROM erasure_index_terms t
+			WHERE t.idx = d.idx AND t.id = d.id AND t.field = ? AND t.value = ?))`)
+		args = append(args, q.ContactID, stores.FieldContactID, q.ContactID)
+	}
+	if q.Text != "" {
+		needle := strings.ToLower(q.Text)
+		where = append(where, `(instr(d.name_lc, ?) > 0 OR instr(d.phone_lc, ?) > 0 OR instr(d.email_lc, ?) > 0)`)
+		args = append(args, needle, needle, needle)
+	}
+	if q.Channel != "" {
+		hasTerm("channel", q.Channel)
+	}
+	if q.Agent != "" {
+		hasTerm("agent", q.Agent)
+	}
+	if q.Queue != "" {
+		hasTerm("queue", q.Queue)
+	}
+	if !q.From.IsZero() {
+		where = append(where, "d.initiated_at >= ?")
+		args = append(args, stores.FormatTime(q.From))
+	}
+	if !q.To.IsZero() {
+		where = append(where, "d.initiated_at <= ?")
+		args = append(args, stores.FormatTime(q.To))
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = stores.SearchDefaultLimit
+	}
+	limit = min(limit, stores.SearchMaxLimit)
+	offset := max(q.Offset, 0)
+	cond := strings.Join(where, " AND ")
+
+	var res stores.SearchResult
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		if err := requireIndex(ctx, tx, index); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM erasure_index_docs d WHERE `+cond, args...).Scan(&res.Total); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT d.id, d.doc FROM erasure_index_docs d WHERE `+cond+`
+			ORDER BY d.initiated_at DESC, d.id -- NULLs sort lowest, so undated documents come last
+			LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d stores.Doc
+			var raw string
+			if err := rows.Scan(&d.ID, &raw); err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(raw), &d.Fields); err != nil {
+				return stores.Permanent(fmt.Errorf("decode stored document: %w", err))
+			}
+			res.Docs = append(res.Docs, d)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return stores.SearchResult{}, sqliteErr("index: search", err)
+	}
+	return res, nil
+}

@@ -1,0 +1,247 @@
+package sqlite
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/storetest"
+)
+
+func TestSQLiteIndexContract(t *testing.T) {
+	storetest.TestIndex(t, func(t *testing.T) stores.Index { return NewIndex(newTestDB(t)) })
+}
+
+func TestSQLiteIndexTermsOfNumbersBooleansAndArrays(t *testing.T) {
+	ix := NewIndex(newTestDB(t))
+	storetest.MustPutDocs(t, ix, "ctr", stores.Doc{ID: "d1", Fields: map[string]any{
+		"n": 7, "f": 1.5, "ok": true, "contact_ids": []any{"c1", "c2"}, "nested": map[string]any{"x": "c1"}, "nil": nil,
+	}})
+	for _, tc := range []struct {
+		field, value string
+		want         int64
+	}{
+		{"n", "7", 1}, {"n", "7.0", 0}, {"f", "1.5", 1}, {"ok", "true", 1},
+		{"contact_ids", "c1", 1}, {"contact_ids", "c2", 1}, {"contact_ids", "c3", 0},
+		{"nested", "c1", 0}, {"nil", "null", 0},
+	} {
+		storetest.ExpectIndexCount(t, ix, "ctr", tc.field, tc.value, tc.want)
+	}
+}
+
+func TestSQLiteIndexRejectsBadInput(t *testing.T) {
+	ix := NewIndex(newTestDB(t))
+	storetest.MustPutDocs(t, ix, "contacts", stores.Doc{ID: "d1", Fields: map[string]any{"contact_id": "c1"}})
+	ctx := t.Context()
+	checks := map[string]error{}
+	_, checks["empty value"] = ix.Count(ctx, "contacts", "contact_id", "")
+	_, checks["empty term delete"] = ix.DeleteTerm(ctx, "contacts", "contact_id", "")
+	_, checks["bad field"] = ix.DeleteTerm(ctx, "contacts", "contact_id OR 1", "c1")
+	_, checks["bad index"] = ix.DeleteTerm(ctx, "Contacts", "contact_id", "c1")
+	checks["empty doc ID"] = ix.Put(ctx, "contacts", stores.Doc{ID: ""})
+	checks["long doc ID"] = ix.Put(ctx, "contacts", stores.Doc{ID: strings.Repeat("x", 513)})
+	checks["bad index name"] = ix.EnsureIndex(ctx, "../x")
+	for name, err := range checks {
+		if !errors.Is(err, stores.ErrPermanent) {
+			t.Errorf("%s: err = %v, want permanent", name, err)
+		}
+	}
+	storetest.ExpectIndexCount(t, ix, "contacts", "contact_id", "c1", 1)
+}
+
+// fuzzValues is the document population the index and warehouse fuzz targets
+// delete from: ordinary values, pattern characters, and near relatives of the
+// fuzzed input.
+func fuzzValues(v string) []string {
+	vals := []string{"a", "ab", "A", "%", "_", "*", " ", "x y", "3f2b8c1e-7d4a-4e5b-9c6d-0a1b2c3d4e5f"}
+	if v != "" {
+		vals = append(vals, v, v+"x", "x"+v, strings.ToUpper(v), strings.ToLower(v), v[:len(v)-1]+"", " "+v)
+	}
+	return vals
+}
+
+func FuzzSQLiteIndexDeleteTerm(f *testing.F) {
+	for _, s := range []string{"%", "_", "*", "a*", "", "' OR 1=1 --", "a", "A", "3f2b8c1e-7d4a-4e5b-9c6d-0a1b2c3d4e5"} {
+		f.Add("contact_id", s)
+		f.Add("_id", s)
+	}
+	db := newMemDB(f)
+	ix := NewIndex(db)
+	f.Fuzz(func(t *testing.T, field, value string) {
+		ctx := t.Context()
+		resetIndex(t, db, ix)
+		var docs []stores.Doc
+		for i, v := range fuzzValues(value) {
+			docs = append(docs, stores.Doc{ID: fmt.Sprintf("doc-%02d", i), Fields: map[string]any{"contact_id": v, "agent": v + "!"}})
+		}
+		if value != "" && len(value) <= 512 {
+			docs = append(docs, stores.Doc{ID: value, Fields: map[string]any{"contact_id": "by-id"}})
+		}
+		storetest.MustPutDocs(t, ix, "fuzz", docs...)
+		// Compare with the documents as stored: JSON has no invalid UTF-8,
+		// so Put replaces it.
+		for i, d := range docs {
+			stored, err := ix.Get(ctx, "fuzz", d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs[i] = stored
+		}
+		matches := func(d stores.Doc) bool {
+			if field == "_id" {
+				return d.ID == value
+			}
+			s, ok := d.Fields[field].(string)
+			return ok && s == value
+		}
+		n, err := ix.DeleteTerm(ctx, "fuzz", field, value)
+		if err != nil {
+			if !errors.Is(err, stores.ErrPermanent) {
+				t.Fatalf("DeleteTerm(%q, %q): unclassified error %v", field, value, err)
+			}
+			n = 0
+		}
+		var want int64
+		for _, d := range docs {
+			_, getErr := ix.Get(ctx, "fuzz", d.ID)
+			gone := errors.Is(getErr, stores.ErrNotFound)
+			if getErr != nil && !gone {
+				t.Fatal(getErr)
+			}
+			if err == nil && matches(d) {
+				want++
+				if !gone {
+					t.Errorf("document %q matching %s=%q survived", d.ID, field, value)
+				}
+			} else if gone {
+				t.Errorf("DeleteTerm(%q, %q) deleted document %q, which does not match", field, value, d.ID)
+			}
+		}
+		if n != want {
+			t.Errorf("DeleteTerm(%q, %q) = %d, want %d", field, value, n, want)
+		}
+	})
+}
+
+func FuzzSQLiteIndexDeleteIDs(f *testing.F) {
+	for _, s := range []string{"%", "_", "*", "a*", "", "' OR 1=1 --", "doc-01", "doc-0", "DOC-01"} {
+		f.Add(s)
+	}
+	db := newMemDB(f)
+	ix := NewIndex(db)
+	f.Fuzz(func(t *testing.T, id string) {
+		ctx := t.Context()
+		resetIndex(t, db, ix)
+		ids := []string{"doc-01", "doc-02", "a", "%", "_"}
+		if id != "" && len(id) <= 512 && !slices.Contains(ids, id) {
+			ids = append(ids, id, id+"x")
+			if len(id) > 1 {
+				ids = append(ids, id[:len(id)-1])
+			}
+		}
+		var docs []stores.Doc
+		for _, d := range ids {
+			docs = append(docs, stores.Doc{ID: d, Fields: map[string]any{"contact_id": d}})
+		}
+		storetest.MustPutDocs(t, ix, "fuzz", docs...)
+		n, err := ix.DeleteIDs(ctx, "fuzz", id)
+		if err != nil {
+			t.Fatalf("DeleteIDs(%q): %v", id, err)
+		}
+		var want int64
+		if slices.Contains(ids, id) {
+			want = 1
+		}
+		if n != want {
+			t.Errorf("DeleteIDs(%q) = %d, want %d", id, n, want)
+		}
+		for _, d := range ids {
+			_, err := ix.Get(ctx, "fuzz", d)
+			if gone := errors.Is(err, stores.ErrNotFound); gone != (d == id) {
+				t.Errorf("after DeleteIDs(%q): document %q gone=%v", id, d, gone)
+			}
+		}
+	})
+}
+
+func FuzzSQLiteIndexSearchText(f *testing.F) {
+	for _, s := range []string{"%", "_", "*", "a*", "", "' OR 1=1 --", "ann", "ANN", "a%e", "\\", "[a]", "é"} {
+		f.Add(s)
+	}
+	db := newMemDB(f)
+	ix := NewIndex(db)
+	f.Fuzz(func(t *testing.T, text string) {
+		ctx := t.Context()
+		resetIndex(t, db, ix)
+		names := []string{"Ann Lee", "ANNETTE", "per%cent", "under_score", "star*", `back\slash`, "Élodie", "x"}
+		if text != "" {
+			names = append(names, "pre"+text+"post", strings.ToUpper(text))
+		}
+		var docs []stores.Doc
+		for i, n := range names {
+			docs = append(docs, stores.Doc{ID: fmt.Sprintf("d%02d", i), Fields: map[string]any{
+				"customer_name": n, "customer_phone": "+44" + fmt.Sprint(i), "customer_email": "", "queue": text,
+			}})
+		}
+		storetest.MustPutDocs(t, ix, "fuzz", docs...)
+		r, err := ix.Search(ctx, "fuzz", stores.Query{Text: text, Limit: 500})
+		if err != nil {
+			t.Fatalf("Search(%q): %v", text, err)
+		}
+		var got, want []string
+		for _, d := range r.Docs {
+			got = append(got, d.ID)
+		}
+		needle := strings.ToLower(text)
+		for _, d := range docs {
+			for _, f := range stores.SearchTextFields {
+				if strings.Contains(strings.ToLower(d.Fields[f].(string)), needle) {
+					want = append(want, d.ID)
+					break
+				}
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) || r.Total != int64(len(want)) {
+			t.Errorf("Search(%q) = %q (total %d), want %q (valid UTF-8: %v)", text, got, r.Total, want, utf8.ValidString(text))
+		}
+	})
+}
+
+// resetIndex empties the "fuzz" index, for fuzz iterations sharing one.
+func resetIndex(t *testing.T, db *sql.DB, ix *Index) {
+	t.Helper()
+	if err := ix.EnsureIndex(t.Context(), "fuzz"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(t.Context(), `DELETE FROM erasure_index_docs WHERE idx = 'fuzz'`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSQLiteIndexSearchPutsUndatedDocumentsLast(t *testing.T) {
+	ix := NewIndex(newTestDB(t))
+	storetest.MustPutDocs(t, ix, "contacts",
+		stores.Doc{ID: "undated", Fields: map[string]any{"queue": "q"}},
+		stores.Doc{ID: "bad-date", Fields: map[string]any{"queue": "q", "initiation_timestamp": "yesterday"}},
+		stores.Doc{ID: "old", Fields: map[string]any{"queue": "q", "initiation_timestamp": "2025-03-01T10:00:00Z"}},
+		// A later instant written with an offset and a fraction: ordering is
+		// by instant, not by the text.
+		stores.Doc{ID: "new", Fields: map[string]any{"queue": "q", "initiation_timestamp": "2025-03-01T11:30:00.5+01:00"}})
+	r, err := ix.Search(t.Context(), "contacts", stores.Query{Queue: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range r.Docs {
+		got = append(got, d.ID)
+	}
+	if want := []string{"new", "old", "bad-date", "undated"}; !slices.Equal(got, want) {
+		t.Fatalf("order = %q, want %q", got, want)
+	}
+}

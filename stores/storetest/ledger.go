@@ -1,0 +1,477 @@
+package storetest
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores"
+)
+
+// TestLedger checks a Ledger implementation through the interface
+// only. newLedger must return an empty ledger of its own for every call:
+// several subtests look at the whole audit log.
+func TestLedger(t *testing.T, newLedger func(t *testing.T) stores.Ledger) {
+	t.Run("PutRequestTwiceIsHarmless", func(t *testing.T) {
+		l := newLedger(t)
+		r := Request(LedgerBase, NewUUID(), NewUUID())
+		deadline := LedgerBase.Add(30 * time.Second)
+		MustPutRequest(t, l, r, deadline)
+		MustPutRequest(t, l, r, deadline.Add(time.Hour)) // a redelivery changes nothing
+		st := MustState(t, l, r.RequestID)
+		if st.Request.RequestID != r.RequestID || !slices.Equal(st.Request.ContactIDs, r.ContactIDs) ||
+			st.Request.RequestedBy != r.RequestedBy || !slices.Equal(st.Request.Channels, r.Channels) ||
+			!st.Request.RequestedAt.Equal(r.RequestedAt) {
+			t.Errorf("State.Request = %+v, want %+v", st.Request, r)
+		}
+		if !st.Deadline.Equal(deadline) || st.Finalizing || st.Outcome != nil || st.Published || len(st.Results) != 0 {
+			t.Errorf("State = %+v, want the First deadline and nothing else", st)
+		}
+	})
+
+	t.Run("StateOfUnknownRequestIsNotFound", func(t *testing.T) {
+		l := newLedger(t)
+		if _, err := l.State(t.Context(), NewUUID()); !errors.Is(err, stores.ErrNotFound) {
+			t.Fatalf("State: err = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("ResultsUpsertOnRequestAndChannel", func(t *testing.T) {
+		l := newLedger(t)
+		r := Request(LedgerBase, NewUUID())
+		// A result ahead of its request is kept and joined later.
+		MustPutResult(t, l, Result(r.RequestID, schemas.ChannelVoice, schemas.StatusFailed, LedgerBase.Add(time.Second)))
+		MustPutRequest(t, l, r, LedgerBase.Add(time.Minute))
+		st := MustState(t, l, r.RequestID)
+		if got := st.Results[schemas.ChannelVoice]; got.Status != schemas.StatusFailed || len(st.Results) != 1 {
+			t.Fatalf("Results = %+v, want the early voice result", st.Results)
+		}
+		later := Result(r.RequestID, schemas.ChannelVoice, schemas.StatusSucceeded, LedgerBase.Add(2*time.Second))
+		MustPutResult(t, l, later)
+		MustPutResult(t, l, later) // redelivered
+		MustPutResult(t, l, Result(r.RequestID, schemas.ChannelMessaging, schemas.StatusSucceeded, LedgerBase.Add(3*time.Second)))
+		st = MustState(t, l, r.RequestID)
+		if len(st.Results) != 2 {
+			t.Fatalf("Results = %+v, want voice and messaging", st.Results)
+		}
+		got := st.Results[schemas.ChannelVoice]
+		if got.Status != schemas.StatusSucceeded || !got.CompletedAt.Equal(later.CompletedAt) ||
+			!slices.Equal(got.Artefacts, later.Artefacts) {
+			t.Fatalf("voice result = %+v, want the later one %+v", got, later)
+		}
+	})
+
+	t.Run("MarkFinalizing", func(t *testing.T) {
+		l := newLedger(t)
+		r := Request(LedgerBase, NewUUID())
+		MustPutRequest(t, l, r, LedgerBase.Add(time.Minute))
+		for range 2 {
+			if err := l.MarkFinalizing(t.Context(), r.RequestID); err != nil {
+				t.Fatalf("MarkFinalizing: %v", err)
+			}
+		}
+		if st := MustState(t, l, r.RequestID); !st.Finalizing {
+			t.Fatal("Finalizing = false after MarkFinalizing")
+		}
+	})
+
+	t.Run("CompleteWritesOneAuditEntry", func(t *testing.T) {
+		l := newLedger(t)
+		r := Request(LedgerBase, NewUUID(), NewUUID())
+		r.ReplayOf = NewUUID()
+		MustPutRequest(t, l, r, LedgerBase.Add(time.Minute))
+		out := Outcome(r, schemas.StatusFailed, LedgerBase.Add(5*time.Second))
+		out.ErrorCode = schemas.ErrCodeChannelFailed
+		stored, created, err := l.Complete(t.Context(), out, "Delete Contact")
+		if err != nil || !created {
+			t.Fatalf("Complete = created %v, %v; want created", created, err)
+		}
+		if stored.AuditSeq <= 0 || stored.AuditHash == "" || stored.Status != out.Status || stored.RequestID != r.RequestID {
+			t.Fatalf("stored outcome = %+v", stored)
+		}
+		st := MustState(t, l, r.RequestID)
+		if st.Outcome == nil || st.Outcome.AuditSeq != stored.AuditSeq || st.Outcome.AuditHash != stored.AuditHash ||
+			st.Outcome.Status != out.Status {
+			t.Fatalf("State.Outcome = %+v, want %+v", st.Outcome, stored)
+		}
+
+		entries := MustAudit(t, l, stores.AuditFilter{RequestID: r.RequestID})
+		if len(entries) != 1 {
+			t.Fatalf("audit entries = %d, want 1", len(entries))
+		}
+		e := entries[0]
+		want := stores.AuditEntry{
+			Seq: stored.AuditSeq, RequestID: r.RequestID, Setting: stores.AuditSetting, Functionality: "Delete Contact",
+			Actor: r.RequestedBy, ContactIDs: r.ContactIDs, Status: schemas.StatusFailed,
+			ErrorCode: schemas.ErrCodeChannelFailed, Channels: out.Channels, RequestedAt: r.RequestedAt,
+			CompletedAt: out.CompletedAt, ReplayOf: r.ReplayOf, PrevHash: "", Hash: stored.AuditHash,
+		}
+		if got, w := auditJSON(t, e), auditJSON(t, want); got != w {
+			t.Fatalf("audit entry\n got %s\nwant %s", got, w)
+		}
+		if h, err := stores.AuditHash(e); err != nil || h != e.Hash {
+			t.Fatalf("AuditHash(entry) = %s, %v; want the stored hash %s", h, err, e.Hash)
+		}
+
+		// A redelivery, even one that disagrees, changes nothing.
+		again := out
+		again.Status, again.ErrorCode = schemas.StatusSucceeded, ""
+		stored2, created, err := l.Complete(t.Context(), again, "Bulk Delete")
+		if err != nil || created {
+			t.Fatalf("second Complete = created %v, %v; want not created", created, err)
+		}
+		if stored2.AuditSeq != stored.AuditSeq || stored2.AuditHash != stored.AuditHash || stored2.Status != schemas.StatusFailed {
+			t.Fatalf("second Complete returned %+v, want the stored %+v", stored2, stored)
+		}
+		if n := len(MustAudit(t, l, stores.AuditFilter{})); n != 1 {
+			t.Fatalf("audit entries after a second Complete = %d, want 1", n)
+		}
+	})
+
+	t.Run("ConcurrentCompleteWritesOneAuditEntry", func(t *testing.T) {
+		l := newLedger(t)
+		r := Request(LedgerBase, NewUUID())
+		MustPutRequest(t, l, r, LedgerBase.Add(time.Minute))
+		out := Outcome(r, schemas.StatusSucceeded, LedgerBase.Add(time.Second))
+		type res struct {
+			stored  schemas.DeletionCompleted
+			created bool
+			err     error
+		}
+		results := make([]res, 8)
+		var wg sync.WaitGroup
+		for i := range results {
+			wg.Go(func() {
+				s, c, err := l.Complete(t.Context(), out, "Delete Contact")
+				results[i] = res{s, c, err}
+			})
+		}
+		wg.Wait()
+		created := 0
+		for _, r := range results {
+			if r.err != nil {
+				t.Fatalf("Complete: %v", r.err)
+			}
+			if r.created {
+				created++
+			}
+			if r.stored.AuditSeq != results[0].stored.AuditSeq || r.stored.AuditHash != results[0].stored.AuditHash {
+				t.Fatalf("Complete calls disagree: %+v vs %+v", r.stored, results[0].stored)
+			}
+		}
+		if created != 1 {
+			t.Fatalf("%d calls created the outcome, want exactly 1", created)
+		}
+		if n := len(MustAudit(t, l, stores.AuditFilter{RequestID: r.RequestID})); n != 1 {
+			t.Fatalf("audit entries = %d, want 1", n)
+		}
+		if n, err := l.VerifyChain(t.Context()); err != nil || n != 1 {
+			t.Fatalf("VerifyChain = %d, %v; want 1, nil", n, err)
+		}
+	})
+
+	t.Run("MarkPublished", func(t *testing.T) {
+		l := newLedger(t)
+		r := Request(LedgerBase, NewUUID())
+		MustPutRequest(t, l, r, LedgerBase.Add(time.Minute))
+		if _, _, err := l.Complete(t.Context(), Outcome(r, schemas.StatusSucceeded, LedgerBase.Add(time.Second)), "Delete Contact"); err != nil {
+			t.Fatal(err)
+		}
+		if MustState(t, l, r.RequestID).Published {
+			t.Fatal("Published before MarkPublished")
+		}
+		for range 2 {
+			if err := l.MarkPublished(t.Context(), r.RequestID); err != nil {
+				t.Fatalf("MarkPublished: %v", err)
+			}
+		}
+		if !MustState(t, l, r.RequestID).Published {
+			t.Fatal("Published = false after MarkPublished")
+		}
+	})
+
+	t.Run("HashChainLinksAndVerifies", func(t *testing.T) {
+		l := newLedger(t)
+		if n, err := l.VerifyChain(t.Context()); err != nil || n != 0 {
+			t.Fatalf("VerifyChain of an empty log = %d, %v; want 0, nil", n, err)
+		}
+		for i := range 5 {
+			r := Request(LedgerBase.Add(time.Duration(i)*time.Minute), NewUUID())
+			MustPutRequest(t, l, r, LedgerBase.Add(time.Hour))
+			if _, _, err := l.Complete(t.Context(), Outcome(r, schemas.StatusSucceeded, r.RequestedAt.Add(time.Second)), "Bulk Delete"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		entries := MustAudit(t, l, stores.AuditFilter{})
+		if len(entries) != 5 {
+			t.Fatalf("audit entries = %d, want 5", len(entries))
+		}
+		for i, e := range entries { // newest First
+			if i+1 < len(entries) {
+				if e.PrevHash != entries[i+1].Hash || e.Seq <= entries[i+1].Seq {
+					t.Errorf("entry seq %d does not follow seq %d", e.Seq, entries[i+1].Seq)
+				}
+			} else if e.PrevHash != "" {
+				t.Errorf("First entry prev_hash = %q, want empty", e.PrevHash)
+			}
+			if h, err := stores.AuditHash(e); err != nil || h != e.Hash {
+				t.Errorf("entry seq %d: hash %s, recomputed %s (%v)", e.Seq, e.Hash, h, err)
+			}
+		}
+		if n, err := l.VerifyChain(t.Context()); err != nil || n != 5 {
+			t.Fatalf("VerifyChain = %d, %v; want 5, nil", n, err)
+		}
+	})
+
+	t.Run("Overdue", func(t *testing.T) {
+		l := newLedger(t)
+		now := LedgerBase.Add(time.Hour)
+		late1 := Request(LedgerBase, NewUUID())
+		late2 := Request(LedgerBase, NewUUID())
+		onTime := Request(LedgerBase, NewUUID())
+		done := Request(LedgerBase, NewUUID())
+		MustPutRequest(t, l, late1, now.Add(-2*time.Minute))
+		MustPutRequest(t, l, late2, now.Add(-time.Minute))
+		MustPutRequest(t, l, onTime, now.Add(time.Minute))
+		MustPutRequest(t, l, done, now.Add(-3*time.Minute))
+		if _, _, err := l.Complete(t.Context(), Outcome(done, schemas.StatusSucceeded, now), "Delete Contact"); err != nil {
+			t.Fatal(err)
+		}
+		ids, err := l.Overdue(t.Context(), now, 10)
+		slices.Sort(ids)
+		want := []string{late1.RequestID, late2.RequestID}
+		slices.Sort(want)
+		if err != nil || !slices.Equal(ids, want) {
+			t.Fatalf("Overdue = %q, %v; want %q", ids, err, want)
+		}
+		if ids, err := l.Overdue(t.Context(), now, 1); err != nil || len(ids) != 1 {
+			t.Fatalf("Overdue with limit 1 = %q, %v; want one ID", ids, err)
+		}
+		if ids, err := l.Overdue(t.Context(), LedgerBase, 10); err != nil || len(ids) != 0 {
+			t.Fatalf("Overdue before any deadline = %q, %v; want none", ids, err)
+		}
+	})
+
+	t.Run("ByContact", func(t *testing.T) {
+		l := newLedger(t)
+		contact := NewUUID()
+		var reqs []schemas.DeletionRequested
+		for i := range 3 {
+			r := Request(LedgerBase.Add(time.Duration(i)*time.Minute), contact, NewUUID())
+			MustPutRequest(t, l, r, LedgerBase.Add(time.Hour))
+			reqs = append(reqs, r)
+		}
+		MustPutRequest(t, l, Request(LedgerBase.Add(time.Hour), NewUUID()), LedgerBase.Add(2*time.Hour))
+		if _, _, err := l.Complete(t.Context(), Outcome(reqs[1], schemas.StatusSucceeded, LedgerBase.Add(90*time.Second)), "Delete Contact"); err != nil {
+			t.Fatal(err)
+		}
+		sts, err := l.ByContact(t.Context(), contact, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := stateIDs(sts), []string{reqs[2].RequestID, reqs[1].RequestID, reqs[0].RequestID}; !slices.Equal(got, want) {
+			t.Fatalf("ByContact = %q, want newest First %q", got, want)
+		}
+		if sts[1].Outcome == nil || sts[0].Outcome != nil {
+			t.Fatalf("ByContact states: outcome on %v / %v, want only the completed request", sts[1].Outcome, sts[0].Outcome)
+		}
+		sts, err = l.ByContact(t.Context(), contact, 2)
+		if got, want := stateIDs(sts), []string{reqs[2].RequestID, reqs[1].RequestID}; err != nil || !slices.Equal(got, want) {
+			t.Fatalf("ByContact limit 2 = %q, %v; want %q", got, err, want)
+		}
+		for _, c := range []string{NewUUID(), contact[:len(contact)-1], "%", "*"} {
+			if sts, err := l.ByContact(t.Context(), c, 10); err != nil || len(sts) != 0 {
+				t.Fatalf("ByContact(%q) = %d states, %v; want none", c, len(sts), err)
+			}
+		}
+	})
+
+	t.Run("AuditFilters", func(t *testing.T) { testAuditFilters(t, newLedger(t)) })
+
+	t.Run("AuditDefaultLimit", func(t *testing.T) {
+		l := newLedger(t)
+		for i := range stores.AuditDefaultLimit + 5 {
+			r := Request(LedgerBase.Add(time.Duration(i)*time.Second), NewUUID())
+			MustPutRequest(t, l, r, LedgerBase.Add(time.Hour))
+			if _, _, err := l.Complete(t.Context(), Outcome(r, schemas.StatusSucceeded, r.RequestedAt), "Bulk Delete"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := len(MustAudit(t, l, stores.AuditFilter{})); n != stores.AuditDefaultLimit {
+			t.Errorf("Audit with no limit = %d entries, want %d", n, stores.AuditDefaultLimit)
+		}
+		if n := len(MustAudit(t, l, stores.AuditFilter{Limit: stores.AuditMaxLimit + 1})); n != stores.AuditDefaultLimit+5 {
+			t.Errorf("Audit with a large limit = %d entries, want %d", n, stores.AuditDefaultLimit+5)
+		}
+	})
+}
+
+func testAuditFilters(t *testing.T, l stores.Ledger) {
+	c1, c2, c3 := NewUUID(), NewUUID(), NewUUID()
+	type spec struct {
+		actor, functionality string
+		contacts             []string
+	}
+	specs := []spec{
+		{"alice", "Delete Contact", []string{c1}},
+		{"bob", "Bulk Delete", []string{c1, c2}},
+		{"alice", "Bulk Delete", []string{c3}},
+		{"alice", "Replay", []string{c1}},
+	}
+	var reqs []schemas.DeletionRequested
+	var done []time.Time
+	for i, s := range specs {
+		r := Request(LedgerBase.Add(time.Duration(i)*time.Hour), s.contacts...)
+		r.RequestedBy = s.actor
+		MustPutRequest(t, l, r, r.RequestedAt.Add(time.Minute))
+		at := r.RequestedAt.Add(10 * time.Second)
+		if _, _, err := l.Complete(t.Context(), Outcome(r, schemas.StatusSucceeded, at), s.functionality); err != nil {
+			t.Fatal(err)
+		}
+		reqs, done = append(reqs, r), append(done, at)
+	}
+	id := func(i int) string { return reqs[i].RequestID }
+	tests := []struct {
+		name string
+		f    stores.AuditFilter
+		want []int // indexes into reqs, newest First
+	}{
+		{"all", stores.AuditFilter{}, []int{3, 2, 1, 0}},
+		{"actor", stores.AuditFilter{Actor: "alice"}, []int{3, 2, 0}},
+		{"actor is exact", stores.AuditFilter{Actor: "ali"}, nil},
+		{"actor is not a pattern", stores.AuditFilter{Actor: "%"}, nil},
+		{"functionality", stores.AuditFilter{Functionality: "Bulk Delete"}, []int{2, 1}},
+		{"contact", stores.AuditFilter{ContactID: c1}, []int{3, 1, 0}},
+		{"second contact of a request", stores.AuditFilter{ContactID: c2}, []int{1}},
+		{"unknown contact", stores.AuditFilter{ContactID: NewUUID()}, nil},
+		{"request", stores.AuditFilter{RequestID: id(2)}, []int{2}},
+		{"from", stores.AuditFilter{From: done[1]}, []int{3, 2, 1}},
+		{"to", stores.AuditFilter{To: done[1]}, []int{1, 0}},
+		{"from and to", stores.AuditFilter{From: done[1].Add(time.Second), To: done[3].Add(-time.Second)}, []int{2}},
+		{"actor and contact", stores.AuditFilter{Actor: "alice", ContactID: c1}, []int{3, 0}},
+		{"limit", stores.AuditFilter{Limit: 2}, []int{3, 2}},
+		{"offset and limit", stores.AuditFilter{Offset: 1, Limit: 2}, []int{2, 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var want []string
+			for _, i := range tc.want {
+				want = append(want, id(i))
+			}
+			var got []string
+			for _, e := range MustAudit(t, l, tc.f) {
+				got = append(got, e.RequestID)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("Audit(%+v) = %q, want %q", tc.f, got, want)
+			}
+		})
+	}
+}
+
+var LedgerBase = time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
+
+func Request(at time.Time, contacts ...string) schemas.DeletionRequested {
+	return schemas.DeletionRequested{
+		Type:          schemas.TypeDeletionRequested,
+		SchemaVersion: schemas.Version,
+		RequestID:     NewUUID(),
+		ContactIDs:    contacts,
+		RequestedBy:   "dpo@example.com",
+		RequestedAt:   at,
+		Source:        schemas.SourceUI,
+		Channels:      []schemas.Channel{schemas.ChannelVoice, schemas.ChannelMessaging, schemas.ChannelContactSearch},
+		ReasonCode:    "gdpr-art17",
+	}
+}
+
+func Result(requestID string, ch schemas.Channel, status schemas.Status, at time.Time) schemas.ChannelCompleted {
+	return schemas.ChannelCompleted{
+		Type:          schemas.TypeChannelCompleted,
+		SchemaVersion: schemas.Version,
+		RequestID:     requestID,
+		Channel:       ch,
+		Status:        status,
+		Artefacts:     []schemas.ArtefactCount{{Artefact: "call_recordings", Before: 2, Deleted: 2, After: 0}},
+		CompletedAt:   at,
+	}
+}
+
+func Outcome(r schemas.DeletionRequested, status schemas.Status, at time.Time) schemas.DeletionCompleted {
+	out := schemas.DeletionCompleted{
+		Type:          schemas.TypeDeletionCompleted,
+		SchemaVersion: schemas.Version,
+		RequestID:     r.RequestID,
+		ContactIDs:    r.ContactIDs,
+		RequestedBy:   r.RequestedBy,
+		RequestedAt:   r.RequestedAt,
+		CompletedAt:   at,
+		Source:        r.Source,
+		Status:        status,
+		ReplayOf:      r.ReplayOf,
+	}
+	for _, ch := range r.Channels {
+		out.Channels = append(out.Channels, schemas.ChannelOutcome{
+			Channel:   ch,
+			Status:    status,
+			Artefacts: []schemas.ArtefactCount{{Artefact: string(ch) + "_items", Before: 1, Deleted: 1}},
+		})
+	}
+	return out
+}
+
+func MustPutRequest(t *testing.T, l stores.Ledger, r schemas.DeletionRequested, deadline time.Time) {
+	t.Helper()
+	if err := l.PutRequest(t.Context(), r, deadline); err != nil {
+		t.Fatalf("PutRequest: %v", err)
+	}
+}
+
+func MustPutResult(t *testing.T, l stores.Ledger, r schemas.ChannelCompleted) {
+	t.Helper()
+	if err := l.PutResult(t.Context(), r); err != nil {
+		t.Fatalf("PutResult: %v", err)
+	}
+}
+
+func MustState(t *testing.T, l stores.Ledger, id string) stores.RequestState {
+	t.Helper()
+	st, err := l.State(t.Context(), id)
+	if err != nil {
+		t.Fatalf("State: %v", err)
+	}
+	return st
+}
+
+func MustAudit(t *testing.T, l stores.Ledger, f stores.AuditFilter) []stores.AuditEntry {
+	t.Helper()
+	entries, err := l.Audit(t.Context(), f)
+	if err != nil {
+		t.Fatalf("Audit(%+v): %v", f, err)
+	}
+	return entries
+}
+
+// auditJSON renders an entry for comparison, with times in UTC so that
+// equal instants compare equal.
+func auditJSON(t *testing.T, e stores.AuditEntry) string {
+	t.Helper()
+	e.RequestedAt, e.CompletedAt = e.RequestedAt.UTC(), e.CompletedAt.UTC()
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func stateIDs(sts []stores.RequestState) []string {
+	var ids []string
+	for _, st := range sts {
+		ids = append(ids, st.Request.RequestID)
+	}
+	return ids
+}
