@@ -19,8 +19,12 @@ type Eraser interface {
 	EraseChannel(ctx context.Context, ch schemas.Channel, contactIDs []string) ([]schemas.ArtefactCount, error)
 }
 
-// Channel is one channel's consumer. Artefact channels consume requests;
-// contact-search consumes finalize (phase 2).
+// Channel is one channel's consumer; channels differ only in their name,
+// which selects their artefacts in the data map. Artefact channels
+// (data-warehouse, email-webform, voice, messaging, social) consume
+// requests. contact-search consumes finalize: it runs in phase 2, only after
+// every other channel succeeded, because until then the contact must stay
+// findable and the other channels locate artefacts by its date.
 type Channel struct {
 	Name   schemas.Channel
 	Eraser Eraser

@@ -1,7 +1,8 @@
 // Package consumers runs the deletion pipeline's consumers on a watermill
-// router: one consumer per channel (in the channel's own package, sharing the
-// handler in this package) and the aggregator. Every handler runs the same
-// middleware stack and receives a decoded schemas type, never raw bytes.
+// router: one Channel per channel of the data map, all the same handler
+// over different artefacts, and the aggregator (package aggregator). Every
+// handler runs the same middleware stack and receives a decoded schemas
+// type, never raw bytes.
 package consumers
 
 import (

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/erasure-project/erasure/internal/app"
 	"github.com/erasure-project/erasure/stores"
 )
 
@@ -28,14 +29,14 @@ func cmdAudit(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err := fl.Parse(args); err != nil {
 		return exitError{2}
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := app.Load(*configPath)
 	if err != nil {
 		return err
 	}
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
 	}
-	st, cleanup, err := openStores(ctx, cfg)
+	st, cleanup, err := app.OpenStores(ctx, cfg)
 	if err != nil {
 		return err
 	}

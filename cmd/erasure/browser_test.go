@@ -220,8 +220,8 @@ func TestBrowserDeleteFlow(t *testing.T) {
 	tab := browser(t)
 	slow := &slowObjects{}
 	p := startPipeline(t, 12, nil)
-	slow.Objects = p.app.stores.Locator.Objects
-	p.app.stores.Locator.Objects = slow
+	slow.Objects = p.app.Stores.Locator.Objects
+	p.app.Stores.Locator.Objects = slow
 	base := p.app.URL()
 	ctx := tab()
 	signIn(t, ctx, base, "dpo")
@@ -263,7 +263,7 @@ func TestBrowserDeleteFlow(t *testing.T) {
 		jsClick("search-submit"),
 		chromedp.WaitVisible(tid("search-empty")),
 	)
-	if rem, err := p.app.stores.Locator.Remaining(t.Context(), target); err != nil || rem.Total() != 0 {
+	if rem, err := p.app.Stores.Locator.Remaining(t.Context(), target); err != nil || rem.Total() != 0 {
 		t.Errorf("after the UI deletion: %v %v", rem, err)
 	}
 
@@ -278,7 +278,7 @@ func TestBrowserDeleteFlow(t *testing.T) {
 	within(t, ctx, 10*time.Second, jsClick("deleting-close-button"))
 	deadline := time.Now().Add(45 * time.Second)
 	for time.Now().Before(deadline) {
-		if st, err := p.app.stores.Ledger.ByContact(t.Context(), second, 1); err == nil && len(st) == 1 && st[0].Outcome != nil {
+		if st, err := p.app.Stores.Ledger.ByContact(t.Context(), second, 1); err == nil && len(st) == 1 && st[0].Outcome != nil {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -311,7 +311,7 @@ func TestBrowserDeleteFlow(t *testing.T) {
 	}
 	shot(t, ctx, "toast-failure")
 	slow.fail.Store(false)
-	if _, err := p.app.stores.Index.Get(t.Context(), "contacts", voice); err != nil {
+	if _, err := p.app.Stores.Index.Get(t.Context(), "contacts", voice); err != nil {
 		t.Errorf("contact not findable after a failed deletion: %v", err)
 	}
 
@@ -346,7 +346,7 @@ func TestBrowserDeleteFlow(t *testing.T) {
 	if strings.Contains(csv, target) {
 		t.Error("export of a filtered view (user nobody) contains entries")
 	}
-	entries, err := p.app.stores.Ledger.Audit(t.Context(), stores.AuditFilter{Actor: "dpo"})
+	entries, err := p.app.Stores.Ledger.Audit(t.Context(), stores.AuditFilter{Actor: "dpo"})
 	if err != nil || len(entries) != 3 {
 		t.Errorf("audit entries by dpo: %d %v", len(entries), err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/erasure-project/erasure/internal/app"
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores/kafka"
@@ -19,7 +20,7 @@ import (
 // replay) share: configuration, the contact ID rule, the requester and the
 // broker.
 type pipelineClient struct {
-	cfg   Config
+	cfg   app.Config
 	rule  schemas.ContactIDRule
 	q     *producers.Requester
 	kafka kafka.Config
@@ -29,12 +30,12 @@ type pipelineClient struct {
 // override it when set. The default broker is the embedded one of
 // `erasure up`.
 func newPipelineClient(configPath, brokers, prefix, pattern, clientID string) (*pipelineClient, error) {
-	cfg, err := loadConfig(configPath)
+	cfg, err := app.Load(configPath)
 	if err != nil {
 		return nil, err
 	}
 	if brokers != "" {
-		cfg.Kafka.Brokers = splitList(brokers)
+		cfg.Kafka.Brokers = app.SplitList(brokers)
 	}
 	if len(cfg.Kafka.Brokers) == 0 {
 		cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
@@ -49,18 +50,14 @@ func newPipelineClient(configPath, brokers, prefix, pattern, clientID string) (*
 	if err != nil {
 		return nil, err
 	}
-	dm, err := cfg.dataMap()
+	dm, err := cfg.DataMap()
 	if err != nil {
 		return nil, err
 	}
 	c := &pipelineClient{cfg: cfg, rule: rule,
 		q:     &producers.Requester{Topics: schemas.Topics{Prefix: cfg.TopicPrefix}, Channels: dm.ChannelsFor(), Rule: rule},
-		kafka: kafka.Config{Brokers: cfg.Kafka.Brokers, ClientID: clientID, Logger: newLogger(io.Discard, slog.LevelError)}}
-	if cfg.Kafka.TLS {
-		c.kafka.TLS = defaultTLS()
-	}
-	c.kafka.SASL = kafka.SASL{Mechanism: cfg.Kafka.SASLMechanism, User: cfg.Kafka.SASLUser, Password: cfg.Kafka.SASLPassword}
-	return c, nil
+		kafka: app.KafkaClient(cfg, clientID, newLogger(io.Discard, slog.LevelError))}
+	return c, c.kafka.Validate()
 }
 
 // defaultActor is the OS user when no actor was given.

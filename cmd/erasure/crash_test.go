@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/erasure-project/erasure/internal/app"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
 )
@@ -114,9 +115,9 @@ func TestSIGKILLDuringBulkDelete(t *testing.T) {
 	args := []string{"--data", dir, "--broker-port", fmt.Sprint(port), "--http", "127.0.0.1:0", "--demo-contacts", "220", "--deadline", "10m"}
 	first := startUp(t, bin, args...)
 
-	cfg := defaultConfig()
+	cfg := app.Default()
 	cfg.DataDir = dir
-	st, closeStores, err := openStores(t.Context(), cfg)
+	st, closeStores, err := app.OpenStores(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/erasure-project/erasure/internal/app"
+
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
+	"github.com/erasure-project/erasure/internal/demo"
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
@@ -29,10 +32,10 @@ import (
 
 // pipeline is the whole product in-process on the embedded defaults.
 type pipeline struct {
-	cfg    Config
-	app    *App
+	cfg    app.Config
+	app    *app.App
 	broker *kafka.EmbeddedBroker
-	demo   []DemoContact
+	demo   []demo.Contact
 }
 
 func freePort(t testing.TB) int {
@@ -53,16 +56,16 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // startPipeline seeds contacts and runs every role until the test ends.
-func startPipeline(t testing.TB, contacts int, mutate func(*Config)) *pipeline {
+func startPipeline(t testing.TB, contacts int, mutate func(*app.Config)) *pipeline {
 	t.Helper()
-	return startPipelineWith(t, contacts, mutate, AllRoles())
+	return startPipelineWith(t, contacts, mutate, app.AllRoles())
 }
 
 // startPipelineWith runs only the given roles.
-func startPipelineWith(t testing.TB, contacts int, mutate func(*Config), roles []string) *pipeline {
+func startPipelineWith(t testing.TB, contacts int, mutate func(*app.Config), roles []string) *pipeline {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cfg := defaultConfig()
+	cfg := app.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Partitions = 3
@@ -83,17 +86,17 @@ func startPipelineWith(t testing.TB, contacts int, mutate func(*Config), roles [
 		t.Fatal(err)
 	}
 	cfg.Kafka.Brokers = []string{broker.Addr()}
-	app, cleanup, err := newApp(ctx, cfg, roles, logger)
+	a, cleanup, err := app.New(ctx, cfg, roles, logger)
 	if err != nil {
 		broker.Close()
 		t.Fatal(err)
 	}
-	demo, err := Seed(ctx, app.stores, SeedOptions{Contacts: contacts, Seed: 7})
+	seeded, err := demo.Seed(ctx, a.Stores.Demo(), demo.Options{Contacts: contacts, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx) }()
+	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -108,11 +111,11 @@ func startPipelineWith(t testing.TB, contacts int, mutate func(*Config), roles [
 		broker.Close()
 	})
 	select {
-	case <-app.Running():
+	case <-a.Running():
 	case <-time.After(30 * time.Second):
 		t.Fatal("router did not start")
 	}
-	return &pipeline{cfg: cfg, app: app, broker: broker, demo: demo}
+	return &pipeline{cfg: cfg, app: a, broker: broker, demo: seeded}
 }
 
 // inventory counts every contact's artefacts per channel and type.
@@ -120,7 +123,7 @@ func (p *pipeline) inventory(t *testing.T) map[string]locate.Remaining {
 	t.Helper()
 	out := map[string]locate.Remaining{}
 	for _, c := range p.demo {
-		r, err := p.app.stores.Locator.Remaining(t.Context(), c.ID)
+		r, err := p.app.Stores.Locator.Remaining(t.Context(), c.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,18 +141,18 @@ func cli(t *testing.T, stdin string, args ...string) (int, string, string) {
 }
 
 // pickCoverage returns contacts that between them hold every artefact type.
-func pickCoverage(demo []DemoContact) []DemoContact {
-	want := []func(DemoContact) bool{
-		func(c DemoContact) bool { return c.Kind == "voice" && c.Video },
-		func(c DemoContact) bool { return c.Kind == "chat" && c.Attach },
-		func(c DemoContact) bool { return c.Kind == "email" && c.Attach },
-		func(c DemoContact) bool { return c.Kind == "email" && c.Webform },
-		func(c DemoContact) bool { return c.Kind == "social" },
+func pickCoverage(contacts []demo.Contact) []demo.Contact {
+	want := []func(demo.Contact) bool{
+		func(c demo.Contact) bool { return c.Kind == "voice" && c.Video },
+		func(c demo.Contact) bool { return c.Kind == "chat" && c.Attach },
+		func(c demo.Contact) bool { return c.Kind == "email" && c.Attach },
+		func(c demo.Contact) bool { return c.Kind == "email" && c.Webform },
+		func(c demo.Contact) bool { return c.Kind == "social" },
 	}
-	var out []DemoContact
+	var out []demo.Contact
 	for _, w := range want {
-		for _, c := range demo {
-			if w(c) && !slices.ContainsFunc(out, func(o DemoContact) bool { return o.ID == c.ID }) {
+		for _, c := range contacts {
+			if w(c) && !slices.ContainsFunc(out, func(o demo.Contact) bool { return o.ID == c.ID }) {
 				out = append(out, c)
 				break
 			}
@@ -177,7 +180,7 @@ func TestEndToEndEveryArtefactType(t *testing.T) {
 			}
 		}
 	}
-	for ch, arts := range p.app.stores.DataMap.ArtefactTypes() {
+	for ch, arts := range p.app.Stores.DataMap.ArtefactTypes() {
 		for _, a := range arts {
 			if covered[string(ch)+"/"+a] == 0 {
 				t.Errorf("no target holds %s/%s: the test would prove nothing for it", ch, a)
@@ -271,7 +274,7 @@ func TestEndToEndEveryArtefactType(t *testing.T) {
 	}
 
 	// One audit entry per request, and the chain holds.
-	entries, err := p.app.stores.Ledger.Audit(t.Context(), stores.AuditFilter{Actor: "e2e-test"})
+	entries, err := p.app.Stores.Ledger.Audit(t.Context(), stores.AuditFilter{Actor: "e2e-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,13 +286,13 @@ func TestEndToEndEveryArtefactType(t *testing.T) {
 			t.Errorf("audit entry %d: setting %q functionality %q", e.Seq, e.Setting, e.Functionality)
 		}
 	}
-	if _, err := p.app.stores.Ledger.VerifyChain(t.Context()); err != nil {
+	if _, err := p.app.Stores.Ledger.VerifyChain(t.Context()); err != nil {
 		t.Error(err)
 	}
 
 	// Resubmitting a request (same ID) never yields a second outcome; a new
 	// request for contacts already gone succeeds with zero counts.
-	req := &producers.Requester{Publisher: p.app.pub, Topics: p.app.topics, Channels: p.app.stores.DataMap.ChannelsFor(), Rule: p.app.stores.Rule}
+	req := &producers.Requester{Publisher: p.app.Publisher, Topics: p.app.Topics, Channels: p.app.Stores.DataMap.ChannelsFor(), Rule: p.app.Stores.Rule}
 	if _, err := req.Submit(t.Context(), producers.Request{RequestID: outs[0].RequestID, ContactIDs: outs[0].ContactIDs, RequestedBy: "e2e-test", Source: schemas.SourceCLI}); err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +311,7 @@ func TestEndToEndEveryArtefactType(t *testing.T) {
 			}
 		}
 	}
-	entries, err = p.app.stores.Ledger.Audit(t.Context(), stores.AuditFilter{RequestID: outs[0].RequestID})
+	entries, err = p.app.Stores.Ledger.Audit(t.Context(), stores.AuditFilter{RequestID: outs[0].RequestID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,9 +352,9 @@ func TestDeleteRejectsBadInput(t *testing.T) {
 	}
 	// A schema-invalid upstream event and an oversized one go to the dlq
 	// with a reason and delete nothing.
-	pub := p.app.pub
+	pub := p.app.Publisher
 	invalid := []byte(`{"type":"DeletionRequested","schema_version":1,"request_id":"0190aaaa-0000-7000-8000-000000000000","contact_ids":["*"],"requested_by":"crm","requested_at":"2026-01-01T00:00:00Z","source":"upstream","channels":["contact-search"]}`)
-	if err := pub.Publish(p.app.topics.Requests(), message.NewMessage(watermill.NewUUID(), invalid)); err != nil {
+	if err := pub.Publish(p.app.Topics.Requests(), message.NewMessage(watermill.NewUUID(), invalid)); err != nil {
 		t.Fatal(err)
 	}
 	// Five artefact channels and the aggregator each read requests, so the
@@ -369,7 +372,7 @@ func TestDeleteRejectsBadInput(t *testing.T) {
 	// it, by every consumer.
 	huge := append([]byte(`{"pad":"`), bytes.Repeat([]byte("x"), schemas.MaxEventBytes)...)
 	huge = append(huge, '"', '}')
-	if err := pub.Publish(p.app.topics.Requests(), message.NewMessage(watermill.NewUUID(), huge)); err == nil {
+	if err := pub.Publish(p.app.Topics.Requests(), message.NewMessage(watermill.NewUUID(), huge)); err == nil {
 		for _, r := range readDLQ(t, p, 12)[6:] {
 			if !strings.Contains(r, "larger than") {
 				t.Errorf("oversized event: dlq reason %q", r)
@@ -384,7 +387,7 @@ func TestDeleteRejectsBadInput(t *testing.T) {
 			t.Errorf("contact %s changed after bad input: %d -> %d", id, r.Total(), after[id].Total())
 		}
 	}
-	entries, err := p.app.stores.Ledger.Audit(t.Context(), stores.AuditFilter{})
+	entries, err := p.app.Stores.Ledger.Audit(t.Context(), stores.AuditFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,14 +400,14 @@ func TestDeleteRejectsBadInput(t *testing.T) {
 // their reasons.
 func readDLQ(t *testing.T, p *pipeline, n int) []string {
 	t.Helper()
-	sub, err := kafka.NewSubscriber(p.app.kafka, kafka.SubscriberConfig{FromStart: true})
+	sub, err := kafka.NewSubscriber(p.app.Kafka, kafka.SubscriberConfig{FromStart: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	msgs, err := sub.Subscribe(ctx, p.app.topics.DLQ())
+	msgs, err := sub.Subscribe(ctx, p.app.Topics.DLQ())
 	if err != nil {
 		t.Fatal(err)
 	}

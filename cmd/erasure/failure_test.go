@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/erasure-project/erasure/internal/app"
+	"github.com/erasure-project/erasure/internal/demo"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
 )
@@ -41,11 +43,11 @@ func (b *brokenObjects) Replace(ctx context.Context, bucket, key string, r io.Re
 // completes the deletion.
 func TestFailedChannelKeepsContactFindable(t *testing.T) {
 	p := startPipeline(t, 12, nil)
-	broken := &brokenObjects{Objects: p.app.stores.Objects, bucket: "erasure-connect"}
+	broken := &brokenObjects{Objects: p.app.Stores.Objects, bucket: "erasure-connect"}
 	broken.broken.Store(true)
-	p.app.stores.Locator.Objects = broken
+	p.app.Stores.Locator.Objects = broken
 
-	var voice DemoContact
+	var voice demo.Contact
 	for _, c := range p.demo {
 		if c.Kind == "voice" {
 			voice = c
@@ -75,14 +77,14 @@ func TestFailedChannelKeepsContactFindable(t *testing.T) {
 			}
 		}
 	}
-	if _, err := p.app.stores.Index.Get(t.Context(), "contacts", voice.ID); err != nil {
+	if _, err := p.app.Stores.Index.Get(t.Context(), "contacts", voice.ID); err != nil {
 		t.Fatalf("contact is no longer findable after a failed deletion: %v", err)
 	}
-	states, err := p.app.stores.Ledger.ByContact(t.Context(), voice.ID, 5)
+	states, err := p.app.Stores.Ledger.ByContact(t.Context(), voice.ID, 5)
 	if err != nil || len(states) != 1 || states[0].Outcome == nil || states[0].Outcome.Status != schemas.StatusFailed {
 		t.Fatalf("the failed deletion is not recorded against the contact: %v %+v", err, states)
 	}
-	entries, err := p.app.stores.Ledger.Audit(t.Context(), stores.AuditFilter{RequestID: out.RequestID})
+	entries, err := p.app.Stores.Ledger.Audit(t.Context(), stores.AuditFilter{RequestID: out.RequestID})
 	if err != nil || len(entries) != 1 || entries[0].Status != schemas.StatusFailed {
 		t.Fatalf("failed deletion audit: %v %+v", err, entries)
 	}
@@ -92,7 +94,7 @@ func TestFailedChannelKeepsContactFindable(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "succeeded") {
 		t.Fatalf("retry: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	rem, err := p.app.stores.Locator.Remaining(t.Context(), voice.ID)
+	rem, err := p.app.Stores.Locator.Remaining(t.Context(), voice.ID)
 	if err != nil || rem.Total() != 0 {
 		t.Fatalf("after retry: %v %v", err, rem)
 	}
@@ -102,12 +104,12 @@ func TestFailedChannelKeepsContactFindable(t *testing.T) {
 // contact stays findable.
 func TestDeadlineFailsUnansweredRequest(t *testing.T) {
 	var roles []string
-	for _, r := range AllRoles() {
-		if r != roleConsumer+string(schemas.ChannelSocial) {
+	for _, r := range app.AllRoles() {
+		if r != app.RoleConsumer+string(schemas.ChannelSocial) {
 			roles = append(roles, r) // the social consumer is down
 		}
 	}
-	p := startPipelineWith(t, 4, func(c *Config) { c.Deadline = 3 * time.Second }, roles)
+	p := startPipelineWith(t, 4, func(c *app.Config) { c.Deadline = 3 * time.Second }, roles)
 	id := p.demo[0].ID
 	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "deadline-test", "--deadline", "3s", "--wait", "--json", "--timeout", "60s", id)
 	if code != 1 {
@@ -125,7 +127,7 @@ func TestDeadlineFailsUnansweredRequest(t *testing.T) {
 			t.Errorf("social: %s %s", ch.Status, ch.ErrorCode)
 		}
 	}
-	if _, err := p.app.stores.Index.Get(t.Context(), "contacts", id); err != nil {
+	if _, err := p.app.Stores.Index.Get(t.Context(), "contacts", id); err != nil {
 		t.Fatalf("contact not findable after a timed-out deletion: %v", err)
 	}
 }

@@ -25,7 +25,7 @@ func TestDeleteResumesFromJournal(t *testing.T) {
 		t.Fatalf("first run: %d %s", code, stderr)
 	}
 	audited := func() int {
-		es, err := p.app.stores.Ledger.Audit(t.Context(), stores.AuditFilter{Actor: "bulk"})
+		es, err := p.app.Stores.Ledger.Audit(t.Context(), stores.AuditFilter{Actor: "bulk"})
 		if err != nil {
 			t.Fatal(err)
 		}

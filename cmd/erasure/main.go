@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -84,27 +83,4 @@ Run 'erasure <command> -h' for a command's flags.
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-func defaultTLS() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS12} }
-
-// atLeast drops records below min: the Kafka client and the router are
-// chatty at info level, and their debugging detail is rarely what an
-// operator needs.
-type atLeast struct {
-	min slog.Level
-	slog.Handler
-}
-
-func (h atLeast) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h atLeast) WithAttrs(as []slog.Attr) slog.Handler {
-	return atLeast{h.min, h.Handler.WithAttrs(as)}
-}
-func (h atLeast) WithGroup(g string) slog.Handler { return atLeast{h.min, h.Handler.WithGroup(g)} }
-
-func quieter(l *slog.Logger, min slog.Level) *slog.Logger {
-	return slog.New(atLeast{min: min, Handler: l.Handler()})
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/goccy/go-yaml"
 
+	"github.com/erasure-project/erasure/internal/app"
+	"github.com/erasure-project/erasure/internal/demo"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
 	"github.com/erasure-project/erasure/stores/locate"
@@ -79,7 +81,7 @@ func TestRealServersEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("ERASURE_S3_SECRET_KEY", env["ERASURE_TEST_S3_SECRET_KEY"])
-	cfg, err := loadConfig(cfgPath)
+	cfg, err := app.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,20 +89,20 @@ func TestRealServersEndToEnd(t *testing.T) {
 	if err := createClickHouseDatabase(t, env["ERASURE_TEST_CLICKHOUSE_ADDR"], "e2e_"+run); err != nil {
 		t.Fatal(err)
 	}
-	st, closeStores, err := openStores(t.Context(), cfg)
+	st, closeStores, err := app.OpenStores(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeStores()
 	start := time.Now()
-	demo, err := Seed(t.Context(), st, SeedOptions{Contacts: 36, Seed: uint64(b[0])<<8 | uint64(b[1])})
+	seeded, err := demo.Seed(t.Context(), st.Demo(), demo.Options{Contacts: 36, Seed: uint64(b[0])<<8 | uint64(b[1])})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("seeded %d contacts into OpenSearch, MinIO and ClickHouse in %s", len(demo), time.Since(start).Round(time.Millisecond))
+	t.Logf("seeded %d contacts into OpenSearch, MinIO and ClickHouse in %s", len(seeded), time.Since(start).Round(time.Millisecond))
 	inventory := func() map[string]locate.Remaining {
 		out := map[string]locate.Remaining{}
-		for _, c := range demo {
+		for _, c := range seeded {
 			r, err := st.Locator.Remaining(t.Context(), c.ID)
 			if err != nil {
 				t.Fatal(err)
@@ -115,13 +117,13 @@ func TestRealServersEndToEnd(t *testing.T) {
 	bin := buildBinary(t)
 	var consumers []string
 	for _, ch := range schemas.AllChannels {
-		consumers = append(consumers, roleConsumer+string(ch))
+		consumers = append(consumers, app.RoleConsumer+string(ch))
 	}
 	t.Setenv("ERASURE_S3_SECRET_KEY", env["ERASURE_TEST_S3_SECRET_KEY"])
 	startProcess(t, bin, "web UI:", "serve", "--config", cfgPath, "--roles", "webapi,aggregator")
 	startProcess(t, bin, "", "serve", "--config", cfgPath, "--roles", strings.Join(consumers, ","))
 
-	targets := pickCoverage(demo)
+	targets := pickCoverage(seeded)
 	var ids []string
 	for _, c := range targets {
 		ids = append(ids, c.ID)
@@ -166,7 +168,7 @@ func TestRealServersEndToEnd(t *testing.T) {
 	}
 	t.Logf("erasure verify: %s", strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]))
 	after := inventory()
-	for _, c := range demo {
+	for _, c := range seeded {
 		if slices.Contains(ids, c.ID) {
 			continue
 		}

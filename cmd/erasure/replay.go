@@ -9,9 +9,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores/kafka"
@@ -91,64 +88,20 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 }
 
 // readRequests reads every valid original request from the time since up
-// to the end of the topic as it stands now, so a replay is bounded even
-// while new requests arrive.
+// to the end of the topic as it stands now.
 func readRequests(ctx context.Context, kcfg kafka.Config, topic string, since time.Time, rule schemas.ContactIDRule) ([]schemas.DeletionRequested, int, error) {
-	cl, err := kgo.NewClient(kcfg.Opts()...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	starts, err := adm.ListOffsetsAfterMilli(ctx, since.UnixMilli(), topic)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list offsets: %w", err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list offsets: %w", err)
-	}
-	if err := errors.Join(starts.Error(), ends.Error()); err != nil {
-		return nil, 0, fmt.Errorf("list offsets of %s: %w", topic, err)
-	}
-	from := map[int32]kgo.Offset{}
-	want := map[int32]int64{} // partition -> end offset still to reach
-	starts.Each(func(o kadm.ListedOffset) {
-		end, _ := ends.Lookup(o.Topic, o.Partition)
-		if o.Offset >= 0 && o.Offset < end.Offset {
-			from[o.Partition] = kgo.NewOffset().At(o.Offset)
-			want[o.Partition] = end.Offset
-		}
-	})
-	if len(want) == 0 {
-		return nil, 0, nil
-	}
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: from})
 	var out []schemas.DeletionRequested
 	skipped := 0
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, 0, err
+	err := kafka.ReadSince(ctx, kcfg, topic, since, func(value []byte) {
+		var req schemas.DeletionRequested
+		if schemas.Decode(value, rule, &req) != nil || req.Source == schemas.SourceReplay {
+			skipped++
+			return
 		}
-		if errs := fs.Errors(); len(errs) > 0 {
-			return nil, 0, fmt.Errorf("read %s: %w", topic, errs[0].Err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := want[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if r.Offset == end-1 {
-				delete(want, r.Partition)
-			}
-			var req schemas.DeletionRequested
-			if schemas.Decode(r.Value, rule, &req) != nil || req.Source == schemas.SourceReplay {
-				skipped++
-				return
-			}
-			out = append(out, req)
-		})
+		out = append(out, req)
+	})
+	if err != nil {
+		return nil, 0, err
 	}
 	return out, skipped, nil
 }

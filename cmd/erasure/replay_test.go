@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/erasure-project/erasure/internal/demo"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
 )
@@ -30,11 +31,11 @@ func TestReplayAfterRestore(t *testing.T) {
 	}
 
 	// The restore: the same dataset written again.
-	if _, err := Seed(t.Context(), p.app.stores, SeedOptions{Contacts: 16, Seed: 7}); err != nil {
+	if _, err := demo.Seed(t.Context(), p.app.Stores.Demo(), demo.Options{Contacts: 16, Seed: 7}); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range ids {
-		if rem, err := p.app.stores.Locator.Remaining(t.Context(), id); err != nil || rem.Total() == 0 {
+		if rem, err := p.app.Stores.Locator.Remaining(t.Context(), id); err != nil || rem.Total() == 0 {
 			t.Fatalf("restore did not bring %s back: %v", id, err)
 		}
 	}
@@ -62,11 +63,11 @@ func TestReplayAfterRestore(t *testing.T) {
 		t.Fatalf("%d replay outcomes, want 2", n)
 	}
 	for _, id := range ids {
-		if rem, err := p.app.stores.Locator.Remaining(t.Context(), id); err != nil || rem.Total() != 0 {
+		if rem, err := p.app.Stores.Locator.Remaining(t.Context(), id); err != nil || rem.Total() != 0 {
 			t.Errorf("%s not erased again: %v %v", id, rem, err)
 		}
 	}
-	entries, err := p.app.stores.Ledger.Audit(t.Context(), stores.AuditFilter{Functionality: "Replay"})
+	entries, err := p.app.Stores.Ledger.Audit(t.Context(), stores.AuditFilter{Functionality: "Replay"})
 	if err != nil || len(entries) != 2 || entries[0].Actor != "ops" {
 		t.Fatalf("replay audit entries: %v %+v", err, entries)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+
+	"github.com/erasure-project/erasure/internal/app"
 )
 
 func cmdServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -17,29 +19,29 @@ func cmdServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err := fl.Parse(args); err != nil {
 		return exitError{2}
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := app.Load(*configPath)
 	if err != nil {
 		return err
 	}
 	if len(cfg.Kafka.Brokers) == 0 {
 		return errors.New("serve needs kafka.brokers (or ERASURE_KAFKA_BROKERS); use 'erasure up' for the embedded broker")
 	}
-	rs := splitList(*roles)
+	rs := app.SplitList(*roles)
 	if len(rs) == 0 {
 		return errors.New("--roles is required")
 	}
 	if len(rs) == 1 && rs[0] == "all" {
-		rs = AllRoles()
+		rs = app.AllRoles()
 	}
 	logger := newLogger(stderr, slog.LevelInfo)
-	app, cleanup, err := newApp(ctx, cfg, rs, logger)
+	a, cleanup, err := app.New(ctx, cfg, rs, logger)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	if u := app.URL(); u != "" {
+	if u := a.URL(); u != "" {
 		fmt.Fprintf(stdout, "web UI: %s\n", u)
 	}
 	logger.Info("serving", "roles", rs)
-	return app.Run(ctx)
+	return a.Run(ctx)
 }

@@ -12,10 +12,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/erasure-project/erasure/internal/app"
+	"github.com/erasure-project/erasure/internal/demo"
 	"github.com/erasure-project/erasure/stores/kafka"
 	"github.com/erasure-project/erasure/webapi"
 )
@@ -27,13 +30,13 @@ func cmdUp(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 	dataDir := fl.String("data", "", "data directory (default ./erasure-data)")
 	httpAddr := fl.String("http", "", "web UI address (default 127.0.0.1:8080)")
 	brokerPort := fl.Int("broker-port", 0, "embedded Kafka broker port on 127.0.0.1 (default 9092)")
-	demo := fl.Int("demo-contacts", -1, "contacts to seed on first start (default 500)")
+	demoContacts := fl.Int("demo-contacts", -1, "contacts to seed on first start (default 500)")
 	deadline := fl.Duration("deadline", 0, "deadline of a deletion (default 30s)")
 	verbose := fl.Bool("v", false, "debug logging")
 	if err := fl.Parse(args); err != nil {
 		return exitError{2}
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := app.Load(*configPath)
 	if err != nil {
 		return err
 	}
@@ -44,10 +47,13 @@ func cmdUp(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 		cfg.HTTPAddr = *httpAddr
 	}
 	if *brokerPort != 0 {
+		if len(cfg.Kafka.Brokers) > 0 {
+			return errors.New("--broker-port sets the embedded broker's port, but kafka.brokers is configured: remove one of them")
+		}
 		cfg.Kafka.EmbeddedPort = *brokerPort
 	}
-	if *demo >= 0 {
-		cfg.DemoContacts = *demo
+	if *demoContacts >= 0 {
+		cfg.DemoContacts = *demoContacts
 	}
 	if *deadline != 0 {
 		cfg.Deadline = *deadline
@@ -60,17 +66,24 @@ func cmdUp(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 	return up(ctx, cfg, logger, stdout)
 }
 
-// up runs every role in one process on the embedded defaults.
-func up(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer) error {
+// up runs every role in one process, with demo users and data. Every store
+// is the configured one (the embedded ones by default); the embedded broker
+// runs only when no kafka.brokers are configured.
+func up(ctx context.Context, cfg app.Config, logger *slog.Logger, stdout io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	broker, err := kafka.StartEmbedded(ctx, filepath.Join(cfg.DataDir, "kafka"), cfg.Kafka.EmbeddedPort, cfg.Partitions, logger.With("component", "broker"))
-	if err != nil {
-		return fmt.Errorf("embedded broker: %w", err)
+	if len(cfg.Kafka.Brokers) == 0 {
+		broker, err := kafka.StartEmbedded(ctx, filepath.Join(cfg.DataDir, "kafka"), cfg.Kafka.EmbeddedPort, cfg.Partitions, logger.With("component", "broker"))
+		if err != nil {
+			return fmt.Errorf("embedded broker: %w", err)
+		}
+		defer broker.Close()
+		cfg.Kafka.Brokers = []string{broker.Addr()}
 	}
-	defer broker.Close()
-	cfg.Kafka.Brokers = []string{broker.Addr()}
 
 	logins, err := demoUsers(cfg.DataDir)
 	if err != nil {
@@ -84,20 +97,21 @@ func up(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer) 
 		cfg.Web.Users = append(cfg.Web.Users, webapi.User{Name: l.Name, PasswordHash: string(hash), Roles: l.Roles})
 	}
 
-	app, cleanup, err := newApp(ctx, cfg, AllRoles(), logger)
+	a, cleanup, err := app.New(ctx, cfg, app.AllRoles(), logger)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 
-	seeded, err := seedOnce(ctx, cfg, app.stores, logger)
+	seeded, err := seedOnce(ctx, cfg, a.Stores, logger)
 	if err != nil {
 		return fmt.Errorf("demo data: %w", err)
 	}
 
 	fmt.Fprintf(stdout, "erasure is up\n")
-	fmt.Fprintf(stdout, "  web UI:  %s\n", app.URL())
-	fmt.Fprintf(stdout, "  broker:  %s   (erasure delete --brokers %s --actor you --wait ID)\n", broker.Addr(), broker.Addr())
+	brokers := strings.Join(cfg.Kafka.Brokers, ",")
+	fmt.Fprintf(stdout, "  web UI:  %s\n", a.URL())
+	fmt.Fprintf(stdout, "  broker:  %s   (erasure delete --brokers %s --actor you --wait ID)\n", brokers, brokers)
 	fmt.Fprintf(stdout, "  data:    %s\n", cfg.DataDir)
 	if seeded > 0 {
 		fmt.Fprintf(stdout, "  demo:    %d contacts seeded\n", seeded)
@@ -106,7 +120,7 @@ func up(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer) 
 	for _, l := range logins {
 		fmt.Fprintf(stdout, "    %-8s %-22s %v\n", l.Name, l.Password, l.Roles)
 	}
-	return app.Run(ctx)
+	return a.Run(ctx)
 }
 
 type demoLogin struct {
@@ -147,13 +161,13 @@ func demoUsers(dataDir string) ([]demoLogin, error) {
 }
 
 // seedOnce seeds demo data the first time a data directory is used.
-func seedOnce(ctx context.Context, cfg Config, st *Stores, logger *slog.Logger) (int, error) {
+func seedOnce(ctx context.Context, cfg app.Config, st *app.Stores, logger *slog.Logger) (int, error) {
 	marker := filepath.Join(cfg.DataDir, "demo-seeded")
 	if _, err := os.Stat(marker); err == nil || cfg.DemoContacts == 0 {
 		return 0, nil
 	}
 	start := time.Now()
-	ids, err := Seed(ctx, st, SeedOptions{Contacts: cfg.DemoContacts, Seed: 1})
+	ids, err := demo.Seed(ctx, st.Demo(), demo.Options{Contacts: cfg.DemoContacts, Seed: 1})
 	if err != nil {
 		return 0, err
 	}

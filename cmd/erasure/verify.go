@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+
+	"github.com/erasure-project/erasure/internal/app"
 )
 
 func cmdVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -17,7 +19,7 @@ func cmdVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err := fl.Parse(args); err != nil {
 		return exitError{2}
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := app.Load(*configPath)
 	if err != nil {
 		return err
 	}
@@ -28,7 +30,7 @@ func cmdVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	st, cleanup, err := openStores(ctx, cfg)
+	st, cleanup, err := app.OpenStores(ctx, cfg)
 	if err != nil {
 		return err
 	}

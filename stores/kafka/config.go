@@ -46,18 +46,22 @@ const (
 
 // Config is how to reach a Kafka-protocol cluster.
 type Config struct {
-	Brokers  []string
-	ClientID string      // defaults to "erasure"
-	TLS      *tls.Config // nil means plaintext
-	SASL     SASL        // zero means no authentication
-	Logger   *slog.Logger
+	Brokers  []string `yaml:"brokers"`
+	ClientID string   `yaml:"client_id"` // defaults to "erasure"
+	// TLS turns TLS on with the system's roots; TLSConfig, set in code,
+	// replaces them. Both unset means plaintext.
+	TLS       bool         `yaml:"tls"`
+	TLSConfig *tls.Config  `yaml:"-"`
+	SASL      SASL         `yaml:",inline"` // zero means no authentication
+	Logger    *slog.Logger `yaml:"-"`
 }
 
 // SASL is optional SASL authentication.
 type SASL struct {
-	Mechanism string // SASLPlain, SASLScramSHA256 or SASLScramSHA512
-	User      string
-	Password  string
+	Mechanism string `yaml:"sasl_mechanism"` // SASLPlain, SASLScramSHA256 or SASLScramSHA512
+	User      string `yaml:"sasl_user"`
+	// Password never comes from a file: ERASURE_KAFKA_SASL_PASSWORD.
+	Password string `yaml:"-"`
 }
 
 // LogValue keeps the password out of logs when a config is logged.
@@ -92,8 +96,11 @@ func (c Config) Opts() []kgo.Opt {
 		id = "erasure"
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ClientID(id)}
-	if c.TLS != nil {
-		opts = append(opts, kgo.DialTLSConfig(c.TLS.Clone()))
+	switch {
+	case c.TLSConfig != nil:
+		opts = append(opts, kgo.DialTLSConfig(c.TLSConfig.Clone()))
+	case c.TLS:
+		opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
 	}
 	if m := c.SASL.mechanism(); m != nil {
 		opts = append(opts, kgo.SASL(m))

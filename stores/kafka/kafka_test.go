@@ -423,7 +423,7 @@ func TestKafkaTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	cfg := Config{Brokers: cluster.ListenAddrs(), TLS: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	cfg := Config{Brokers: cluster.ListenAddrs(), TLSConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
 	topic := kafkaTestTopic(t, cfg, 1)
 	pub := kafkaTestPublisher(t, cfg)
 	sent := kafkaPublishN(t, pub, topic, 1)

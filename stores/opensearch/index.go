@@ -21,11 +21,13 @@ import (
 
 // Config configures the OpenSearch index adapter.
 type Config struct {
-	URLs               []string
-	User, Password     string
-	InsecureSkipVerify bool
+	URLs []string `yaml:"urls"`
+	User string   `yaml:"user"`
+	// Password never comes from a file: ERASURE_OPENSEARCH_PASSWORD.
+	Password           string `yaml:"-"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 	// IndexPrefix is prepended to every index name (default "").
-	IndexPrefix string
+	IndexPrefix string `yaml:"index_prefix"`
 }
 
 // Index is the production search index. Every index it creates

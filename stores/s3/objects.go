@@ -26,14 +26,16 @@ import (
 // Config says how to reach S3 or an S3-compatible server.
 type Config struct {
 	// Endpoint is the base URL of an S3-compatible server; empty means AWS.
-	Endpoint string
-	Region   string
+	Endpoint string `yaml:"endpoint"`
+	Region   string `yaml:"region"`
 	// PathStyle addresses buckets as endpoint/bucket/key rather than as
 	// bucket.endpoint/key (MinIO and most self-hosted servers need it).
-	PathStyle bool
+	PathStyle bool `yaml:"path_style"`
 	// AccessKey and SecretKey are static credentials; both empty means the
 	// standard AWS credential chain (environment, shared files, IAM role).
-	AccessKey, SecretKey string
+	// The secret never comes from a file: ERASURE_S3_SECRET_KEY.
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"-"`
 }
 
 // Objects is the production object store. Buckets are versioned, so

@@ -1,10 +1,14 @@
-package main
+// Package app wires erasure's roles together: it loads the one
+// configuration, opens the stores it names, and builds the consumers, the
+// aggregator and the web API of the roles a process runs.
+package app
 
 import (
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +16,11 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores/clickhouse"
+	"github.com/erasure-project/erasure/stores/kafka"
 	"github.com/erasure-project/erasure/stores/locate"
+	"github.com/erasure-project/erasure/stores/opensearch"
+	"github.com/erasure-project/erasure/stores/s3"
 	"github.com/erasure-project/erasure/webapi"
 )
 
@@ -47,52 +55,30 @@ type Config struct {
 	DemoContacts int `yaml:"demo_contacts"`
 }
 
-// KafkaConfig: an empty broker list means the embedded broker.
+// KafkaConfig is the broker the pipeline uses. An empty broker list means
+// the embedded broker, which only `erasure up` runs, on EmbeddedPort.
 type KafkaConfig struct {
-	Brokers       []string `yaml:"brokers"`
-	EmbeddedPort  int      `yaml:"embedded_port"`
-	TLS           bool     `yaml:"tls"`
-	SASLMechanism string   `yaml:"sasl_mechanism"`
-	SASLUser      string   `yaml:"sasl_user"`
-	SASLPassword  string   `yaml:"-"`
+	kafka.Config `yaml:",inline"`
+	EmbeddedPort int `yaml:"embedded_port"`
 }
 
 // IndexConfig selects the search index: "sqlite" (embedded) or "opensearch".
 type IndexConfig struct {
-	Kind       string           `yaml:"kind"`
-	OpenSearch OpenSearchConfig `yaml:"opensearch"`
-}
-
-// OpenSearchConfig; the password comes from ERASURE_OPENSEARCH_PASSWORD.
-type OpenSearchConfig struct {
-	URLs               []string `yaml:"urls"`
-	User               string   `yaml:"user"`
-	Password           string   `yaml:"-"`
-	InsecureSkipVerify bool     `yaml:"insecure_skip_verify"`
-	IndexPrefix        string   `yaml:"index_prefix"`
+	Kind       string            `yaml:"kind"`
+	OpenSearch opensearch.Config `yaml:"opensearch"`
 }
 
 // ObjectsConfig selects object storage: "disk" (embedded) or "s3".
 type ObjectsConfig struct {
-	Kind string   `yaml:"kind"`
-	S3   S3Config `yaml:"s3"`
-}
-
-// S3Config; with no access key the standard AWS credential chain is used,
-// and the secret key comes from ERASURE_S3_SECRET_KEY.
-type S3Config struct {
-	Endpoint  string `yaml:"endpoint"`
-	Region    string `yaml:"region"`
-	PathStyle bool   `yaml:"path_style"`
-	AccessKey string `yaml:"access_key"`
-	SecretKey string `yaml:"-"`
+	Kind string    `yaml:"kind"`
+	S3   s3.Config `yaml:"s3"`
 }
 
 // WarehouseConfig selects the warehouse: "sqlite" (embedded) or
 // "clickhouse".
 type WarehouseConfig struct {
-	Kind       string           `yaml:"kind"`
-	ClickHouse ClickHouseConfig `yaml:"clickhouse"`
+	Kind       string            `yaml:"kind"`
+	ClickHouse clickhouse.Config `yaml:"clickhouse"`
 }
 
 // LedgerConfig selects where join state and the audit log live: "sqlite"
@@ -102,16 +88,6 @@ type WarehouseConfig struct {
 type LedgerConfig struct {
 	Kind     string `yaml:"kind"`
 	Database string `yaml:"database"`
-}
-
-// ClickHouseConfig; the password comes from ERASURE_CLICKHOUSE_PASSWORD.
-type ClickHouseConfig struct {
-	Addr     []string `yaml:"addr"`
-	Database string   `yaml:"database"`
-	User     string   `yaml:"user"`
-	Password string   `yaml:"-"`
-	Protocol string   `yaml:"protocol"`
-	TLS      bool     `yaml:"tls"`
 }
 
 // WebConfig configures sign-in.
@@ -125,7 +101,8 @@ type WebConfig struct {
 	OIDC *webapi.OIDCConfig `yaml:"oidc"`
 }
 
-func defaultConfig() Config {
+// Default is the configuration of `erasure up`: every store embedded.
+func Default() Config {
 	return Config{
 		DataDir:      "erasure-data",
 		HTTPAddr:     "127.0.0.1:8080",
@@ -142,10 +119,10 @@ func defaultConfig() Config {
 	}
 }
 
-// loadConfig reads path (if any) over the defaults and applies environment
+// Load reads path (if any) over the defaults and applies environment
 // overrides.
-func loadConfig(path string) (Config, error) {
-	cfg := defaultConfig()
+func Load(path string) (Config, error) {
+	cfg := Default()
 	if path != "" {
 		raw, err := os.ReadFile(path)
 		if err != nil {
@@ -169,7 +146,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		"ERASURE_DATA_DIR":            &c.DataDir,
 		"ERASURE_HTTP_ADDR":           &c.HTTPAddr,
 		"ERASURE_TOPIC_PREFIX":        &c.TopicPrefix,
-		"ERASURE_KAFKA_SASL_PASSWORD": &c.Kafka.SASLPassword,
+		"ERASURE_KAFKA_SASL_PASSWORD": &c.Kafka.SASL.Password,
 		"ERASURE_OPENSEARCH_PASSWORD": &c.Index.OpenSearch.Password,
 		"ERASURE_S3_SECRET_KEY":       &c.Objects.S3.SecretKey,
 		"ERASURE_CLICKHOUSE_PASSWORD": &c.Warehouse.ClickHouse.Password,
@@ -183,7 +160,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		c.Web.OIDC.ClientSecret = v
 	}
 	if v, ok := lookup("ERASURE_KAFKA_BROKERS"); ok {
-		c.Kafka.Brokers = splitList(v)
+		c.Kafka.Brokers = SplitList(v)
 	}
 	if v, ok := lookup("ERASURE_DEADLINE"); ok {
 		d, err := time.ParseDuration(v)
@@ -217,11 +194,21 @@ func (c Config) Validate() error {
 	if _, err := schemas.NewContactIDRule(c.ContactIDPattern); err != nil {
 		errs = append(errs, err)
 	}
+	if len(c.Kafka.Brokers) > 0 {
+		if err := c.Kafka.Config.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if c.Kafka.TLS || c.Kafka.SASL.Mechanism != "" {
+		errs = append(errs, errors.New("kafka.tls and kafka.sasl_mechanism need kafka.brokers: the embedded broker is plaintext"))
+	}
+	if c.Kafka.EmbeddedPort < 0 || c.Kafka.EmbeddedPort > 65535 {
+		errs = append(errs, fmt.Errorf("kafka.embedded_port %d is not a port", c.Kafka.EmbeddedPort))
+	}
 	if c.TopicPrefix != "" && strings.ContainsAny(c.TopicPrefix, " /\\") {
 		errs = append(errs, fmt.Errorf("topic_prefix %q has characters Kafka refuses", c.TopicPrefix))
 	}
 	for kind, v := range map[string]string{"index": c.Index.Kind, "objects": c.Objects.Kind, "warehouse": c.Warehouse.Kind, "ledger": c.Ledger.Kind} {
-		if !slicesContains(supportedKinds[kind], v) {
+		if !slices.Contains(supportedKinds[kind], v) {
 			errs = append(errs, fmt.Errorf("%s.kind %q: supported: %s", kind, v, strings.Join(supportedKinds[kind], ", ")))
 		}
 	}
@@ -235,7 +222,8 @@ var supportedKinds = map[string][]string{
 	"ledger":    {"sqlite", "clickhouse"},
 }
 
-func (c Config) dataMap() (*locate.DataMap, error) {
+// DataMap is the configured data map, or the default one.
+func (c Config) DataMap() (*locate.DataMap, error) {
 	if c.DataMapFile == "" {
 		return locate.DefaultDataMap()
 	}
@@ -246,7 +234,8 @@ func (c Config) dataMap() (*locate.DataMap, error) {
 	return locate.ParseDataMap(raw)
 }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated list, dropping empty items.
+func SplitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -254,13 +243,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func slicesContains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

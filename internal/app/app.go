@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -20,12 +20,7 @@ import (
 
 	"github.com/erasure-project/erasure/consumers"
 	"github.com/erasure-project/erasure/consumers/aggregator"
-	"github.com/erasure-project/erasure/consumers/contactsearch"
-	"github.com/erasure-project/erasure/consumers/datawarehouse"
-	"github.com/erasure-project/erasure/consumers/emailwebform"
-	"github.com/erasure-project/erasure/consumers/messaging"
-	"github.com/erasure-project/erasure/consumers/social"
-	"github.com/erasure-project/erasure/consumers/voice"
+	"github.com/erasure-project/erasure/internal/demo"
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
@@ -43,14 +38,14 @@ import (
 const (
 	RoleWebAPI     = "webapi"
 	RoleAggregator = "aggregator"
-	roleConsumer   = "consumer:"
+	RoleConsumer   = "consumer:" // followed by a channel name
 )
 
 // AllRoles is every role, as `erasure up` runs them.
 func AllRoles() []string {
 	r := []string{RoleWebAPI, RoleAggregator}
 	for _, ch := range schemas.AllChannels {
-		r = append(r, roleConsumer+string(ch))
+		r = append(r, RoleConsumer+string(ch))
 	}
 	return r
 }
@@ -66,9 +61,9 @@ type Stores struct {
 	Rule      schemas.ContactIDRule
 }
 
-// openStores opens the configured stores and returns them with a cleanup.
-func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
-	dm, err := cfg.dataMap()
+// OpenStores opens the configured stores and returns them with a cleanup.
+func OpenStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
+	dm, err := cfg.DataMap()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -97,9 +92,7 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 	fail := func(err error) (*Stores, func(), error) { cleanup(); return nil, nil, err }
 	switch cfg.Index.Kind {
 	case "opensearch":
-		o := cfg.Index.OpenSearch
-		if s.Index, err = opensearch.New(ctx, opensearch.Config{URLs: o.URLs, User: o.User, Password: o.Password,
-			InsecureSkipVerify: o.InsecureSkipVerify, IndexPrefix: o.IndexPrefix}); err != nil {
+		if s.Index, err = opensearch.New(ctx, cfg.Index.OpenSearch); err != nil {
 			return fail(err)
 		}
 	default:
@@ -111,9 +104,7 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 	}
 	switch cfg.Objects.Kind {
 	case "s3":
-		o := cfg.Objects.S3
-		if s.Objects, err = s3.New(ctx, s3.Config{Endpoint: o.Endpoint, Region: o.Region, PathStyle: o.PathStyle,
-			AccessKey: o.AccessKey, SecretKey: o.SecretKey}); err != nil {
+		if s.Objects, err = s3.New(ctx, cfg.Objects.S3); err != nil {
 			return fail(err)
 		}
 	default:
@@ -121,9 +112,7 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 	}
 	switch cfg.Warehouse.Kind {
 	case "clickhouse":
-		c := cfg.Warehouse.ClickHouse
-		ch, err := clickhouse.NewWarehouse(ctx, clickhouse.Config{Addr: c.Addr, Database: c.Database,
-			User: c.User, Password: c.Password, Protocol: c.Protocol, TLS: c.TLS})
+		ch, err := clickhouse.NewWarehouse(ctx, cfg.Warehouse.ClickHouse)
 		if err != nil {
 			return fail(err)
 		}
@@ -142,8 +131,7 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 		if cfg.Ledger.Database != "" {
 			c.Database = cfg.Ledger.Database
 		}
-		led, err := clickhouse.NewLedger(ctx, clickhouse.Config{Addr: c.Addr, Database: c.Database,
-			User: c.User, Password: c.Password, Protocol: c.Protocol, TLS: c.TLS})
+		led, err := clickhouse.NewLedger(ctx, c)
 		if err != nil {
 			return fail(err)
 		}
@@ -162,25 +150,38 @@ func openStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 
 // App is one erasure process: the roles it runs and what they share.
 type App struct {
-	cfg     Config
-	roles   []string
-	logger  *slog.Logger
-	kafka   kafka.Config
-	topics  schemas.Topics
-	stores  *Stores
-	pub     message.Publisher
-	router  *message.Router
-	agg     *aggregator.Aggregator
-	web     *webapi.Server
-	feedSub message.Subscriber
-	httpLn  net.Listener
+	Stores    *Stores
+	Publisher message.Publisher
+	Topics    schemas.Topics
+	// Kafka is the broker configuration every client of this process uses.
+	Kafka kafka.Config
+
+	logger    *slog.Logger
+	router    *message.Router
+	agg       *aggregator.Aggregator
+	web       *webapi.Server
+	feedSub   message.Subscriber
+	webLn     net.Listener
+	metricsLn net.Listener
 }
 
-// newApp builds every dependency of the given roles and returns the app and
+// KafkaClient is cfg's broker configuration for a client named id, logging
+// warnings and errors only.
+func KafkaClient(cfg Config, id string, logger *slog.Logger) kafka.Config {
+	k := cfg.Kafka.Config
+	k.ClientID = id
+	k.Logger = Quieter(logger, slog.LevelWarn)
+	return k
+}
+
+// New builds every dependency of the given roles and returns the app and
 // its cleanup. Brokers must already be reachable.
-func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger) (*App, func(), error) {
+func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger) (*App, func(), error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		return nil, nil, errors.New("kafka.brokers is empty: start the embedded broker first or configure one")
 	}
 	for _, r := range roles {
 		if !slices.Contains(AllRoles(), r) {
@@ -195,38 +196,33 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 	}
 	fail := func(err error) (*App, func(), error) { cleanup(); return nil, nil, err }
 
-	a := &App{cfg: cfg, roles: roles, logger: logger, topics: schemas.Topics{Prefix: cfg.TopicPrefix}}
-	a.kafka = kafka.Config{Brokers: cfg.Kafka.Brokers, ClientID: "erasure", Logger: quieter(logger, slog.LevelWarn),
-		SASL: kafka.SASL{Mechanism: cfg.Kafka.SASLMechanism, User: cfg.Kafka.SASLUser, Password: cfg.Kafka.SASLPassword}}
-	if cfg.Kafka.TLS {
-		a.kafka.TLS = defaultTLS()
-	}
-	if err := kafka.EnsureTopics(ctx, a.kafka, cfg.Partitions, cfg.Replication,
-		a.topics.Requests(), a.topics.Finalize(), a.topics.ChannelResults(), a.topics.Outcomes(), a.topics.DLQ()); err != nil {
+	a := &App{logger: logger, Topics: schemas.Topics{Prefix: cfg.TopicPrefix}, Kafka: KafkaClient(cfg, "erasure", logger)}
+	if err := kafka.EnsureTopics(ctx, a.Kafka, cfg.Partitions, cfg.Replication,
+		a.Topics.Requests(), a.Topics.Finalize(), a.Topics.ChannelResults(), a.Topics.Outcomes(), a.Topics.DLQ()); err != nil {
 		return fail(fmt.Errorf("topics: %w", err))
 	}
-	st, closeStores, err := openStores(ctx, cfg)
+	st, closeStores, err := OpenStores(ctx, cfg)
 	if err != nil {
 		return fail(err)
 	}
 	cleanups = append(cleanups, closeStores)
-	a.stores = st
+	a.Stores = st
 
-	pub, err := kafka.NewPublisher(a.kafka)
+	pub, err := kafka.NewPublisher(a.Kafka)
 	if err != nil {
 		return fail(err)
 	}
 	cleanups = append(cleanups, func() { pub.Close() })
-	a.pub = pub
+	a.Publisher = pub
 
-	rcfg := consumers.RouterConfig{DLQTopic: a.topics.DLQ()}
-	router, err := consumers.NewRouter(rcfg, pub, quieter(logger, slog.LevelWarn))
+	rcfg := consumers.RouterConfig{DLQTopic: a.Topics.DLQ()}
+	router, err := consumers.NewRouter(rcfg, pub, Quieter(logger, slog.LevelWarn))
 	if err != nil {
 		return fail(err)
 	}
 	a.router = router
 	subscriber := func(group string, fromStart bool) (message.Subscriber, error) {
-		s, err := kafka.NewSubscriber(a.kafka, kafka.SubscriberConfig{ConsumerGroup: group, FromStart: fromStart})
+		s, err := kafka.NewSubscriber(a.Kafka, kafka.SubscriberConfig{ConsumerGroup: group, FromStart: fromStart})
 		if err != nil {
 			return nil, err
 		}
@@ -234,16 +230,10 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 		return s, nil
 	}
 
-	channels := map[schemas.Channel]func() *consumers.Channel{
-		schemas.ChannelDataWarehouse: func() *consumers.Channel { return datawarehouse.New(st.Locator, st.Rule, logger) },
-		schemas.ChannelEmailWebform:  func() *consumers.Channel { return emailwebform.New(st.Locator, st.Rule, logger) },
-		schemas.ChannelVoice:         func() *consumers.Channel { return voice.New(st.Locator, st.Rule, logger) },
-		schemas.ChannelMessaging:     func() *consumers.Channel { return messaging.New(st.Locator, st.Rule, logger) },
-		schemas.ChannelSocial:        func() *consumers.Channel { return social.New(st.Locator, st.Rule, logger) },
-		schemas.ChannelContactSearch: func() *consumers.Channel { return contactsearch.New(st.Locator, st.Rule, logger) },
-	}
+	// Channels are data: every channel runs the same handler over the
+	// artefacts the data map gives it.
 	for _, role := range roles {
-		ch, ok := strings.CutPrefix(role, roleConsumer)
+		ch, ok := strings.CutPrefix(role, RoleConsumer)
 		if !ok {
 			continue
 		}
@@ -251,7 +241,8 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 		if err != nil {
 			return fail(err)
 		}
-		channels[schemas.Channel(ch)]().Register(router, rcfg, a.topics, sub, pub)
+		c := &consumers.Channel{Name: schemas.Channel(ch), Eraser: st.Locator, Rule: st.Rule, Logger: logger}
+		c.Register(router, rcfg, a.Topics, sub, pub)
 	}
 	if slices.Contains(roles, RoleAggregator) {
 		reqSub, err := subscriber(schemas.GroupAggregatorRequests, true)
@@ -262,12 +253,20 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 		if err != nil {
 			return fail(err)
 		}
-		a.agg = &aggregator.Aggregator{Ledger: st.Ledger, Publisher: pub, Topics: a.topics, Rule: st.Rule,
+		a.agg = &aggregator.Aggregator{Ledger: st.Ledger, Publisher: pub, Topics: a.Topics, Rule: st.Rule,
 			Required: st.DataMap.ChannelsFor(), Deadline: cfg.Deadline, Logger: logger.With("role", RoleAggregator)}
 		a.agg.Register(router, rcfg, reqSub, resSub)
 	}
+	listen := func(addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen %s: %w", addr, err)
+		}
+		cleanups = append(cleanups, func() { ln.Close() })
+		return ln, nil
+	}
 	if slices.Contains(roles, RoleWebAPI) {
-		req := &producers.Requester{Publisher: pub, Topics: a.topics, Channels: st.DataMap.ChannelsFor(), Rule: st.Rule}
+		req := &producers.Requester{Publisher: pub, Topics: a.Topics, Channels: st.DataMap.ChannelsFor(), Rule: st.Rule}
 		web, err := webapi.New(webapi.Config{
 			Users: cfg.Web.Users, APITokens: cfg.Web.APITokens, SecureCookies: cfg.Web.SecureCookies,
 			Deadline: cfg.Deadline, ContactIDRule: st.Rule, OIDC: cfg.Web.OIDC,
@@ -281,29 +280,30 @@ func newApp(ctx context.Context, cfg Config, roles []string, logger *slog.Logger
 		if a.feedSub, err = subscriber("", false); err != nil {
 			return fail(err)
 		}
-		ln, err := net.Listen("tcp", cfg.HTTPAddr)
-		if err != nil {
-			return fail(fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err))
+		if a.webLn, err = listen(cfg.HTTPAddr); err != nil {
+			return fail(err)
 		}
-		a.httpLn = ln
-		cleanups = append(cleanups, func() { ln.Close() })
-	} else if cfg.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fail(fmt.Errorf("listen %s: %w", cfg.MetricsAddr, err))
+	}
+	if cfg.MetricsAddr != "" {
+		if a.metricsLn, err = listen(cfg.MetricsAddr); err != nil {
+			return fail(err)
 		}
-		a.httpLn = ln
-		cleanups = append(cleanups, func() { ln.Close() })
 	}
 	return a, cleanup, nil
 }
 
-// URL is where the web UI listens.
-func (a *App) URL() string {
-	if a.httpLn == nil {
+// URL is where the web UI listens, or "" without the web API.
+func (a *App) URL() string { return httpURL(a.webLn) }
+
+// MetricsURL is where /metrics and /healthz are served on their own
+// listener, or "" when metrics_addr is not set.
+func (a *App) MetricsURL() string { return httpURL(a.metricsLn) }
+
+func httpURL(ln net.Listener) string {
+	if ln == nil {
 		return ""
 	}
-	return "http://" + a.httpLn.Addr().String()
+	return "http://" + ln.Addr().String()
 }
 
 // Run runs every role until ctx ends, then drains within bounds.
@@ -313,25 +313,10 @@ func (a *App) Run(ctx context.Context) error {
 	if a.agg != nil {
 		g.Go(func() error { return a.agg.RunDeadlines(ctx, time.Second) })
 	}
-	if a.httpLn != nil {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.Handler())
-		if a.web != nil {
-			g.Go(func() error { return a.web.RunFeed(ctx, a.feedSub, a.topics) })
-			mux.Handle("/", a.web.Handler())
-		} else {
-			// Healthy while the router's handlers run.
-			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-				if !a.router.IsRunning() {
-					http.Error(w, "not consuming", http.StatusServiceUnavailable)
-					return
-				}
-				w.Write([]byte("ok\n"))
-			})
-		}
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	serve := func(ln net.Listener, h http.Handler) {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		g.Go(func() error {
-			if err := srv.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("http: %w", err)
 			}
 			return nil
@@ -343,6 +328,26 @@ func (a *App) Run(ctx context.Context) error {
 			return srv.Shutdown(sctx)
 		})
 	}
+	if a.web != nil {
+		g.Go(func() error { return a.web.RunFeed(ctx, a.feedSub, a.Topics) })
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.Handler())
+		mux.Handle("/", a.web.Handler())
+		serve(a.webLn, mux)
+	}
+	if a.metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.Handler())
+		// Healthy while the router's handlers run.
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			if !a.router.IsRunning() {
+				http.Error(w, "not consuming", http.StatusServiceUnavailable)
+				return
+			}
+			w.Write([]byte("ok\n"))
+		})
+		serve(a.metricsLn, mux)
+	}
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		return nil
@@ -352,3 +357,30 @@ func (a *App) Run(ctx context.Context) error {
 
 // Running reports when the router's handlers are consuming.
 func (a *App) Running() chan struct{} { return a.router.Running() }
+
+// atLeast drops records below min: the Kafka client and the router are
+// chatty at info level, and their debugging detail is rarely what an
+// operator needs.
+type atLeast struct {
+	min slog.Level
+	slog.Handler
+}
+
+func (h atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h atLeast) WithAttrs(as []slog.Attr) slog.Handler {
+	return atLeast{h.min, h.Handler.WithAttrs(as)}
+}
+func (h atLeast) WithGroup(g string) slog.Handler { return atLeast{h.min, h.Handler.WithGroup(g)} }
+
+// Quieter is l without the records below min.
+func Quieter(l *slog.Logger, min slog.Level) *slog.Logger {
+	return slog.New(atLeast{min: min, Handler: l.Handler()})
+}
+
+// Demo is where demo data goes in these stores.
+func (s *Stores) Demo() demo.Stores {
+	return demo.Stores{Index: s.Index, Objects: s.Objects, Warehouse: s.Warehouse, DataMap: s.DataMap}
+}

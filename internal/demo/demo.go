@@ -1,4 +1,7 @@
-package main
+// Package demo seeds the stores with a realistic, obviously fake dataset:
+// what `erasure up` shows on first start and what the end-to-end tests
+// delete.
+package demo
 
 import (
 	"bytes"
@@ -15,15 +18,23 @@ import (
 	"github.com/erasure-project/erasure/stores/locate"
 )
 
-// SeedOptions shapes the demo dataset.
-type SeedOptions struct {
+// Stores are where the dataset goes, as the data map places it.
+type Stores struct {
+	Index     stores.Index
+	Objects   stores.Objects
+	Warehouse stores.Warehouse
+	DataMap   *locate.DataMap
+}
+
+// Options shape the dataset.
+type Options struct {
 	Contacts int
 	Seed     uint64    // same seed, same dataset
 	Now      time.Time // contacts fall in the 60 days before it
 }
 
-// DemoContact is one seeded contact and what it was given.
-type DemoContact struct {
+// Contact is one seeded contact and what it was given.
+type Contact struct {
 	ID       string
 	Kind     string // voice, chat, email, social
 	Date     time.Time
@@ -49,7 +60,7 @@ var (
 // map names: contact and CTR index entries, Amazon Connect-style objects,
 // data-lake files holding many contacts each, warehouse rows and email
 // threads shared by several contacts.
-func Seed(ctx context.Context, st *Stores, opt SeedOptions) ([]DemoContact, error) {
+func Seed(ctx context.Context, st Stores, opt Options) ([]Contact, error) {
 	if opt.Now.IsZero() {
 		opt.Now = time.Now().UTC()
 	}
@@ -59,11 +70,11 @@ func Seed(ctx context.Context, st *Stores, opt SeedOptions) ([]DemoContact, erro
 	if err := s.ensure(ctx); err != nil {
 		return nil, err
 	}
-	var contacts []DemoContact
+	var contacts []Contact
 	var threadID string
 	var inThread int
 	for i := 0; i < opt.Contacts; i++ {
-		c := DemoContact{
+		c := Contact{
 			ID:   uuidFrom(rng),
 			Kind: demoKinds[i%len(demoKinds)],
 			Date: opt.Now.Add(-time.Duration(rng.Int64N(int64(60 * 24 * time.Hour)))).Truncate(time.Second),
@@ -97,7 +108,7 @@ func Seed(ctx context.Context, st *Stores, opt SeedOptions) ([]DemoContact, erro
 }
 
 type seeder struct {
-	st   *Stores
+	st   Stores
 	dm   *locate.DataMap
 	rng  *rand.Rand
 	inst string
@@ -158,7 +169,7 @@ func (s *seeder) put(ctx context.Context, ch schemas.Channel, artefact, id strin
 	return s.st.Objects.Put(ctx, a.Bucket, a.ObjectKey(id, date, suffix), strings.NewReader(body))
 }
 
-func (s *seeder) contact(ctx context.Context, i int, c DemoContact) error {
+func (s *seeder) contact(ctx context.Context, i int, c Contact) error {
 	r := s.rng
 	first, last := demoFirst[r.IntN(len(demoFirst))], demoLast[r.IntN(len(demoLast))]
 	phone := fmt.Sprintf("+44 7700 900%03d", r.IntN(1000)) // Ofcom's range reserved for drama

@@ -1,8 +1,6 @@
-package main
+package app
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +29,7 @@ func TestDeployConfigsLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{compose, k8s} {
-		cfg, err := loadConfig(p)
+		cfg, err := Load(p)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -54,29 +52,12 @@ func TestConfigRejects(t *testing.T) {
 	} {
 		p := filepath.Join(t.TempDir(), "c.yaml")
 		os.WriteFile(p, []byte(body), 0o644)
-		cfg, err := loadConfig(p)
+		cfg, err := Load(p)
 		if err == nil {
 			err = cfg.Validate()
 		}
 		if err == nil {
 			t.Errorf("%s: accepted", name)
-		}
-	}
-}
-
-// A process without the web API serves /metrics and /healthz on the
-// metrics address, for probes and scraping.
-func TestMetricsAddrForConsumerRoles(t *testing.T) {
-	p := startPipelineWith(t, 0, func(c *Config) { c.MetricsAddr = "127.0.0.1:0" }, []string{roleConsumer + "voice", RoleAggregator})
-	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "go_goroutines"} {
-		res, err := http.Get(p.app.URL() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
-			t.Errorf("GET %s: %d, body lacks %q", path, res.StatusCode, want)
 		}
 	}
 }

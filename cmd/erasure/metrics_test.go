@@ -1,0 +1,27 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/erasure-project/erasure/internal/app"
+)
+
+// A process without the web API serves /metrics and /healthz on the
+// metrics address, for probes and scraping.
+func TestMetricsAddrForConsumerRoles(t *testing.T) {
+	p := startPipelineWith(t, 0, func(c *app.Config) { c.MetricsAddr = "127.0.0.1:0" }, []string{app.RoleConsumer + "voice", app.RoleAggregator})
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "go_goroutines"} {
+		res, err := http.Get(p.app.MetricsURL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, body lacks %q", path, res.StatusCode, want)
+		}
+	}
+}
