@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,10 +13,7 @@ import (
 )
 
 func cmdAudit(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	configPath := fl.String("config", "", "YAML configuration file")
-	dataDir := fl.String("data", "", "data directory of the embedded stores")
+	fl := newCommand("audit", stderr, true)
 	actor := fl.String("user", "", "only entries by this user")
 	functionality := fl.String("functionality", "", "only this functionality (Delete Contact, Bulk Delete, Upstream Request, Replay)")
 	contact := fl.String("contact", "", "only entries naming this contact ID")
@@ -26,15 +22,9 @@ func cmdAudit(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	limit := fl.Int("limit", 100, "at most this many entries")
 	asJSON := fl.Bool("json", false, "print entries as JSON lines")
 	verify := fl.Bool("verify", false, "verify the hash chain of the whole audit log")
-	if err := fl.Parse(args); err != nil {
-		return exitError{2}
-	}
-	cfg, err := app.Load(*configPath)
+	cfg, err := fl.load(args)
 	if err != nil {
 		return err
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
 	}
 	st, cleanup, err := app.OpenStores(ctx, cfg)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,13 +18,11 @@ import (
 )
 
 func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("delete", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newCommand("delete", stderr, false)
 	fl.Usage = func() {
 		fmt.Fprint(stderr, "usage: erasure delete [flags] ID... | --file F | -\n\n")
 		fl.PrintDefaults()
 	}
-	configPath := fl.String("config", "", "YAML configuration file (optional)")
 	brokers := fl.String("brokers", "", "Kafka brokers, comma-separated (default 127.0.0.1:9092, the embedded broker)")
 	prefix := fl.String("topic-prefix", "", "topic prefix (default erasure.)")
 	file := fl.String("file", "", "read contact IDs from this file, one per line")
@@ -38,13 +35,13 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	pattern := fl.String("contact-id-pattern", "", "contact ID pattern (default: the Amazon Connect UUID form)")
 	journalPath := fl.String("journal", "", "resumable run: record requests and outcomes in this file, and on a rerun reuse its request IDs and skip what is done")
 	deadline := fl.Duration("deadline", 0, "how long each request may take before it is failed (default: 30s plus 20ms per request in this run, since a bulk run queues)")
-	if err := fl.Parse(args); err != nil {
-		return exitError{2}
+	if err := fl.parse(args); err != nil {
+		return err
 	}
 	if *batch < 1 || *batch > schemas.MaxContactsPerRequest {
 		return fmt.Errorf("--batch must be between 1 and %d", schemas.MaxContactsPerRequest)
 	}
-	c, err := newPipelineClient(*configPath, *brokers, *prefix, *pattern, "erasure-delete")
+	c, err := newPipelineClient(*fl.configPath, *brokers, *prefix, *pattern, "erasure-delete")
 	if err != nil {
 		return err
 	}

@@ -12,12 +12,15 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/erasure-project/erasure/internal/app"
 )
 
 func main() {
@@ -83,4 +86,46 @@ Run 'erasure <command> -h' for a command's flags.
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// command is a command's flag set. Every command reads the one
+// configuration file; the ones that open the embedded stores also take the
+// data directory.
+type command struct {
+	*flag.FlagSet
+	configPath *string
+	dataDir    *string
+}
+
+func newCommand(name string, stderr io.Writer, dataDir bool) *command {
+	fl := flag.NewFlagSet(name, flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	c := &command{FlagSet: fl, configPath: fl.String("config", "", "YAML configuration file (optional)")}
+	if dataDir {
+		c.dataDir = fl.String("data", "", "data directory of the embedded stores (default ./erasure-data)")
+	}
+	return c
+}
+
+// parse parses args; a bad flag has been reported already.
+func (c *command) parse(args []string) error {
+	if err := c.Parse(args); err != nil {
+		return exitError{2}
+	}
+	return nil
+}
+
+// load parses args and loads the configuration, with --data applied.
+func (c *command) load(args []string) (app.Config, error) {
+	if err := c.parse(args); err != nil {
+		return app.Config{}, err
+	}
+	cfg, err := app.Load(*c.configPath)
+	if err != nil {
+		return cfg, err
+	}
+	if c.dataDir != nil && *c.dataDir != "" {
+		cfg.DataDir = *c.dataDir
+	}
+	return cfg, nil
 }

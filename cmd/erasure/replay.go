@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -20,9 +19,7 @@ import (
 // so the deletions run again against the restored data and are audited as
 // replays.
 func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	configPath := fl.String("config", "", "YAML configuration file (optional)")
+	fl := newCommand("replay", stderr, false)
 	brokers := fl.String("brokers", "", "Kafka brokers, comma-separated (default 127.0.0.1:9092)")
 	since := fl.String("since", "", "replay requests made at or after this time (RFC 3339, or a duration ago such as 72h)")
 	actor := fl.String("actor", "", "who runs the replay, recorded in the audit log (default: the OS user)")
@@ -30,14 +27,14 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	wait := fl.Bool("wait", false, "wait for every replayed request's outcome; exit 1 if any failed")
 	timeout := fl.Duration("timeout", 30*time.Minute, "with --wait: give up after this long")
 	asJSON := fl.Bool("json", false, "print one JSON result object per request")
-	if err := fl.Parse(args); err != nil {
-		return exitError{2}
+	if err := fl.parse(args); err != nil {
+		return err
 	}
 	from, err := parseSince(*since, time.Now())
 	if err != nil {
 		return err
 	}
-	c, err := newPipelineClient(*configPath, *brokers, "", "", "erasure-replay")
+	c, err := newPipelineClient(*fl.configPath, *brokers, "", "", "erasure-replay")
 	if err != nil {
 		return err
 	}

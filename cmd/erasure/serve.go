@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,14 +11,9 @@ import (
 )
 
 func cmdServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	configPath := fl.String("config", "", "YAML configuration file")
+	fl := newCommand("serve", stderr, true)
 	roles := fl.String("roles", "", "comma-separated roles: webapi, aggregator, consumer:<channel>, or all")
-	if err := fl.Parse(args); err != nil {
-		return exitError{2}
-	}
-	cfg, err := app.Load(*configPath)
+	cfg, err := fl.load(args)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -24,24 +23,15 @@ import (
 )
 
 func cmdUp(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("up", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	configPath := fl.String("config", "", "YAML configuration file (optional)")
-	dataDir := fl.String("data", "", "data directory (default ./erasure-data)")
+	fl := newCommand("up", stderr, true)
 	httpAddr := fl.String("http", "", "web UI address (default 127.0.0.1:8080)")
 	brokerPort := fl.Int("broker-port", 0, "embedded Kafka broker port on 127.0.0.1 (default 9092)")
 	demoContacts := fl.Int("demo-contacts", -1, "contacts to seed on first start (default 500)")
 	deadline := fl.Duration("deadline", 0, "deadline of a deletion (default 30s)")
 	verbose := fl.Bool("v", false, "debug logging")
-	if err := fl.Parse(args); err != nil {
-		return exitError{2}
-	}
-	cfg, err := app.Load(*configPath)
+	cfg, err := fl.load(args)
 	if err != nil {
 		return err
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
 	}
 	if *httpAddr != "" {
 		cfg.HTTPAddr = *httpAddr

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -11,20 +10,11 @@ import (
 )
 
 func cmdVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	configPath := fl.String("config", "", "YAML configuration file")
-	dataDir := fl.String("data", "", "data directory of the embedded stores")
+	fl := newCommand("verify", stderr, true)
 	file := fl.String("file", "", "read contact IDs from this file, one per line")
-	if err := fl.Parse(args); err != nil {
-		return exitError{2}
-	}
-	cfg, err := app.Load(*configPath)
+	cfg, err := fl.load(args)
 	if err != nil {
 		return err
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
 	}
 	ids, err := readIDs(fl.Args(), *file, stdin)
 	if err != nil {
