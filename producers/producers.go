@@ -5,7 +5,6 @@ package producers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -16,18 +15,8 @@ import (
 	"github.com/erasure-project/erasure/schemas"
 )
 
-// ErrNoContacts is returned for an empty list of contact IDs.
-var ErrNoContacts = errors.New("no contact IDs given")
-
-// InvalidContactError names which input was not a valid contact ID without
-// repeating it, since it could be anything someone typed.
-type InvalidContactError struct{ Index int }
-
-func (e *InvalidContactError) Error() string {
-	return fmt.Sprintf("contact ID #%d: %v", e.Index+1, schemas.ErrInvalidContactID)
-}
-
-func (e *InvalidContactError) Unwrap() error { return schemas.ErrInvalidContactID }
+// ErrNoContacts is schemas.ErrNoContacts, for callers that test for it here.
+var ErrNoContacts = schemas.ErrNoContacts
 
 // NewMessage encodes and validates an event and wraps it in a message keyed
 // by key (the request ID), with its type and version in headers.
@@ -65,34 +54,20 @@ type Requester struct {
 	Now      func() time.Time
 }
 
-// Request describes one deletion request.
-type Request struct {
-	// RequestID is set when resubmitting a request: the same ID never gets a
-	// second outcome. Empty means a new time-ordered ID.
-	RequestID   string
-	ContactIDs  []string
-	RequestedBy string
-	Source      schemas.Source
-	ReasonCode  string
-	ReplayOf    string
-	Deadline    time.Duration
-}
+// Request describes one deletion request. It is the submission the schemas
+// package validates, so what is checked and what is built cannot drift.
+type Request = schemas.Submission
 
 // Build validates r and returns the event it would publish. Nothing is
-// published for bad input.
+// published for bad input: r is refused with a *schemas.SubmissionError
+// before an event exists.
 func (q *Requester) Build(r Request) (schemas.DeletionRequested, error) {
-	if len(r.ContactIDs) == 0 {
-		return schemas.DeletionRequested{}, ErrNoContacts
-	}
-	if len(r.ContactIDs) > schemas.MaxContactsPerRequest {
-		return schemas.DeletionRequested{}, fmt.Errorf("%d contact IDs in one request: at most %d", len(r.ContactIDs), schemas.MaxContactsPerRequest)
+	if err := q.Rule.ValidateSubmission(r); err != nil {
+		return schemas.DeletionRequested{}, err
 	}
 	ids := make([]string, 0, len(r.ContactIDs))
 	seen := map[string]bool{}
-	for i, id := range r.ContactIDs {
-		if err := q.Rule.Check(id); err != nil {
-			return schemas.DeletionRequested{}, &InvalidContactError{Index: i}
-		}
+	for _, id := range r.ContactIDs {
 		if !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)
@@ -111,20 +86,18 @@ func (q *Requester) Build(r Request) (schemas.DeletionRequested, error) {
 		now = q.Now
 	}
 	ev := schemas.DeletionRequested{
-		RequestID:   id,
-		ContactIDs:  ids,
-		RequestedBy: r.RequestedBy,
-		RequestedAt: now().UTC(),
-		Source:      r.Source,
-		Channels:    q.Channels,
-		ReasonCode:  r.ReasonCode,
-		ReplayOf:    r.ReplayOf,
+		RequestID:       id,
+		ContactIDs:      ids,
+		RequestedBy:     r.RequestedBy,
+		RequestedAt:     now().UTC(),
+		Source:          r.Source,
+		Channels:        q.Channels,
+		ReasonCode:      r.ReasonCode,
+		ReplayOf:        r.ReplayOf,
+		DeadlineSeconds: r.DeadlineSeconds(),
 	}
-	if r.Deadline > 0 {
-		ev.DeadlineSeconds = int((r.Deadline + time.Second - 1) / time.Second)
-	}
-	// Encoding validates against the schema, so a bad principal or reason
-	// code is refused here rather than by every consumer.
+	// The submission is valid, so this refuses only what the Requester itself
+	// contributes, such as a data map without contact-search.
 	if _, err := schemas.Encode(&ev); err != nil {
 		return schemas.DeletionRequested{}, err
 	}

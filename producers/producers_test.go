@@ -54,10 +54,10 @@ func TestSubmitRefusesBadInputAndPublishesNothing(t *testing.T) {
 	}
 }
 
-func TestInvalidContactErrorDoesNotEchoInput(t *testing.T) {
+func TestInvalidContactDoesNotEchoInput(t *testing.T) {
 	_, err := newRequester(&recorder{}).Build(Request{ContactIDs: []string{good, "secret-phone-+447700"}, RequestedBy: "dpo", Source: schemas.SourceUI})
-	var ice *InvalidContactError
-	if !errors.As(err, &ice) || ice.Index != 1 || !errors.Is(err, schemas.ErrInvalidContactID) {
+	var se *schemas.SubmissionError
+	if !errors.As(err, &se) || se.Code != schemas.CodeInvalidContactID || se.Position != 2 || !errors.Is(err, schemas.ErrInvalidContactID) {
 		t.Fatalf("err %v", err)
 	}
 	if strings.Contains(err.Error(), "secret") {
@@ -88,5 +88,34 @@ func TestSubmitKeysByRequestIDAndDeduplicates(t *testing.T) {
 	again, err := newRequester(rec).Build(Request{RequestID: ev.RequestID, ContactIDs: []string{good}, RequestedBy: "dpo", Source: schemas.SourceUI})
 	if err != nil || again.RequestID != ev.RequestID {
 		t.Fatalf("resubmission: %v %s", err, again.RequestID)
+	}
+}
+
+// TestBuildRefusesWithSubmissionError: every refusal of user input comes
+// from schemas.ValidateSubmission, before an event is encoded, and keeps the
+// sentinels callers test for.
+func TestBuildRefusesWithSubmissionError(t *testing.T) {
+	for _, tc := range []struct {
+		r    Request
+		code string
+		is   error
+	}{
+		{Request{RequestedBy: "dpo", Source: schemas.SourceUI}, schemas.CodeNoContacts, ErrNoContacts},
+		{Request{ContactIDs: []string{good, "*"}, RequestedBy: "dpo", Source: schemas.SourceUI}, schemas.CodeInvalidContactID, schemas.ErrInvalidContactID},
+		{Request{ContactIDs: []string{good}, RequestedBy: "Jane Doe", Source: schemas.SourceUI}, schemas.CodeInvalidRequestedBy, schemas.ErrInvalidEvent},
+		{Request{ContactIDs: []string{good}, RequestedBy: "dpo", Source: schemas.SourceUI, ReasonCode: "by phone"}, schemas.CodeInvalidReasonCode, schemas.ErrInvalidEvent},
+		{Request{ContactIDs: []string{good}, RequestedBy: "dpo"}, schemas.CodeInvalidSource, schemas.ErrInvalidEvent},
+		{Request{ContactIDs: []string{good}, RequestedBy: "dpo", Source: schemas.SourceReplay, ReplayOf: "last week"}, schemas.CodeInvalidReplayOf, schemas.ErrInvalidEvent},
+		{Request{ContactIDs: []string{good}, RequestedBy: "dpo", Source: schemas.SourceCLI, Deadline: 25 * time.Hour}, schemas.CodeInvalidDeadline, schemas.ErrInvalidEvent},
+	} {
+		_, err := newRequester(&recorder{}).Build(tc.r)
+		var se *schemas.SubmissionError
+		if !errors.As(err, &se) || se.Code != tc.code || !errors.Is(err, tc.is) {
+			t.Errorf("%+v: err %v, want %s", tc.r, err, tc.code)
+		}
+	}
+	ev, err := newRequester(&recorder{}).Build(Request{ContactIDs: []string{good}, RequestedBy: "dpo", Source: schemas.SourceCLI, Deadline: 1500 * time.Millisecond})
+	if err != nil || ev.DeadlineSeconds != 2 {
+		t.Fatalf("deadline of 1.5s: %d %v", ev.DeadlineSeconds, err)
 	}
 }

@@ -53,25 +53,11 @@ func (r ContactIDRule) Check(id string) error {
 	if r.re == nil {
 		return DefaultContactIDRule.Check(id)
 	}
-	if len(id) > 128 || !r.re.MatchString(id) || !safeChars(id) {
+	// The schema's contact_id class is a second, pattern-independent guard:
+	// whatever the configured pattern, a contact ID that reaches a store
+	// holds only these characters.
+	if !charset(id, maxContactIDLen, contactIDByte) || !r.re.MatchString(id) {
 		return ErrInvalidContactID
 	}
 	return nil
-}
-
-// safeChars is a second, pattern-independent guard: whatever the configured
-// pattern, a contact ID that reaches a store holds only these characters.
-func safeChars(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }

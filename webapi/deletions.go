@@ -18,9 +18,6 @@ import (
 // requestIDRE is the request ID form of the event schema.
 var requestIDRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
-// reasonCodeRE is the event schema's reason_code: a short code, never text.
-var reasonCodeRE = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
-
 type deletionRequest struct {
 	ContactIDs []string `json:"contact_ids"`
 	ReasonCode string   `json:"reason_code,omitempty"`
@@ -34,24 +31,23 @@ type deletionAccepted struct {
 	RequestedAt     time.Time         `json:"requested_at"`
 }
 
-// validate checks a request completely before anything is published, so a
-// bad list submits nothing. Messages name positions, never the input.
-func (s *Server) validateDeletion(req deletionRequest) error {
-	if len(req.ContactIDs) == 0 {
-		return &badRequest{"no_contacts", "give at least one contact ID"}
+// writeSubmissionError answers a submission that schemas.ValidateSubmission
+// refused. Messages name positions, never the input; parts the caller did
+// not type, such as their own name, get the answer the event encoder's
+// refusal always got.
+func writeSubmissionError(w http.ResponseWriter, e *schemas.SubmissionError) {
+	switch e.Code {
+	case schemas.CodeNoContacts:
+		writeError(w, http.StatusBadRequest, e.Code, "give at least one contact ID")
+	case schemas.CodeTooManyContacts:
+		writeError(w, http.StatusBadRequest, e.Code, fmt.Sprintf("at most %d contact IDs per request", schemas.MaxContactsPerRequest))
+	case schemas.CodeInvalidContactID:
+		writeError(w, http.StatusBadRequest, e.Code, fmt.Sprintf("contact ID #%d is not a valid contact ID", e.Position))
+	case schemas.CodeInvalidReasonCode:
+		writeError(w, http.StatusBadRequest, e.Code, "reason_code must be a short code of a-z, 0-9, '.', '_' or '-'")
+	default:
+		writeError(w, http.StatusBadRequest, "invalid_request", "the request was refused as invalid")
 	}
-	if len(req.ContactIDs) > schemas.MaxContactsPerRequest {
-		return &badRequest{"too_many_contacts", fmt.Sprintf("at most %d contact IDs per request", schemas.MaxContactsPerRequest)}
-	}
-	for i, id := range req.ContactIDs {
-		if s.rule.Check(id) != nil {
-			return &badRequest{"invalid_contact_id", fmt.Sprintf("contact ID #%d is not a valid contact ID", i+1)}
-		}
-	}
-	if req.ReasonCode != "" && !reasonCodeRE.MatchString(req.ReasonCode) {
-		return &badRequest{"invalid_reason_code", "reason_code must be a short code of a-z, 0-9, '.', '_' or '-'"}
-	}
-	return nil
 }
 
 // handleSubmit publishes a deletion request and remembers who asked, so its
@@ -63,8 +59,16 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeBodyError(w, err)
 		return
 	}
-	if err := s.validateDeletion(req); err != nil {
-		writeBadRequest(w, err)
+	sub := producers.Request{
+		ContactIDs:  req.ContactIDs,
+		RequestedBy: p.Name,
+		Source:      p.sourceOf(),
+		ReasonCode:  req.ReasonCode,
+	}
+	// Checked in full before anything is registered or published, by the
+	// rules the publisher applies, so a bad list submits nothing.
+	if err := s.rule.ValidateSubmission(sub); err != nil {
+		s.submitFailed(w, err)
 		return
 	}
 	rid, err := uuid.NewV7()
@@ -73,18 +77,13 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", "internal error")
 		return
 	}
+	sub.RequestID = rid.String()
 	// Registered before publishing: the first progress event may arrive
 	// before Submit returns.
-	s.owners.add(rid.String(), owner{who: p.identity(), scope: p.key()})
-	ev, err := s.deps.Requests.Submit(r.Context(), producers.Request{
-		RequestID:   rid.String(),
-		ContactIDs:  req.ContactIDs,
-		RequestedBy: p.Name,
-		Source:      p.sourceOf(),
-		ReasonCode:  req.ReasonCode,
-	})
+	s.owners.add(sub.RequestID, owner{who: p.identity(), scope: p.key()})
+	ev, err := s.deps.Requests.Submit(r.Context(), sub)
 	if err != nil {
-		s.owners.remove(rid.String())
+		s.owners.remove(sub.RequestID)
 		s.submitFailed(w, err)
 		return
 	}
@@ -108,12 +107,13 @@ func (s *Server) deadlineOf(ev schemas.DeletionRequested) int {
 }
 
 func (s *Server) submitFailed(w http.ResponseWriter, err error) {
-	var ice *producers.InvalidContactError
+	var se *schemas.SubmissionError
 	switch {
-	case errors.As(err, &ice):
-		writeError(w, http.StatusBadRequest, "invalid_contact_id", fmt.Sprintf("contact ID #%d is not a valid contact ID", ice.Index+1))
-	case errors.Is(err, producers.ErrNoContacts):
-		writeError(w, http.StatusBadRequest, "no_contacts", "give at least one contact ID")
+	case errors.As(err, &se):
+		writeSubmissionError(w, se)
+	case errors.Is(err, schemas.ErrNoContacts):
+		// Another Requester may return the bare sentinel.
+		writeSubmissionError(w, &schemas.SubmissionError{Code: schemas.CodeNoContacts, Field: "contact_ids"})
 	case errors.Is(err, schemas.ErrInvalidEvent):
 		writeError(w, http.StatusBadRequest, "invalid_request", "the request was refused as invalid")
 	case errors.Is(err, context.Canceled):

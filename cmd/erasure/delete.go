@@ -51,11 +51,17 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	// Validate everything before publishing anything: one bad line stops the
+	// Validate every request before publishing any: one bad line stops the
 	// whole run with nothing deleted.
-	for i, id := range ids {
-		if rule.Check(id) != nil {
-			return fmt.Errorf("input line %d: %w; nothing was submitted", i+1, schemas.ErrInvalidContactID)
+	for start := 0; start < len(ids); start += *batch {
+		err := rule.ValidateSubmission(schemas.Submission{ContactIDs: ids[start:min(start+*batch, len(ids))],
+			RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason})
+		var se *schemas.SubmissionError
+		if errors.As(err, &se) && se.Position > 0 {
+			return fmt.Errorf("input line %d: %w; nothing was submitted", start+se.Position, schemas.ErrInvalidContactID)
+		}
+		if err != nil {
+			return fmt.Errorf("%w; nothing was submitted", err)
 		}
 	}
 	if *deadline <= 0 {
