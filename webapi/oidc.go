@@ -220,7 +220,9 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.startSession(w, name, roles)
-	s.log.Info("signed in", "user", name, "method", "oidc")
+	// Logged by subject: an opaque, stable ID for the account, where the
+	// session's name is often an email address or a personal user name.
+	s.log.Info("signed in", "sub", idt.Subject, "method", "oidc")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte(`<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/"><title>Signing in</title><a href="/">Continue</a>`))

@@ -1,12 +1,14 @@
 package webapi
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -28,6 +30,9 @@ type fakeIdP struct {
 	nonce  string
 	chall  string
 	groups []string
+	// ident holds the identity claims of the ID token (sub,
+	// preferred_username, email).
+	ident map[string]string
 }
 
 func newFakeIdP(t *testing.T) *fakeIdP {
@@ -35,7 +40,8 @@ func newFakeIdP(t *testing.T) *fakeIdP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idp := &fakeIdP{key: key, groups: []string{"privacy-team"}}
+	idp := &fakeIdP{key: key, groups: []string{"privacy-team"},
+		ident: map[string]string{"sub": "u-1", "preferred_username": "pat.sso"}}
 	disc := &oidctest.Server{PublicKeys: []oidctest.PublicKey{{PublicKey: key.Public(), KeyID: "k1", Algorithm: "RS256"}}}
 	mux := http.NewServeMux()
 	mux.Handle("/", disc)
@@ -48,10 +54,13 @@ func newFakeIdP(t *testing.T) *fakeIdP {
 			http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
 			return
 		}
-		groups, _ := json.Marshal(idp.groups)
-		claims := fmt.Sprintf(`{"iss":%q,"aud":"erasure","sub":"u-1","preferred_username":"pat.sso","nonce":%q,"groups":%s,"iat":%d,"exp":%d}`,
-			idp.URL, idp.nonce, groups, time.Now().Unix(), time.Now().Add(time.Hour).Unix())
-		tok := oidctest.SignIDToken(key, "k1", "RS256", claims)
+		claims := map[string]any{"iss": idp.URL, "aud": "erasure", "nonce": idp.nonce, "groups": idp.groups,
+			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+		for k, v := range idp.ident {
+			claims[k] = v
+		}
+		raw, _ := json.Marshal(claims)
+		tok := oidctest.SignIDToken(key, "k1", "RS256", string(raw))
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"access_token":"at","token_type":"Bearer","expires_in":3600,"id_token":%q}`, tok)
 	})
@@ -72,43 +81,9 @@ func TestOIDCSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-
-	start := func() (state string, cookie *http.Cookie) {
-		res, err := noRedirect.Get(h.ts.URL + "/api/v1/oidc/login")
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		loc, err := url.Parse(res.Header.Get("Location"))
-		if res.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), idp.URL+"/auth") {
-			t.Fatalf("login: %d to %q", res.StatusCode, res.Header.Get("Location"))
-		}
-		q := loc.Query()
-		if q.Get("code_challenge_method") != "S256" || q.Get("nonce") == "" {
-			t.Fatalf("authorization request without PKCE or nonce: %v", q)
-		}
-		idp.mu.Lock()
-		idp.nonce, idp.chall = q.Get("nonce"), q.Get("code_challenge")
-		idp.mu.Unlock()
-		for _, c := range res.Cookies() {
-			if c.Name == oidcStateCookie {
-				cookie = c
-			}
-		}
-		return q.Get("state"), cookie
-	}
+	start := func() (string, *http.Cookie) { return oidcStart(t, h, idp) }
 	callback := func(state, code string, cookie *http.Cookie) *http.Response {
-		req, _ := http.NewRequest("GET", h.ts.URL+"/api/v1/oidc/callback?state="+url.QueryEscape(state)+"&code="+code, nil)
-		if cookie != nil {
-			req.AddCookie(cookie)
-		}
-		res, err := noRedirect.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res
+		return oidcCallback(t, h, state, code, cookie)
 	}
 	session := func(res *http.Response) *http.Cookie {
 		for _, c := range res.Cookies() {
@@ -153,5 +128,133 @@ func TestOIDCSignIn(t *testing.T) {
 	state, cookie = start()
 	if res := callback(state, "good-code", cookie); session(res) != nil {
 		t.Error("user without roles signed in")
+	}
+}
+
+// oidcNoRedirect shows the sign-in's redirects instead of following them.
+var oidcNoRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// oidcStart begins a sign-in and hands the authorization request's nonce
+// and PKCE challenge to idp, as a browser visiting the provider would.
+func oidcStart(t *testing.T, h *harness, idp *fakeIdP) (state string, cookie *http.Cookie) {
+	t.Helper()
+	res, err := oidcNoRedirect.Get(h.ts.URL + "/api/v1/oidc/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if res.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), idp.URL+"/auth") {
+		t.Fatalf("login: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	q := loc.Query()
+	if q.Get("code_challenge_method") != "S256" || q.Get("nonce") == "" {
+		t.Fatalf("authorization request without PKCE or nonce: %v", q)
+	}
+	idp.mu.Lock()
+	idp.nonce, idp.chall = q.Get("nonce"), q.Get("code_challenge")
+	idp.mu.Unlock()
+	for _, c := range res.Cookies() {
+		if c.Name == oidcStateCookie {
+			cookie = c
+		}
+	}
+	return q.Get("state"), cookie
+}
+
+// oidcCallback is the provider's redirect back to the app.
+func oidcCallback(t *testing.T, h *harness, state, code string, cookie *http.Cookie) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", h.ts.URL+"/api/v1/oidc/callback?state="+url.QueryEscape(state)+"&code="+code, nil)
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	res, err := oidcNoRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
+}
+
+// syncBuffer is a log sink the server's goroutines can share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// The sign-in log line names the account by its subject; the email address
+// or user name the session shows is personal data and stays out of logs.
+func TestOIDCSignInLogsSubjectOnly(t *testing.T) {
+	const sub, email, username = "a8f3c2e1-5d4b-4e7a-9c6f-0b1d2e3f4a5b", "pat.example@example.com", "pat.sso"
+	for _, tt := range []struct {
+		name     string
+		ident    map[string]string
+		wantUser string // the session's name, unchanged by what is logged
+	}{
+		{"email only", map[string]string{"sub": sub, "email": email}, email},
+		{"user name and email", map[string]string{"sub": sub, "preferred_username": username, "email": email}, username},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			idp := newFakeIdP(t)
+			idp.ident = tt.ident
+			h := newHarness(t, defaultSendBuffer)
+			var logs syncBuffer
+			h.srv.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			var err error
+			h.srv.oidc, err = newOIDCClient(OIDCConfig{
+				Issuer: idp.URL, ClientID: "erasure", ClientSecret: "s", RedirectURL: h.ts.URL + "/api/v1/oidc/callback",
+				GroupRoles: map[string][]string{"privacy-team": {"dpo"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			state, cookie := oidcStart(t, h, idp)
+			res := oidcCallback(t, h, state, "good-code", cookie)
+			var sc *http.Cookie
+			for _, c := range res.Cookies() {
+				if c.Name == sessionCookie && c.Value != "" {
+					sc = c
+				}
+			}
+			if res.StatusCode != http.StatusOK || sc == nil {
+				t.Fatalf("callback: %d, session cookie %v; log:\n%s", res.StatusCode, sc, logs.String())
+			}
+			me := h.do(caller{cookie: sc}, "GET", "/api/v1/me", nil, false)
+			var got meResponse
+			_ = json.NewDecoder(me.Body).Decode(&got)
+			me.Body.Close()
+			if got.User != tt.wantUser {
+				t.Errorf("session user = %q, want %q", got.User, tt.wantUser)
+			}
+
+			out := logs.String()
+			var line string
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, `msg="signed in"`) {
+					line = l
+				}
+			}
+			if !strings.Contains(line, "sub="+sub) || !strings.Contains(line, "method=oidc") {
+				t.Errorf("sign-in line %q does not name the subject; log:\n%s", line, out)
+			}
+			for _, personal := range []string{email, username} {
+				if strings.Contains(out, personal) {
+					t.Errorf("log quotes %q:\n%s", personal, out)
+				}
+			}
+		})
 	}
 }

@@ -25,13 +25,14 @@ import (
 type Config struct {
 	// Addr lists host:port pairs: the native port (9000) for "native", the
 	// HTTP port (8123) for "http".
-	Addr     []string
-	Database string
-	User     string
-	Password string
+	Addr     []string `yaml:"addr"`
+	Database string   `yaml:"database"`
+	User     string   `yaml:"user"`
+	// Password never comes from a file: ERASURE_CLICKHOUSE_PASSWORD.
+	Password string `yaml:"-"`
 	// Protocol is "native" (the default) or "http".
-	Protocol string
-	TLS      bool
+	Protocol string `yaml:"protocol"`
+	TLS      bool   `yaml:"tls"`
 }
 
 // Warehouse is the production warehouse: one MergeTree table per
@@ -120,7 +121,9 @@ func NewWarehouse(ctx context.Context, cfg Config) (*Warehouse, error) {
 }
 
 // Close closes the connections.
-func (w *Warehouse) Close() error { return w.conn.Close() }
+func (w *Warehouse) Close() error {
+	return clickhouseErr(context.Background(), "clickhouse: close", w.conn.Close())
+}
 
 func chIdent(name string) string { return "`" + name + "`" }
 
@@ -471,7 +474,7 @@ func (w *Warehouse) waitMutations(ctx context.Context, table string) error {
 		if time.Now().After(deadline) {
 			msg := fmt.Sprintf("warehouse: delete: mutation %s on %s.%s not done after %s", id, w.db, table, timeout)
 			if reason != "" {
-				msg += ": " + reason
+				msg += ": last failure: " + clickhouseFailReason(reason)
 			}
 			return stores.Retryable(errors.New(msg))
 		}
@@ -575,92 +578,108 @@ func (w *Warehouse) Distinct(ctx context.Context, table, column, matchColumn, va
 	return out, clickhouseErr(ctx, "warehouse: distinct", rows.Err())
 }
 
-// ClickHouse error codes worth retrying: timeouts, network trouble, overload
-// and too many parts, replicas and keeper hiccups.
-var clickhouseRetryableCodes = map[int32]bool{
-	3:   true, // UNEXPECTED_END_OF_FILE
-	32:  true, // ATTEMPT_TO_READ_AFTER_EOF
-	159: true, // TIMEOUT_EXCEEDED
-	202: true, // TOO_MANY_SIMULTANEOUS_QUERIES
-	203: true, // NO_FREE_CONNECTION
-	209: true, // SOCKET_TIMEOUT
-	210: true, // NETWORK_ERROR
-	236: true, // ABORTED
-	241: true, // MEMORY_LIMIT_EXCEEDED
-	242: true, // TABLE_IS_READ_ONLY
-	252: true, // TOO_MANY_PARTS
-	279: true, // ALL_CONNECTION_TRIES_FAILED
-	285: true, // TOO_FEW_LIVE_REPLICAS
-	286: true, // UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE
-	319: true, // UNKNOWN_STATUS_OF_INSERT
-	373: true, // SESSION_IS_LOCKED
-	394: true, // QUERY_WAS_CANCELLED
-	425: true, // SYSTEM_ERROR
-	439: true, // CANNOT_SCHEDULE_TASK
-	473: true, // DEADLOCK_AVOIDED
-	999: true, // KEEPER_EXCEPTION
+// ClickHouse error codes worth retrying, with their names: timeouts, network
+// trouble, overload and too many parts, replicas and keeper hiccups.
+var clickhouseRetryableCodes = map[int32]string{
+	3:   "UNEXPECTED_END_OF_FILE",
+	32:  "ATTEMPT_TO_READ_AFTER_EOF",
+	159: "TIMEOUT_EXCEEDED",
+	202: "TOO_MANY_SIMULTANEOUS_QUERIES",
+	203: "NO_FREE_CONNECTION",
+	209: "SOCKET_TIMEOUT",
+	210: "NETWORK_ERROR",
+	236: "ABORTED",
+	241: "MEMORY_LIMIT_EXCEEDED",
+	242: "TABLE_IS_READ_ONLY",
+	252: "TOO_MANY_PARTS",
+	279: "ALL_CONNECTION_TRIES_FAILED",
+	285: "TOO_FEW_LIVE_REPLICAS",
+	286: "UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE",
+	319: "UNKNOWN_STATUS_OF_INSERT",
+	373: "SESSION_IS_LOCKED",
+	394: "QUERY_WAS_CANCELLED",
+	425: "SYSTEM_ERROR",
+	439: "CANNOT_SCHEDULE_TASK",
+	473: "DEADLOCK_AVOIDED",
+	999: "KEEPER_EXCEPTION",
 }
 
-// ClickHouse error codes that no retry will fix: bad SQL, unknown names,
-// wrong types, access.
-var clickhousePermanentCodes = map[int32]bool{
-	6:   true, // CANNOT_PARSE_TEXT
-	15:  true, // DUPLICATE_COLUMN
-	16:  true, // NO_SUCH_COLUMN_IN_TABLE
-	26:  true, // CANNOT_PARSE_QUOTED_STRING
-	27:  true, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
-	36:  true, // BAD_ARGUMENTS
-	43:  true, // ILLEGAL_TYPE_OF_ARGUMENT
-	44:  true, // ILLEGAL_COLUMN
-	46:  true, // UNKNOWN_FUNCTION
-	47:  true, // UNKNOWN_IDENTIFIER
-	48:  true, // NOT_IMPLEMENTED
-	53:  true, // TYPE_MISMATCH
-	57:  true, // TABLE_ALREADY_EXISTS
-	60:  true, // UNKNOWN_TABLE
-	62:  true, // SYNTAX_ERROR
-	70:  true, // CANNOT_CONVERT_TYPE
-	81:  true, // UNKNOWN_DATABASE
-	115: true, // UNKNOWN_SETTING
-	117: true, // INCORRECT_DATA
-	192: true, // UNKNOWN_USER
-	193: true, // WRONG_PASSWORD
-	194: true, // REQUIRED_PASSWORD
-	349: true, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
-	497: true, // ACCESS_DENIED
-	516: true, // AUTHENTICATION_FAILED
+// ClickHouse error codes that no retry will fix, with their names: bad SQL,
+// unknown names, wrong types, access.
+var clickhousePermanentCodes = map[int32]string{
+	6:   "CANNOT_PARSE_TEXT",
+	15:  "DUPLICATE_COLUMN",
+	16:  "NO_SUCH_COLUMN_IN_TABLE",
+	26:  "CANNOT_PARSE_QUOTED_STRING",
+	27:  "CANNOT_PARSE_INPUT_ASSERTION_FAILED",
+	36:  "BAD_ARGUMENTS",
+	43:  "ILLEGAL_TYPE_OF_ARGUMENT",
+	44:  "ILLEGAL_COLUMN",
+	46:  "UNKNOWN_FUNCTION",
+	47:  "UNKNOWN_IDENTIFIER",
+	48:  "NOT_IMPLEMENTED",
+	53:  "TYPE_MISMATCH",
+	57:  "TABLE_ALREADY_EXISTS",
+	60:  "UNKNOWN_TABLE",
+	62:  "SYNTAX_ERROR",
+	70:  "CANNOT_CONVERT_TYPE",
+	81:  "UNKNOWN_DATABASE",
+	115: "UNKNOWN_SETTING",
+	117: "INCORRECT_DATA",
+	192: "UNKNOWN_USER",
+	193: "WRONG_PASSWORD",
+	194: "REQUIRED_PASSWORD",
+	349: "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN",
+	497: "ACCESS_DENIED",
+	516: "AUTHENTICATION_FAILED",
 }
 
 var clickhouseCodeRE = regexp.MustCompile(`(?i)code:\s*(\d+)`)
 
+// clickhouseCodeNameRE is what an error name from the server may look like.
+var clickhouseCodeNameRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+// clickhouseRetryableText are phrases that mark an error without a code as
+// transient.
+var clickhouseRetryableText = []string{"too many parts", "timeout", "connection refused", "connection reset", "broken pipe", "overload"}
+
 // clickhouseErr wraps err with op and classifies it. Context cancellation
 // and deadlines are checked first and left unclassified.
+//
+// The driver's text never becomes part of the message: server exceptions
+// quote the values they failed on (the text that did not parse, the part of
+// a query near a syntax error), and these errors end up in logs. Error()
+// keeps the operation, the error code and its name; the driver error stays
+// reachable through errors.As.
 func clickhouseErr(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		return fmt.Errorf("%s: %w (%w)", op, ctxErr, err)
+		return &clickhouseError{op: op, desc: fmt.Sprintf("%s (driver: %s)", ctxErr, clickhouseDescribe(err)),
+			errs: []error{ctxErr, err}}
 	}
-	wrapped := fmt.Errorf("%s: %w", op, err)
+	var done *clickhouseError
+	if errors.As(err, &done) {
+		// Stripped and classified further down already.
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) && (errors.Is(err, stores.ErrPermanent) || errors.Is(err, stores.ErrRetryable) ||
+		errors.Is(err, stores.ErrNotFound)) {
+		// This package's own errors, whose text holds no driver message.
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	wrapped := &clickhouseError{op: op, desc: clickhouseDescribe(err), errs: []error{err}}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, stores.ErrPermanent) || errors.Is(err, stores.ErrRetryable) {
 		return wrapped
 	}
-	code, ok := int32(0), false
-	var ex *clickhouse.Exception
-	if errors.As(err, &ex) {
-		code, ok = ex.Code, true
-	} else if m := clickhouseCodeRE.FindStringSubmatch(err.Error()); m != nil {
-		if c, perr := strconv.ParseInt(m[1], 10, 32); perr == nil {
-			code, ok = int32(c), true
-		}
-	}
-	if ok {
+	if code, _, ok := clickhouseCode(err); ok {
 		switch {
-		case clickhouseRetryableCodes[code]:
+		case clickhouseRetryableCodes[code] != "":
 			return stores.Retryable(wrapped)
-		case clickhousePermanentCodes[code]:
+		case clickhousePermanentCodes[code] != "":
 			return stores.Permanent(wrapped)
 		}
 		return wrapped
@@ -671,11 +690,118 @@ func clickhouseErr(ctx context.Context, op string, err error) error {
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, clickhouse.ErrAcquireConnTimeout) {
 		return stores.Retryable(wrapped)
 	}
-	msg := strings.ToLower(err.Error())
-	for _, s := range []string{"too many parts", "timeout", "connection refused", "connection reset", "broken pipe", "overload"} {
-		if strings.Contains(msg, s) {
-			return stores.Retryable(wrapped)
-		}
+	if clickhouseRetryablePhrase(err) != "" {
+		return stores.Retryable(wrapped)
 	}
 	return wrapped
+}
+
+// clickhouseError is a driver error reduced to op and a description that
+// holds no driver text; Unwrap still reaches the original.
+type clickhouseError struct {
+	op   string
+	desc string
+	errs []error
+}
+
+func (e *clickhouseError) Error() string   { return e.op + ": " + e.desc }
+func (e *clickhouseError) Unwrap() []error { return e.errs }
+
+// clickhouseCode is the ClickHouse error code of err, from a server
+// exception or else from a "code: N" in its text, and the name the driver
+// gave it, if any.
+func clickhouseCode(err error) (code int32, name string, ok bool) {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		return ex.Code, ex.CodeName, true
+	}
+	if m := clickhouseCodeRE.FindStringSubmatch(err.Error()); m != nil {
+		if c, perr := strconv.ParseInt(m[1], 10, 32); perr == nil {
+			return int32(c), "", true
+		}
+	}
+	return 0, "", false
+}
+
+// clickhouseCodeText is "code N (NAME)", or "code N" when the name is not
+// known.
+func clickhouseCodeText(code int32, name string) string {
+	if n := clickhouseRetryableCodes[code]; n != "" {
+		name = n
+	} else if n := clickhousePermanentCodes[code]; n != "" {
+		name = n
+	}
+	if !clickhouseCodeNameRE.MatchString(name) {
+		return fmt.Sprintf("code %d", code)
+	}
+	return fmt.Sprintf("code %d (%s)", code, name)
+}
+
+// clickhouseRetryablePhrase is the transient-error phrase in err's text, or "".
+func clickhouseRetryablePhrase(err error) string {
+	msg := strings.ToLower(err.Error())
+	for _, s := range clickhouseRetryableText {
+		if strings.Contains(msg, s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// clickhouseDescribe names err without its message: the error code, the
+// text of a fixed sentinel, the kind of network failure, or only the type.
+func clickhouseDescribe(err error) string {
+	prefix := ""
+	var he *clickhouse.HTTPError
+	if errors.As(err, &he) {
+		prefix = fmt.Sprintf("HTTP %d: ", he.StatusCode)
+	}
+	if code, name, ok := clickhouseCode(err); ok {
+		return prefix + clickhouseCodeText(code, name)
+	}
+	for _, sentinel := range []error{context.Canceled, context.DeadlineExceeded, io.EOF, io.ErrUnexpectedEOF,
+		driver.ErrBadConn, clickhouse.ErrAcquireConnTimeout} {
+		if errors.Is(err, sentinel) {
+			return prefix + sentinel.Error()
+		}
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return prefix + errno.Error()
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		if netErr.Timeout() {
+			return prefix + "network timeout"
+		}
+		return prefix + "network error"
+	}
+	var opErr *clickhouse.OpError
+	if errors.As(err, &opErr) {
+		// Op and ColumnName come from the driver and the query, not from data.
+		return prefix + fmt.Sprintf("clickhouse [%s] column %s: error text withheld", opErr.Op, opErr.ColumnName)
+	}
+	if s := clickhouseRetryablePhrase(err); s != "" {
+		return prefix + fmt.Sprintf("error text withheld (mentions %q)", s)
+	}
+	inner := err
+	for {
+		next := errors.Unwrap(inner)
+		if next == nil {
+			break
+		}
+		inner = next
+	}
+	return prefix + fmt.Sprintf("error text withheld (%T)", inner)
+}
+
+// clickhouseFailReason reduces a mutation's latest_fail_reason, which is
+// exception text and can quote row values, to its error code.
+func clickhouseFailReason(reason string) string {
+	if m := clickhouseCodeRE.FindStringSubmatch(reason); m != nil {
+		if c, err := strconv.ParseInt(m[1], 10, 32); err == nil {
+			return clickhouseCodeText(int32(c), "")
+		}
+	}
+	return "text withheld"
 }

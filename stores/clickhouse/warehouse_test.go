@@ -5,12 +5,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/erasure-project/erasure/stores"
 	"github.com/erasure-project/erasure/stores/storetest"
 )
@@ -219,5 +223,181 @@ func TestClickHouseErrorClassification(t *testing.T) {
 	cancel()
 	if err := clickhouseErr(cctx, "op", errors.New("code: 62")); !errors.Is(err, context.Canceled) || errors.Is(err, stores.ErrPermanent) {
 		t.Errorf("cancelled: %v", err)
+	}
+}
+
+// Server exceptions quote the values they failed on, and these errors reach
+// log lines. The wrapped error keeps the operation, the code and its name
+// and the class, and the driver error stays reachable with errors.As, but
+// no value survives in Error().
+func TestClickHouseErrorsDoNotQuoteValues(t *testing.T) {
+	const contact = "0b0e6d3c-5b1a-4c2e-9f3a-7d2b8e4c1a90"
+	type class int
+	const (
+		unclassified class = iota
+		permanent
+		retryable
+	)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		op        string
+		err       error
+		want      string // the whole of Error()
+		class     class
+		exception bool // errors.As finds a *clickhouse.Exception
+	}{
+		{
+			name: "syntax error",
+			op:   "warehouse: delete",
+			err: &clickhouse.Exception{Code: 62, Name: "DB::Exception", Message: "Syntax error: failed at position 61 ('" + contact +
+				"'): '" + contact + "'. Expected one of: token, Comma"},
+			want: "warehouse: delete: code 62 (SYNTAX_ERROR)", class: permanent, exception: true,
+		},
+		{
+			name: "value that does not parse",
+			op:   "ledger: put request",
+			err:  &clickhouse.Exception{Code: 6, Message: "Cannot parse string '" + contact + "' as UInt64: syntax error at begin of string"},
+			want: "ledger: put request: code 6 (CANNOT_PARSE_TEXT)", class: permanent, exception: true,
+		},
+		{
+			name: "memory limit while filtering on the contact",
+			op:   "warehouse: count",
+			err:  &clickhouse.Exception{Code: 241, Message: "Memory limit (total) exceeded: while executing WHERE contact_id = '" + contact + "'"},
+			want: "warehouse: count: code 241 (MEMORY_LIMIT_EXCEEDED)", class: retryable, exception: true,
+		},
+		{
+			name: "code outside both lists, named by the server",
+			op:   "warehouse: distinct",
+			err:  &clickhouse.Exception{Code: 49, CodeName: "LOGICAL_ERROR", Message: "Bad cast from '" + contact + "'"},
+			want: "warehouse: distinct: code 49 (LOGICAL_ERROR)", class: unclassified, exception: true,
+		},
+		{
+			name: "HTTP error carrying an exception",
+			op:   "warehouse: insert",
+			err: &clickhouse.HTTPError{StatusCode: 400, Err: &clickhouse.Exception{Code: 27, CodeName: "CANNOT_PARSE_INPUT_ASSERTION_FAILED",
+				Message: "Cannot parse input: expected ',' before: '" + contact + "'"}},
+			want: "warehouse: insert: HTTP 400: code 27 (CANNOT_PARSE_INPUT_ASSERTION_FAILED)", class: permanent, exception: true,
+		},
+		{
+			name: "exception only as text",
+			op:   "ledger: audit",
+			err:  errors.New("ClickHouse exception: Code: 60. DB::Exception: Table default.`" + contact + "` doesn't exist. (UNKNOWN_TABLE)"),
+			want: "ledger: audit: code 60 (UNKNOWN_TABLE)", class: permanent,
+		},
+		{
+			name: "column error from the driver",
+			op:   "ledger: state",
+			err:  &clickhouse.OpError{Op: "ScanRow", ColumnName: "request", Err: errors.New(`could not convert "` + contact + `" to decimal`)},
+			want: "ledger: state: clickhouse [ScanRow] column request: error text withheld", class: unclassified,
+		},
+		{
+			name: "connection refused, URL quoting the value",
+			op:   "warehouse: count",
+			err: &url.Error{Op: "Post", URL: "http://127.0.0.1:8123/?param_v=" + contact,
+				Err: &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}},
+			want: "warehouse: count: connection refused", class: retryable,
+		},
+		{
+			name: "timeout only as text",
+			op:   "warehouse: count",
+			err:  errors.New("read: timeout while reading rows for '" + contact + "'"),
+			want: `warehouse: count: error text withheld (mentions "timeout")`, class: retryable,
+		},
+		{
+			name: "cancelled while the server failed",
+			ctx:  cancelled,
+			op:   "warehouse: delete",
+			err:  &clickhouse.Exception{Code: 394, Message: "Query was cancelled: WHERE contact_id = '" + contact + "'"},
+			want: "warehouse: delete: context canceled (driver: code 394 (QUERY_WAS_CANCELLED))", class: unclassified, exception: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(tt.err.Error(), contact) {
+				t.Fatalf("the driver error %q does not quote the contact, so it proves nothing", tt.err)
+			}
+			ctx := tt.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			err := clickhouseErr(ctx, tt.op, tt.err)
+			if got := err.Error(); got != tt.want {
+				t.Errorf("Error() = %q, want %q", got, tt.want)
+			}
+			if strings.Contains(err.Error(), contact) {
+				t.Errorf("Error() quotes the contact ID: %q", err.Error())
+			}
+			gotClass := unclassified
+			switch {
+			case errors.Is(err, stores.ErrPermanent) && errors.Is(err, stores.ErrRetryable):
+				t.Fatalf("%v is both permanent and retryable", err)
+			case errors.Is(err, stores.ErrPermanent):
+				gotClass = permanent
+			case errors.Is(err, stores.ErrRetryable):
+				gotClass = retryable
+			}
+			if gotClass != tt.class {
+				t.Errorf("class = %d, want %d (0 unclassified, 1 permanent, 2 retryable)", gotClass, tt.class)
+			}
+			if !errors.Is(err, tt.err) {
+				t.Errorf("the driver error is not reachable with errors.Is")
+			}
+			var ex *clickhouse.Exception
+			if errors.As(err, &ex) != tt.exception {
+				t.Errorf("errors.As(*clickhouse.Exception) = %v, want %v", !tt.exception, tt.exception)
+			}
+			if tt.ctx != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("errors.Is(context.Canceled) = false")
+			}
+		})
+	}
+}
+
+// The same against a real server: an insert whose value does not parse as
+// the column's type fails with an exception quoting the value.
+func TestClickHouseServerErrorsDoNotQuoteValues(t *testing.T) {
+	const contact = "0b0e6d3c-5b1a-4c2e-9f3a-7d2b8e4c1a90"
+	native, _ := clickhouseAddrs(t)
+	w := newClickHouseTestWarehouse(t, native, native, "native")
+	ctx := t.Context()
+	table := storetest.UniqueName("typed")
+	if err := w.conn.Exec(ctx, "CREATE TABLE "+w.table(table)+" (row_id String, n UInt64) ENGINE = MergeTree() ORDER BY row_id"); err != nil {
+		t.Fatal(err)
+	}
+	err := w.Insert(ctx, table, stores.Row{"row_id": "r1", "n": contact})
+	if err == nil {
+		t.Fatal("Insert of a non-number into a UInt64 column succeeded")
+	}
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) {
+		t.Fatalf("errors.As(*clickhouse.Exception) = false for %v", err)
+	}
+	if !strings.Contains(ex.Error(), contact) {
+		t.Fatalf("the server's message %q does not quote the value, so the test proves nothing", ex.Error())
+	}
+	if strings.Contains(err.Error(), contact) {
+		t.Errorf("Error() quotes the contact ID: %q", err.Error())
+	}
+	if want := "warehouse: insert: code " + strconv.Itoa(int(ex.Code)); !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Error() = %q, want it to start with %q", err.Error(), want)
+	}
+	if !errors.Is(err, stores.ErrPermanent) {
+		t.Errorf("err = %v, want permanent", err)
+	}
+}
+
+func TestClickHouseMutationFailReasonKeepsOnlyTheCode(t *testing.T) {
+	const contact = "0b0e6d3c-5b1a-4c2e-9f3a-7d2b8e4c1a90"
+	for reason, want := range map[string]string{
+		"Code: 6. DB::Exception: Cannot parse string '" + contact + "' as UInt64. (CANNOT_PARSE_TEXT) (version 24.8.1)": "code 6 (CANNOT_PARSE_TEXT)",
+		"Code: 341. DB::Exception: Exception happened during execution of mutation for '" + contact + "'":               "code 341",
+		"mutation failed for '" + contact + "'": "text withheld",
+	} {
+		if got := clickhouseFailReason(reason); got != want {
+			t.Errorf("clickhouseFailReason(%q) = %q, want %q", reason, got, want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
 	"github.com/erasure-project/erasure/stores/storetest"
+	"modernc.org/sqlite"
 )
 
 // newTestDB opens a file-backed database (so WAL is really in use) that is
@@ -250,4 +252,222 @@ func TestSQLiteErrorClassification(t *testing.T) {
 			t.Fatalf("err = %v, want an unclassified context.Canceled", err)
 		}
 	})
+}
+
+// Driver errors reach log lines, and SQLite's messages can quote values: a
+// trigger's RAISE text, the literal a syntax error is near, the value a
+// scan could not convert. The wrapped error keeps the operation, the result
+// code and the class, and the driver error stays reachable with errors.As,
+// but no value survives in Error().
+func TestSQLiteErrorsDoNotQuoteValues(t *testing.T) {
+	const contact = "0b0e6d3c-5b1a-4c2e-9f3a-7d2b8e4c1a90"
+	type class int
+	const (
+		unclassified class = iota
+		permanent
+		retryable
+	)
+	tests := []struct {
+		name string
+		// run provokes the error on a fresh database at path, opened as db.
+		run       func(t *testing.T, ctx context.Context, path string, db *sql.DB) error
+		want      string // the whole of Error()
+		class     class
+		driverErr bool // errors.As finds the *sqlite.Error
+		quoted    bool // the driver's own text has the contact ID, so the case proves something
+	}{
+		{
+			name: "trigger quoting the contact in a warehouse delete",
+			run: func(t *testing.T, ctx context.Context, _ string, db *sql.DB) error {
+				w := NewWarehouse(db)
+				mustEnsureTable(t, w, "calls")
+				if err := w.Insert(ctx, "calls", stores.Row{"contact_id": contact}); err != nil {
+					t.Fatal(err)
+				}
+				mustExec(t, db, `CREATE TRIGGER hold BEFORE DELETE ON calls
+					BEGIN SELECT RAISE(ABORT, 'contact ' || old.contact_id || ' is on legal hold'); END`)
+				_, err := w.Delete(ctx, "calls", "contact_id", contact)
+				return err
+			},
+			want: "warehouse: delete: SQLITE_CONSTRAINT (1811)", class: permanent, driverErr: true, quoted: true,
+		},
+		{
+			name: "trigger quoting the contact in a warehouse insert transaction",
+			run: func(t *testing.T, ctx context.Context, _ string, db *sql.DB) error {
+				w := NewWarehouse(db)
+				mustEnsureTable(t, w, "calls")
+				mustExec(t, db, `CREATE TRIGGER refuse BEFORE INSERT ON calls
+					BEGIN SELECT RAISE(ABORT, 'refused ' || new.contact_id); END`)
+				return w.Insert(ctx, "calls", stores.Row{"contact_id": contact})
+			},
+			want: "warehouse: insert: SQLITE_CONSTRAINT (1811)", class: permanent, driverErr: true, quoted: true,
+		},
+		{
+			name: "unique constraint in a warehouse insert",
+			run: func(t *testing.T, ctx context.Context, _ string, db *sql.DB) error {
+				w := NewWarehouse(db)
+				mustEnsureTable(t, w, "calls")
+				mustExec(t, db, `CREATE UNIQUE INDEX calls_once ON calls (contact_id)`)
+				return w.Insert(ctx, "calls", stores.Row{"contact_id": contact}, stores.Row{"contact_id": contact})
+			},
+			want: "warehouse: insert: SQLITE_CONSTRAINT (2067)", class: permanent, driverErr: true,
+		},
+		{
+			name: "trigger quoting the request in a ledger write",
+			run: func(t *testing.T, ctx context.Context, _ string, db *sql.DB) error {
+				l := NewLedger(db)
+				if _, err := l.VerifyChain(ctx); err != nil { // creates the schema
+					t.Fatal(err)
+				}
+				mustExec(t, db, `CREATE TRIGGER refuse BEFORE INSERT ON erasure_ledger_requests
+					BEGIN SELECT RAISE(ABORT, 'refused ' || new.request); END`)
+				r := storetest.Request(storetest.LedgerBase, storetest.NewUUID())
+				r.ContactIDs = []string{contact}
+				return l.PutRequest(ctx, r, storetest.LedgerBase)
+			},
+			want: "ledger: put request: SQLITE_CONSTRAINT (1811)", class: permanent, driverErr: true, quoted: true,
+		},
+		{
+			name: "trigger quoting the document in an index put",
+			run: func(t *testing.T, ctx context.Context, _ string, db *sql.DB) error {
+				ix := NewIndex(db)
+				if err := ix.EnsureIndex(ctx, "contacts"); err != nil {
+					t.Fatal(err)
+				}
+				mustExec(t, db, `CREATE TRIGGER refuse BEFORE INSERT ON erasure_index_docs
+					BEGIN SELECT RAISE(ABORT, 'refused ' || new.doc); END`)
+				return ix.Put(ctx, "contacts", stores.Doc{ID: "d1", Fields: map[string]any{"contact_id": contact}})
+			},
+			want: "index: put: SQLITE_CONSTRAINT (1811)", class: permanent, driverErr: true, quoted: true,
+		},
+		{
+			name: "scan that cannot convert a stored value",
+			run: func(t *testing.T, ctx context.Context, _ string, db *sql.DB) error {
+				l := NewLedger(db)
+				r := storetest.Request(storetest.LedgerBase, storetest.NewUUID())
+				storetest.MustPutRequest(t, l, r, storetest.LedgerBase)
+				mustExec(t, db, `UPDATE erasure_ledger_requests SET finalizing = '`+contact+`'`)
+				_, err := l.State(ctx, r.RequestID)
+				return err
+			},
+			want: "ledger: state: error text withheld (*errors.errorString)", class: unclassified, quoted: true,
+		},
+		{
+			name: "syntax error near a literal",
+			run: func(t *testing.T, ctx context.Context, _ string, db *sql.DB) error {
+				_, err := db.ExecContext(ctx, `SELECT 1 WHERE 'x' = '`+contact+`' '`+contact+`'`)
+				return sqliteErr("index: count", err)
+			},
+			want: "index: count: SQLITE_ERROR", class: permanent, driverErr: true, quoted: true,
+		},
+		{
+			name: "lock held elsewhere",
+			run: func(t *testing.T, ctx context.Context, path string, db *sql.DB) error {
+				w := NewWarehouse(db)
+				mustEnsureTable(t, w, "calls")
+				other, err := Open(ctx, path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer other.Close()
+				tx, err := other.BeginTx(ctx, nil) // immediate: holds the write lock
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tx.Rollback()
+				return w.Insert(ctx, "calls", stores.Row{"contact_id": contact})
+			},
+			want: "warehouse: insert: SQLITE_BUSY", class: retryable, driverErr: true,
+		},
+		{
+			name: "cancelled",
+			run: func(t *testing.T, ctx context.Context, _ string, db *sql.DB) error {
+				w := NewWarehouse(db)
+				mustEnsureTable(t, w, "calls")
+				ctx, cancel := context.WithCancel(ctx)
+				cancel()
+				_, err := w.Count(ctx, "calls", "contact_id", contact)
+				return err
+			},
+			want: "warehouse: count: context canceled", class: unclassified,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "test.db")
+			db, err := openSQLite(t.Context(), path, 50*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			err = tt.run(t, t.Context(), path, db)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := err.Error(); got != tt.want {
+				t.Errorf("Error() = %q, want %q", got, tt.want)
+			}
+			if strings.Contains(err.Error(), contact) {
+				t.Errorf("Error() quotes the contact ID: %q", err.Error())
+			}
+			gotClass := unclassified
+			switch {
+			case errors.Is(err, stores.ErrPermanent) && errors.Is(err, stores.ErrRetryable):
+				t.Fatalf("%v is both permanent and retryable", err)
+			case errors.Is(err, stores.ErrPermanent):
+				gotClass = permanent
+			case errors.Is(err, stores.ErrRetryable):
+				gotClass = retryable
+			}
+			if gotClass != tt.class {
+				t.Errorf("class = %d, want %d (0 unclassified, 1 permanent, 2 retryable)", gotClass, tt.class)
+			}
+			var se *sqlite.Error
+			if errors.As(err, &se) != tt.driverErr {
+				t.Errorf("errors.As(*sqlite.Error) = %v, want %v", !tt.driverErr, tt.driverErr)
+			}
+			if q := chainQuotes(err, contact); q != tt.quoted {
+				t.Errorf("an error in the chain quotes the contact: %v, want %v", q, tt.quoted)
+			}
+			if tt.name == "cancelled" && !errors.Is(err, context.Canceled) {
+				t.Errorf("errors.Is(context.Canceled) = false")
+			}
+		})
+	}
+}
+
+// chainQuotes reports whether the text of err or of any error it wraps
+// contains s.
+func chainQuotes(err error, s string) bool {
+	if err == nil {
+		return false
+	}
+	if strings.Contains(err.Error(), s) {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return chainQuotes(u.Unwrap(), s)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if chainQuotes(e, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func mustEnsureTable(t *testing.T, w *Warehouse, table string) {
+	t.Helper()
+	if err := w.EnsureTable(t.Context(), table, []string{"contact_id"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustExec(t *testing.T, db *sql.DB, stmt string) {
+	t.Helper()
+	if _, err := db.ExecContext(t.Context(), stmt); err != nil {
+		t.Fatal(err)
+	}
 }

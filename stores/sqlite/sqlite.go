@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -75,17 +76,34 @@ func openSQLite(ctx context.Context, path string, busy time.Duration) (*sql.DB, 
 // retrying, while SQL errors (no such table or column), constraint
 // violations and type mismatches will fail the same way every time.
 // Cancellation and deadlines are passed through unclassified.
+//
+// The driver's message never becomes part of the text: SQLite messages can
+// quote values (a trigger's RAISE text, the literal a syntax error is near,
+// an expression used as a column name), and these errors end up in logs.
+// Error() keeps the operation and the result code; the driver error stays
+// reachable through errors.As.
 func sqliteErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	wrapped := fmt.Errorf("%s: %w", op, err)
+	var done *sqliteError
+	if errors.As(err, &done) {
+		// Stripped and classified further down already.
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	var se *sqlite.Error
+	isDriver := errors.As(err, &se)
+	if !isDriver && (errors.Is(err, stores.ErrPermanent) || errors.Is(err, stores.ErrRetryable) ||
+		errors.Is(err, stores.ErrNotFound)) {
+		// This package's own errors, whose text holds no driver message.
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	wrapped := &sqliteError{op: op, desc: sqliteDescribe(err), err: err}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, stores.ErrPermanent) || errors.Is(err, stores.ErrRetryable) {
 		return wrapped
 	}
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
+	if !isDriver {
 		return wrapped
 	}
 	switch se.Code() & 0xff { // extended result codes are on; the low byte is the primary code
@@ -97,6 +115,86 @@ func sqliteErr(op string, err error) error {
 		return stores.Permanent(wrapped)
 	}
 	return wrapped
+}
+
+// sqliteError is a driver error reduced to op and a description that holds
+// no driver text; Unwrap still reaches the original.
+type sqliteError struct {
+	op   string
+	desc string
+	err  error
+}
+
+func (e *sqliteError) Error() string { return e.op + ": " + e.desc }
+func (e *sqliteError) Unwrap() error { return e.err }
+
+// sqliteDescribe names err without its message: the result code for a
+// SQLite error, the text of a fixed sentinel, or only the type otherwise
+// (database/sql's conversion errors quote the value they failed on).
+func sqliteDescribe(err error) string {
+	for _, sentinel := range []error{context.Canceled, context.DeadlineExceeded,
+		sql.ErrNoRows, sql.ErrTxDone, sql.ErrConnDone, driver.ErrBadConn} {
+		if errors.Is(err, sentinel) {
+			return sentinel.Error()
+		}
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		code := se.Code()
+		name, ok := sqliteCodeNames[code&0xff]
+		switch {
+		case !ok:
+			return fmt.Sprintf("SQLite result code %d", code)
+		case code != code&0xff:
+			// The extended code (which constraint, which I/O step) is only
+			// a number, and worth keeping.
+			return fmt.Sprintf("%s (%d)", name, code)
+		}
+		return name
+	}
+	inner := err
+	for {
+		next := errors.Unwrap(inner)
+		if next == nil {
+			break
+		}
+		inner = next
+	}
+	return fmt.Sprintf("error text withheld (%T)", inner)
+}
+
+// sqliteCodeNames names SQLite's primary result codes.
+var sqliteCodeNames = map[int]string{
+	sqlite3.SQLITE_ERROR:      "SQLITE_ERROR",
+	sqlite3.SQLITE_INTERNAL:   "SQLITE_INTERNAL",
+	sqlite3.SQLITE_PERM:       "SQLITE_PERM",
+	sqlite3.SQLITE_ABORT:      "SQLITE_ABORT",
+	sqlite3.SQLITE_BUSY:       "SQLITE_BUSY",
+	sqlite3.SQLITE_LOCKED:     "SQLITE_LOCKED",
+	sqlite3.SQLITE_NOMEM:      "SQLITE_NOMEM",
+	sqlite3.SQLITE_READONLY:   "SQLITE_READONLY",
+	sqlite3.SQLITE_INTERRUPT:  "SQLITE_INTERRUPT",
+	sqlite3.SQLITE_IOERR:      "SQLITE_IOERR",
+	sqlite3.SQLITE_CORRUPT:    "SQLITE_CORRUPT",
+	sqlite3.SQLITE_NOTFOUND:   "SQLITE_NOTFOUND",
+	sqlite3.SQLITE_FULL:       "SQLITE_FULL",
+	sqlite3.SQLITE_CANTOPEN:   "SQLITE_CANTOPEN",
+	sqlite3.SQLITE_PROTOCOL:   "SQLITE_PROTOCOL",
+	sqlite3.SQLITE_EMPTY:      "SQLITE_EMPTY",
+	sqlite3.SQLITE_SCHEMA:     "SQLITE_SCHEMA",
+	sqlite3.SQLITE_TOOBIG:     "SQLITE_TOOBIG",
+	sqlite3.SQLITE_CONSTRAINT: "SQLITE_CONSTRAINT",
+	sqlite3.SQLITE_MISMATCH:   "SQLITE_MISMATCH",
+	sqlite3.SQLITE_MISUSE:     "SQLITE_MISUSE",
+	sqlite3.SQLITE_NOLFS:      "SQLITE_NOLFS",
+	sqlite3.SQLITE_AUTH:       "SQLITE_AUTH",
+	sqlite3.SQLITE_FORMAT:     "SQLITE_FORMAT",
+	sqlite3.SQLITE_RANGE:      "SQLITE_RANGE",
+	sqlite3.SQLITE_NOTADB:     "SQLITE_NOTADB",
+	sqlite3.SQLITE_NOTICE:     "SQLITE_NOTICE",
+	sqlite3.SQLITE_WARNING:    "SQLITE_WARNING",
+	sqlite3.SQLITE_ROW:        "SQLITE_ROW",
+	sqlite3.SQLITE_DONE:       "SQLITE_DONE",
 }
 
 // sqliteSchema creates a store's tables on first use. The constructors take
