@@ -56,12 +56,19 @@ type FinalizeRequested struct {
 }
 
 // ArtefactCount is what one artefact type held before the deletion, how much
-// was removed, and what the verification query found afterwards.
+// was removed, and what the verification query found afterwards; and, for
+// what was removed, when the store physically purged it. Some stores only
+// hide deleted data until a merge or a cleanup runs: for those PurgeBy and
+// PurgeJob say by when and by what it will be gone.
 type ArtefactCount struct {
-	Artefact string `json:"artefact"`
-	Before   int64  `json:"before"`
-	Deleted  int64  `json:"deleted"`
-	After    int64  `json:"after"`
+	Artefact string     `json:"artefact"`
+	Before   int64      `json:"before"`
+	Deleted  int64      `json:"deleted"`
+	After    int64      `json:"after"`
+	Store    string     `json:"store,omitempty"`
+	PurgedAt *time.Time `json:"purged_at,omitempty"`
+	PurgeBy  *time.Time `json:"purge_by,omitempty"`
+	PurgeJob string     `json:"purge_job,omitempty"`
 }
 
 // ChannelCompleted is one channel's result for one request.

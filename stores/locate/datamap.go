@@ -98,6 +98,16 @@ func (m *DataMap) Validate() error {
 	if len(m.Channels[schemas.ChannelContactSearch]) == 0 {
 		errs = append(errs, errors.New("channel contact-search must map at least one artefact"))
 	}
+	// The contact index entry is how a person finds the contact to retry and
+	// where the other channels read its date: it goes last, after every CTR
+	// entry, so a failure part-way leaves it findable.
+	if arts := m.Channels[schemas.ChannelContactSearch]; len(arts) > 0 {
+		for i, a := range arts {
+			if a.Kind == KindIndex && a.Index == m.ContactDate.Index && i != len(arts)-1 {
+				errs = append(errs, fmt.Errorf("contact-search/%s: the contact index (%s) must be the last artefact of contact-search", a.Artefact, a.Index))
+			}
+		}
+	}
 	for ch, arts := range m.Channels {
 		if !ch.Valid() {
 			errs = append(errs, fmt.Errorf("unknown channel %q", ch))
@@ -306,4 +316,25 @@ func (m *DataMap) Find(ch schemas.Channel, artefact string) (Artefact, bool) {
 		}
 	}
 	return Artefact{}, false
+}
+
+// Where names the store location of an artefact type, for errors and logs:
+// no contact ID or personal data, only the data map's own names.
+func (a Artefact) Where() string {
+	switch a.Kind {
+	case KindIndex:
+		if a.ByID {
+			return "index " + a.Index + " (document ID)"
+		}
+		return "index " + a.Index + " field " + a.Field
+	case KindTable:
+		return "table " + a.Table + " column " + a.Column
+	case KindSharedTable:
+		return "table " + a.Table + " column " + a.Column + " (shared with " + a.ParentTable + ")"
+	case KindObjects:
+		return "bucket " + a.Bucket + " keys " + a.Key
+	case KindDatalake:
+		return "bucket " + a.Bucket + " files " + a.Prefix
+	}
+	return a.Kind
 }

@@ -112,15 +112,86 @@ func (l *Locator) Erase(ctx context.Context, a Artefact, contactID string, date 
 		return res, fmt.Errorf("%s: delete: %w", a.Artefact, err)
 	}
 	res.Deleted = deleted
-	after, err := l.Count(ctx, a, contactID, date)
+	// The verification does not trust the delete's window: it counts every
+	// date, partition and prefix the data map allows.
+	after, err := l.Count(ctx, a, contactID, nil)
 	if err != nil {
 		return res, fmt.Errorf("%s: verify: %w", a.Artefact, err)
 	}
+	if after > 0 && date != nil {
+		// Filed away from the contact's date, so only the full scan saw it;
+		// every key still matches this contact exactly, so deleting it
+		// cannot widen the delete.
+		more, err := l.delete(ctx, a, contactID, nil)
+		if err != nil {
+			return res, fmt.Errorf("%s: delete outside the contact's date: %w", a.Artefact, err)
+		}
+		res.Before += more
+		res.Deleted += more
+		if after, err = l.Count(ctx, a, contactID, nil); err != nil {
+			return res, fmt.Errorf("%s: verify: %w", a.Artefact, err)
+		}
+	}
 	res.After = after
 	if after > 0 {
-		return res, stores.Retryable(fmt.Errorf("%s: %w: %d left", a.Artefact, stores.ErrNotErased, after))
+		return res, stores.Retryable(fmt.Errorf("%s: %w: %d left in %s", a.Artefact, stores.ErrNotErased, after, a.Where()))
+	}
+	if deleted > 0 {
+		if err := l.purge(ctx, a, &res); err != nil {
+			return res, fmt.Errorf("%s: purge: %w", a.Artefact, err)
+		}
 	}
 	return res, nil
+}
+
+// purge asks the store that held a's items to make them physically gone and
+// records when they are, or by when they will be.
+func (l *Locator) purge(ctx context.Context, a Artefact, res *schemas.ArtefactCount) error {
+	var store any
+	scopes := []string{}
+	switch a.Kind {
+	case KindIndex:
+		store, scopes = l.Index, append(scopes, a.Index)
+	case KindTable:
+		store, scopes = l.Warehouse, append(scopes, a.Table)
+	case KindSharedTable:
+		store, scopes = l.Warehouse, append(scopes, a.Table, a.ParentTable)
+	case KindObjects, KindDatalake:
+		store, scopes = l.Objects, append(scopes, a.Bucket)
+	}
+	p, ok := store.(stores.Purger)
+	if !ok {
+		return nil // the store cannot tell; nothing is claimed
+	}
+	for _, scope := range scopes {
+		st, err := p.Purge(ctx, scope)
+		if err != nil {
+			return err
+		}
+		mergePurge(res, st)
+	}
+	return nil
+}
+
+// mergePurge folds a store's purge state into a count: the data is gone
+// when the last of it is, so the latest times win, and a pending purge
+// outweighs a finished one.
+func mergePurge(res *schemas.ArtefactCount, st stores.PurgeState) {
+	if st.Store != "" {
+		res.Store = st.Store
+	}
+	if !st.PurgeBy.IsZero() {
+		if res.PurgeBy == nil || st.PurgeBy.After(*res.PurgeBy) {
+			t := st.PurgeBy.UTC()
+			res.PurgeBy, res.PurgeJob = &t, st.Job
+		}
+		res.PurgedAt = nil
+		return
+	}
+	if res.PurgeBy == nil && !st.PurgedAt.IsZero() && (res.PurgedAt == nil || st.PurgedAt.After(*res.PurgedAt)) {
+		t := st.PurgedAt.UTC()
+		res.PurgedAt = &t
+	}
 }
 
 func (l *Locator) delete(ctx context.Context, a Artefact, contactID string, date *time.Time) (int64, error) {
@@ -422,6 +493,11 @@ func (l *Locator) EraseChannel(ctx context.Context, ch schemas.Channel, contactI
 			sums[i].Before += c.Before
 			sums[i].Deleted += c.Deleted
 			sums[i].After += c.After
+			if c.PurgeBy != nil {
+				mergePurge(&sums[i], stores.PurgeState{Store: c.Store, PurgeBy: *c.PurgeBy, Job: c.PurgeJob})
+			} else if c.PurgedAt != nil {
+				mergePurge(&sums[i], stores.PurgeState{Store: c.Store, PurgedAt: *c.PurgedAt})
+			}
 			if err != nil {
 				return sums, fmt.Errorf("%s: %w", ch, err)
 			}
