@@ -3,6 +3,7 @@ package consumers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -19,6 +20,19 @@ type Eraser interface {
 	EraseChannel(ctx context.Context, ch schemas.Channel, contactIDs []string) ([]schemas.ArtefactCount, error)
 }
 
+// RequestBinder binds a request ID to the content first seen with it and
+// returns the digest the ID is bound to. stores.Ledger is one.
+type RequestBinder interface {
+	BindRequest(ctx context.Context, requestID, digest string) (bound string, err error)
+}
+
+// ErrRequestIDConflict is the error of an event whose request ID is bound to
+// other content. It is an invalid event, so the poison queue sends it to the
+// dlq; the reason names the request ID and nothing of either content.
+func ErrRequestIDConflict(requestID string) error {
+	return fmt.Errorf("%w: request_id %s is bound to other content", schemas.ErrInvalidEvent, requestID)
+}
+
 // Channel is one channel's consumer; channels differ only in their name,
 // which selects their artefacts in the data map. Artefact channels
 // (data-warehouse, email-webform, voice, messaging, social) consume
@@ -28,6 +42,9 @@ type Eraser interface {
 type Channel struct {
 	Name   schemas.Channel
 	Eraser Eraser
+	// Binder is required: no store is touched for a request until its ID is
+	// known to be bound to the content at hand.
+	Binder RequestBinder
 	Rule   schemas.ContactIDRule
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -51,10 +68,14 @@ func (c *Channel) handleRequest(msg *message.Message) ([]*message.Message, error
 	if err := Decode(msg, c.Rule, &req); err != nil {
 		return nil, err
 	}
+	digest := req.ContentDigest()
+	if err := c.checkBinding(msg.Context(), req.RequestID, digest); err != nil {
+		return nil, err
+	}
 	// Every mapped channel runs for every request, whatever channels the
 	// request lists: a request cannot narrow a deletion by leaving a channel
 	// out, and running an extra channel only deletes nothing twice.
-	return c.erase(msg.Context(), req.RequestID, req.ContactIDs)
+	return c.erase(msg.Context(), req.RequestID, digest, req.ContactIDs)
 }
 
 func (c *Channel) handleFinalize(msg *message.Message) ([]*message.Message, error) {
@@ -62,10 +83,35 @@ func (c *Channel) handleFinalize(msg *message.Message) ([]*message.Message, erro
 	if err := Decode(msg, c.Rule, &fin); err != nil {
 		return nil, err
 	}
-	return c.erase(msg.Context(), fin.RequestID, fin.ContactIDs)
+	// The aggregator names the content it finalizes; without that the
+	// binding cannot be checked, so nothing is deleted.
+	if fin.RequestDigest == "" {
+		return nil, fmt.Errorf("%w: finalize of request_id %s carries no request digest", schemas.ErrInvalidEvent, fin.RequestID)
+	}
+	if err := c.checkBinding(msg.Context(), fin.RequestID, fin.RequestDigest); err != nil {
+		return nil, err
+	}
+	return c.erase(msg.Context(), fin.RequestID, fin.RequestDigest, fin.ContactIDs)
 }
 
-func (c *Channel) erase(ctx context.Context, requestID string, contactIDs []string) ([]*message.Message, error) {
+// checkBinding refuses a request whose ID is bound to other content: a
+// reused request ID must delete nothing anywhere.
+func (c *Channel) checkBinding(ctx context.Context, requestID, digest string) error {
+	if c.Binder == nil {
+		return stores.Permanent(errors.New("channel: no request binder configured"))
+	}
+	bound, err := c.Binder.BindRequest(ctx, requestID, digest)
+	if err != nil {
+		return fmt.Errorf("bind request: %w", err)
+	}
+	if bound != digest {
+		c.Logger.ErrorContext(ctx, "request ID reused with other content: nothing deleted", "request_id", requestID, "channel", c.Name)
+		return ErrRequestIDConflict(requestID)
+	}
+	return nil
+}
+
+func (c *Channel) erase(ctx context.Context, requestID, digest string, contactIDs []string) ([]*message.Message, error) {
 	start := time.Now()
 	counts, err := c.Eraser.EraseChannel(ctx, c.Name, contactIDs)
 	if err != nil {
@@ -78,7 +124,7 @@ func (c *Channel) erase(ctx context.Context, requestID string, contactIDs []stri
 	}
 	c.Logger.InfoContext(ctx, "channel erased", "request_id", requestID, "channel", c.Name,
 		"contacts", len(contactIDs), "deleted", totalDeleted(counts), "took", time.Since(start))
-	return c.result(requestID, schemas.StatusSucceeded, counts, "")
+	return c.result(requestID, digest, schemas.StatusSucceeded, counts, "")
 }
 
 // failureResult turns a store failure that outlived its retries into a
@@ -91,7 +137,7 @@ func (c *Channel) failureResult(h message.HandlerFunc) message.HandlerFunc {
 		if err == nil || errors.Is(err, schemas.ErrInvalidEvent) || errors.Is(err, context.Canceled) {
 			return out, err
 		}
-		requestID, contactIDs, ok := c.peek(msg)
+		requestID, digest, contactIDs, ok := c.peek(msg)
 		if !ok {
 			return out, err
 		}
@@ -104,38 +150,39 @@ func (c *Channel) failureResult(h message.HandlerFunc) message.HandlerFunc {
 		}
 		c.Logger.ErrorContext(msg.Context(), "channel failed", "request_id", requestID, "channel", c.Name,
 			"contacts", len(contactIDs), "error_code", code, "error", err)
-		return c.result(requestID, schemas.StatusFailed, nil, code)
+		return c.result(requestID, digest, schemas.StatusFailed, nil, code)
 	}
 }
 
 // peek re-decodes the triggering event for the failure path.
-func (c *Channel) peek(msg *message.Message) (string, []string, bool) {
+func (c *Channel) peek(msg *message.Message) (requestID, digest string, contactIDs []string, ok bool) {
 	if c.Name == schemas.ChannelContactSearch {
 		var fin schemas.FinalizeRequested
 		if schemas.Decode(msg.Payload, c.Rule, &fin) != nil {
-			return "", nil, false
+			return "", "", nil, false
 		}
-		return fin.RequestID, fin.ContactIDs, true
+		return fin.RequestID, fin.RequestDigest, fin.ContactIDs, true
 	}
 	var req schemas.DeletionRequested
 	if schemas.Decode(msg.Payload, c.Rule, &req) != nil {
-		return "", nil, false
+		return "", "", nil, false
 	}
-	return req.RequestID, req.ContactIDs, true
+	return req.RequestID, req.ContentDigest(), req.ContactIDs, true
 }
 
-func (c *Channel) result(requestID string, st schemas.Status, counts []schemas.ArtefactCount, code string) ([]*message.Message, error) {
+func (c *Channel) result(requestID, digest string, st schemas.Status, counts []schemas.ArtefactCount, code string) ([]*message.Message, error) {
 	now := time.Now
 	if c.Now != nil {
 		now = c.Now
 	}
 	ev := &schemas.ChannelCompleted{
-		RequestID:   requestID,
-		Channel:     c.Name,
-		Status:      st,
-		Artefacts:   counts,
-		ErrorCode:   code,
-		CompletedAt: now().UTC(),
+		RequestID:     requestID,
+		Channel:       c.Name,
+		Status:        st,
+		Artefacts:     counts,
+		ErrorCode:     code,
+		CompletedAt:   now().UTC(),
+		RequestDigest: digest,
 	}
 	if ev.Artefacts == nil {
 		ev.Artefacts = []schemas.ArtefactCount{}

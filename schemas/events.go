@@ -1,6 +1,13 @@
 package schemas
 
-import "time"
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"time"
+)
 
 // Source says where a deletion request came from.
 type Source string
@@ -22,6 +29,18 @@ const (
 	// contact-search is skipped when an artefact channel failed, so the
 	// contact stays findable for a retry.
 	StatusSkipped Status = "skipped"
+	// StatusNotFound is a request's outcome when every channel succeeded and
+	// none found anything of any of its contacts (every artefact count has
+	// before = 0): the contacts do not exist or were deleted before. A
+	// request naming several contacts of which only some were found is
+	// succeeded: counts are summed per artefact type over the request's
+	// contacts, so which of them held nothing is not known, and the outcome
+	// does not list them. Channels never report it.
+	StatusNotFound Status = "not_found"
+	// StatusRefused is the outcome of a submission whose request ID is
+	// already bound to other content (see ContentDigest): nothing was
+	// deleted for it, and the request the ID belongs to is not affected.
+	StatusRefused Status = "refused"
 )
 
 // DeletionRequested asks for every artefact of the listed contacts to be
@@ -45,6 +64,40 @@ type DeletionRequested struct {
 	DeadlineSeconds int `json:"deadline_seconds,omitempty"`
 }
 
+// ContentDigest identifies what a request asks for, so that its request ID
+// can be bound to it: the first content seen with an ID is the only one
+// acted on under that ID. Resubmitting the same content (a resumed bulk run,
+// a redelivery) gives the same digest whatever its requested_at, channels or
+// deadline; other contacts, another requester, reason, source or replay_of
+// give another.
+//
+// It is the lowercase hex SHA-256 of this JSON, without whitespace, keys in
+// this order, absent strings as "":
+//
+//	{"contact_ids":[sorted, each once],"reason_code":"…","replay_of":"…","requested_by":"…","source":"…","v":1}
+func (r DeletionRequested) ContentDigest() string {
+	ids := slices.Clone(r.ContactIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if ids == nil {
+		ids = []string{}
+	}
+	canon := struct {
+		ContactIDs  []string `json:"contact_ids"`
+		ReasonCode  string   `json:"reason_code"`
+		ReplayOf    string   `json:"replay_of"`
+		RequestedBy string   `json:"requested_by"`
+		Source      Source   `json:"source"`
+		V           int      `json:"v"`
+	}{ids, r.ReasonCode, r.ReplayOf, r.RequestedBy, r.Source, 1}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(canon) // strings and a slice of strings always encode
+	sum := sha256.Sum256(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	return hex.EncodeToString(sum[:])
+}
+
 // FinalizeRequested starts phase 2: every artefact channel succeeded, so the
 // contact's search and CTR index entries may now go.
 type FinalizeRequested struct {
@@ -53,6 +106,9 @@ type FinalizeRequested struct {
 	RequestID     string    `json:"request_id"`
 	ContactIDs    []string  `json:"contact_ids"`
 	RequestedAt   time.Time `json:"requested_at"`
+	// RequestDigest is the ContentDigest of the request being finalized; the
+	// contact-search channel acts only when the request ID is bound to it.
+	RequestDigest string `json:"request_digest,omitempty"`
 }
 
 // ArtefactCount is what one artefact type held before the deletion, how much
@@ -81,6 +137,9 @@ type ChannelCompleted struct {
 	Artefacts     []ArtefactCount `json:"artefacts"`
 	ErrorCode     string          `json:"error_code,omitempty"`
 	CompletedAt   time.Time       `json:"completed_at"`
+	// RequestDigest is the ContentDigest of the request the channel acted
+	// on, so a result is never joined to other content under the same ID.
+	RequestDigest string `json:"request_digest,omitempty"`
 }
 
 // ChannelOutcome is a channel's part of a final outcome.
@@ -108,6 +167,10 @@ type DeletionCompleted struct {
 	ReplayOf      string           `json:"replay_of,omitempty"`
 	AuditSeq      int64            `json:"audit_seq"`
 	AuditHash     string           `json:"audit_hash"`
+	// RequestDigest is the ContentDigest of the request this outcome
+	// answers: with the request ID it says whose outcome it is, since a
+	// refused submission shares its ID with the request it collided with.
+	RequestDigest string `json:"request_digest,omitempty"`
 }
 
 // Error codes carried in results and outcomes. They name a class of failure,
@@ -120,4 +183,6 @@ const (
 	ErrCodeChannelFailed    = "channel_failed"
 	ErrCodeInvalidRequest   = "invalid_request"
 	ErrCodeInternal         = "internal_error"
+	// ErrCodeRequestIDConflict: the request ID is bound to other content.
+	ErrCodeRequestIDConflict = "request_id_conflict"
 )

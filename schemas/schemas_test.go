@@ -25,16 +25,18 @@ const (
 // files are the examples upstream producers are pointed to.
 func goldenEvents() map[string]Event {
 	counts := []ArtefactCount{{Artefact: "call_recordings", Before: 2, Deleted: 2, After: 0}}
+	req := &DeletionRequested{RequestID: reqID, ContactIDs: []string{cid1, cid2}, RequestedBy: "dpo",
+		RequestedAt: at, Source: SourceUI, Channels: AllChannels, ReasonCode: "gdpr-art17"}
+	digest := req.ContentDigest()
 	return map[string]Event{
-		"deletion-requested": &DeletionRequested{RequestID: reqID, ContactIDs: []string{cid1, cid2}, RequestedBy: "dpo",
-			RequestedAt: at, Source: SourceUI, Channels: AllChannels, ReasonCode: "gdpr-art17"},
-		"finalize-requested": &FinalizeRequested{RequestID: reqID, ContactIDs: []string{cid1}, RequestedAt: at},
+		"deletion-requested": req,
+		"finalize-requested": &FinalizeRequested{RequestID: reqID, ContactIDs: []string{cid1, cid2}, RequestedAt: at, RequestDigest: digest},
 		"channel-completed": &ChannelCompleted{RequestID: reqID, Channel: ChannelVoice, Status: StatusSucceeded,
-			Artefacts: counts, CompletedAt: at},
-		"deletion-completed": &DeletionCompleted{RequestID: reqID, ContactIDs: []string{cid1}, RequestedBy: "dpo", RequestedAt: at,
+			Artefacts: counts, CompletedAt: at, RequestDigest: digest},
+		"deletion-completed": &DeletionCompleted{RequestID: reqID, ContactIDs: []string{cid1, cid2}, RequestedBy: "dpo", RequestedAt: at,
 			CompletedAt: at.Add(4 * time.Second), Source: SourceUI, Status: StatusSucceeded, AuditSeq: 1,
-			AuditHash: strings.Repeat("ab", 32),
-			Channels:  []ChannelOutcome{{Channel: ChannelVoice, Status: StatusSucceeded, Artefacts: counts}}},
+			AuditHash: strings.Repeat("ab", 32), RequestDigest: digest,
+			Channels: []ChannelOutcome{{Channel: ChannelVoice, Status: StatusSucceeded, Artefacts: counts}}},
 	}
 }
 

@@ -128,10 +128,10 @@ func (r ContactIDRule) ValidateSubmission(s Submission) error {
 	default:
 		return &SubmissionError{Code: CodeInvalidSource, Field: "source"}
 	}
-	if s.RequestID != "" && !isRequestID(s.RequestID) {
+	if s.RequestID != "" && !IsRequestID(s.RequestID) {
 		return &SubmissionError{Code: CodeInvalidRequestID, Field: "request_id"}
 	}
-	if s.ReplayOf != "" && !isRequestID(s.ReplayOf) {
+	if s.ReplayOf != "" && !IsRequestID(s.ReplayOf) {
 		return &SubmissionError{Code: CodeInvalidReplayOf, Field: "replay_of"}
 	}
 	if s.Deadline > maxDeadlineSeconds*time.Second {
@@ -181,8 +181,10 @@ func reasonCodeByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
 }
 
-// isRequestID is the schema's request_id: a UUID in lower-case hex.
-func isRequestID(s string) bool {
+// IsRequestID reports whether s is the schema's request_id: a UUID in
+// lower-case hex. It is the one request ID rule: the web API and the CLI
+// check IDs they are given with it too.
+func IsRequestID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

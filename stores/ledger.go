@@ -22,7 +22,15 @@ const (
 // AuditSetting is the Setting name of every deletion audit entry.
 const AuditSetting = "Data Deletion"
 
-// AuditEntry is one append-only, hash-chained audit record of a final outcome.
+// AuditEntry is one append-only, hash-chained audit record. A request has
+// one decision entry (its final outcome) and may have two other kinds under
+// the same request ID, chained like every entry:
+//   - a late entry (Amends > 0) for a channel result that arrived after the
+//     decision: its one channel, that channel's status and counts, so every
+//     deletion performed is in the log;
+//   - a refused entry (Status refused, error code request_id_conflict) for
+//     a submission that reused the request ID with other content, naming that
+//     submission's contacts and requester; nothing was deleted for it.
 type AuditEntry struct {
 	Seq           int64                    `json:"seq"`
 	RequestID     string                   `json:"request_id"`
@@ -36,8 +44,15 @@ type AuditEntry struct {
 	RequestedAt   time.Time                `json:"requested_at"`
 	CompletedAt   time.Time                `json:"completed_at"`
 	ReplayOf      string                   `json:"replay_of,omitempty"`
-	PrevHash      string                   `json:"prev_hash"`
-	Hash          string                   `json:"hash"`
+	// Amends is, on a late entry, the seq of the decision entry it completes.
+	Amends int64 `json:"amends,omitempty"`
+	// RequestDigest is the content digest of the submission the entry is
+	// about (schemas.DeletionRequested.ContentDigest); empty on entries
+	// written before digests existed. Both fields are omitted when empty, so
+	// the hashes of older entries do not change.
+	RequestDigest string `json:"request_digest,omitempty"`
+	PrevHash      string `json:"prev_hash"`
+	Hash          string `json:"hash"`
 }
 
 // AuditFilter selects audit entries; zero fields do not filter.
@@ -60,9 +75,21 @@ type RequestState struct {
 	Published  bool // the outcome event was published
 }
 
+// IsDecision reports whether e is a request's decision entry, the one its
+// outcome names, rather than a late or refused entry.
+func (e AuditEntry) IsDecision() bool {
+	return e.Amends == 0 && e.Status != schemas.StatusRefused
+}
+
 // Ledger keeps the aggregator's join state and the audit log, so in-flight
 // joins survive a restart and the audit log can be queried and verified.
 type Ledger interface {
+	// BindRequest binds requestID to a content digest unless it is bound
+	// already, and returns the digest it is bound to: the first binding wins,
+	// and a request recorded before bindings existed is bound to its recorded
+	// content. Callers act on a request only when the returned digest is
+	// their own.
+	BindRequest(ctx context.Context, requestID, digest string) (bound string, err error)
 	// PutRequest records a request; recording it again changes nothing.
 	PutRequest(ctx context.Context, r schemas.DeletionRequested, deadline time.Time) error
 	// PutResult upserts a channel result on (request, channel). Results for
@@ -81,9 +108,27 @@ type Ledger interface {
 	// MarkPublished records that the outcome event was published, so a
 	// redelivery does not publish it again.
 	MarkPublished(ctx context.Context, requestID string) error
+	// Unpublished lists requests with an outcome not yet marked published,
+	// earliest completion first, so a publish that failed is retried.
+	Unpublished(ctx context.Context, limit int) ([]string, error)
+	// Amend appends the late entry of a channel result that arrived after
+	// its request was decided (see LateAuditEntry). The same result (request,
+	// channel, status and completion time) is appended once: again, it
+	// returns the stored entry with created=false. A request without an
+	// outcome is a permanent error: its results belong in the decision.
+	Amend(ctx context.Context, res schemas.ChannelCompleted) (entry AuditEntry, created bool, err error)
+	// Refuse appends the entry of a submission refused because its request
+	// ID is bound to other content: out describes the submission (status
+	// refused, its digest in RequestDigest) and is returned with its audit
+	// seq and hash. It touches nothing else, so the request the ID belongs
+	// to keeps its state and outcome. One entry per request ID and digest:
+	// again, it returns the stored one with created=false.
+	Refuse(ctx context.Context, out schemas.DeletionCompleted, functionality string) (stored schemas.DeletionCompleted, created bool, err error)
 	// ByContact returns the latest request states for a contact, newest first.
 	ByContact(ctx context.Context, contactID string, limit int) ([]RequestState, error)
-	// Audit queries the audit log, newest first.
+	// Audit queries the audit log, newest first. A request ID or contact
+	// filter returns every entry of the matching requests: decision, late and
+	// refused entries.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 	// VerifyChain recomputes every hash and reports the first broken link.
 	VerifyChain(ctx context.Context) (entries int64, err error)
@@ -105,11 +150,54 @@ func NewAuditEntry(out schemas.DeletionCompleted, functionality string, seq int6
 		RequestedAt:   out.RequestedAt,
 		CompletedAt:   out.CompletedAt,
 		ReplayOf:      out.ReplayOf,
+		RequestDigest: out.RequestDigest,
 		PrevHash:      prevHash,
 	})
 	var err error
 	e.Hash, err = AuditHash(e)
 	return e, err
+}
+
+// LateAuditEntry is the entry of a channel result that arrived after its
+// request was decided by the entry decision: the decision's request,
+// requester and functionality, the one channel with its own status, error
+// code and counts, and the channel's completion time. It names the decision
+// in Amends and is chained after prevHash as entry seq.
+func LateAuditEntry(decision AuditEntry, res schemas.ChannelCompleted, seq int64, prevHash string) (AuditEntry, error) {
+	if decision.Seq <= 0 {
+		return AuditEntry{}, Permanent(fmt.Errorf("audit: late entry for request %s without its decision entry", res.RequestID))
+	}
+	arts := res.Artefacts
+	if arts == nil {
+		arts = []schemas.ArtefactCount{}
+	}
+	e := NormalizeAudit(AuditEntry{
+		Seq:           seq,
+		RequestID:     decision.RequestID,
+		Setting:       AuditSetting,
+		Functionality: decision.Functionality,
+		Actor:         decision.Actor,
+		ContactIDs:    decision.ContactIDs,
+		Status:        res.Status,
+		ErrorCode:     res.ErrorCode,
+		Channels:      []schemas.ChannelOutcome{{Channel: res.Channel, Status: res.Status, Artefacts: arts, ErrorCode: res.ErrorCode}},
+		RequestedAt:   decision.RequestedAt,
+		CompletedAt:   res.CompletedAt,
+		ReplayOf:      decision.ReplayOf,
+		Amends:        decision.Seq,
+		RequestDigest: decision.RequestDigest,
+		PrevHash:      prevHash,
+	})
+	var err error
+	e.Hash, err = AuditHash(e)
+	return e, err
+}
+
+// SameLateResult reports whether late entry e records res, so a
+// redelivered result is not appended twice.
+func SameLateResult(e AuditEntry, res schemas.ChannelCompleted) bool {
+	return e.Amends > 0 && len(e.Channels) == 1 && e.Channels[0].Channel == res.Channel &&
+		e.Status == res.Status && e.CompletedAt.Equal(res.CompletedAt.UTC())
 }
 
 // NormalizeAudit puts an entry in the form it has after a round trip through

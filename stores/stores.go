@@ -157,6 +157,13 @@ type Index interface {
 	DeleteTerm(ctx context.Context, index, field, value string) (int64, error)
 	// Search pages through an index for the UI.
 	Search(ctx context.Context, index string, q Query) (SearchResult, error)
+	// RequireField fails with a permanent error unless index exists and
+	// field is one Count and DeleteTerm can match exactly: "_id", or a field
+	// some document of the index has had, stored for exact matching. On an
+	// index holding no document any well-formed field passes, since no field
+	// is known yet and nothing can be missed. Count and DeleteTerm apply the
+	// same rule, so a misspelt field is an error, never a count of 0.
+	RequireField(ctx context.Context, index, field string) error
 }
 
 // Objects is object storage (S3 or local disk).
@@ -178,6 +185,29 @@ type Objects interface {
 	// Replace streams body in as the new content of key and removes every
 	// older version, so the replaced content is physically gone.
 	Replace(ctx context.Context, bucket, key string, body io.Reader) error
+
+	// The methods below let a rewrite of a shared file (a data-lake file
+	// holding many contacts) run beside other writers: read a snapshot,
+	// write only if nothing changed since, then delete exactly the versions
+	// that were read. See ObjectVersion.
+
+	// ListVersions returns what is stored under exactly key: every version
+	// and delete marker, the current version flagged. A key with nothing
+	// stored has none.
+	ListVersions(ctx context.Context, bucket, key string) ([]ObjectVersion, error)
+	// GetVersion opens one version of key by ID, or returns ErrNotFound
+	// when that version is gone.
+	GetVersion(ctx context.Context, bucket, key, versionID string) (io.ReadCloser, error)
+	// ReplaceIf streams body in as the new current version of key if the
+	// current version's ETag is still etag, and returns the version
+	// written. When the current version changed or went, it returns
+	// ErrConflict and writes nothing. Older versions stay.
+	ReplaceIf(ctx context.Context, bucket, key, etag string, body io.Reader) (ObjectVersion, error)
+	// DeleteVersions permanently deletes the named versions of key and
+	// nothing else; a version already gone is skipped.
+	DeleteVersions(ctx context.Context, bucket, key string, versionIDs []string) error
+	// RequireBucket fails with a permanent error unless bucket exists.
+	RequireBucket(ctx context.Context, bucket string) error
 }
 
 // Row is one warehouse row, column name to value.
@@ -201,6 +231,9 @@ type Warehouse interface {
 	// Distinct returns the distinct values of column among rows whose
 	// matchColumn equals value (for example the threads a contact is in).
 	Distinct(ctx context.Context, table, column, matchColumn, value string) ([]string, error)
+	// RequireColumns fails with a permanent error unless table exists and
+	// has every one of columns.
+	RequireColumns(ctx context.Context, table string, columns ...string) error
 }
 
 // CheckMatchValue refuses an empty match value: it could only match rows whose

@@ -65,6 +65,9 @@ func TestAccess(t *testing.T) {
 			want{"anonymous": 401, "agent": 403, "dpo": 403, "auditor": 200, "admin": 200, "token": 403}, nil},
 		{"audit csv", "GET", "/api/v1/audit.csv", nil,
 			want{"anonymous": 401, "agent": 403, "dpo": 403, "auditor": 200, "admin": 200, "token": 403}, nil},
+		{"receipt", "GET", "/api/v1/audit/" + requestByDPO + "/receipt", nil,
+			want{"anonymous": 401, "agent": 403, "dpo": 403, "auditor": 200, "admin": 200, "token": 403}, nil},
+		{"receipt public key", "GET", "/api/v1/receipts/public-key", nil, all(200), nil},
 		{"oidc login (not configured)", "GET", "/api/v1/oidc/login", nil, all(404), nil},
 		{"unknown api path", "GET", "/api/v1/nope", nil, all(404), nil},
 		// Logout last in spirit: each role gets a fresh session per call.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
 )
 
@@ -51,7 +52,7 @@ func (s *Server) auditFilter(q url.Values) (stores.AuditFilter, error) {
 		f.ContactID = v
 	}
 	if v := strings.TrimSpace(q.Get("request_id")); v != "" {
-		if !requestIDRE.MatchString(v) {
+		if !schemas.IsRequestID(v) {
 			return f, &badRequest{"invalid_request_id", "the request ID is not valid"}
 		}
 		f.RequestID = v
@@ -104,9 +105,12 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// auditCSVHeader: a late entry has amends (the seq of the decision it
+// completes) and its one channel; a refused one has outcome "refused".
+// Columns after hash were added later, so earlier readers still work.
 var auditCSVHeader = []string{
 	"setting", "seq", "completed_at", "requested_at", "user", "functionality", "request_id",
-	"contact_ids", "outcome", "error_code", "channels", "replay_of", "hash",
+	"contact_ids", "outcome", "error_code", "channels", "replay_of", "hash", "amends", "request_digest",
 }
 
 // handleAuditCSV exports the filtered audit log, streamed in batches.
@@ -179,11 +183,20 @@ func auditCSVRow(e stores.AuditEntry) []string {
 		strings.Join(chans, "; "),
 		e.ReplayOf,
 		e.Hash,
+		amendsCell(e.Amends),
+		e.RequestDigest,
 	}
 	for i, v := range row {
 		row[i] = csvSafe(v)
 	}
 	return row
+}
+
+func amendsCell(seq int64) string {
+	if seq == 0 {
+		return ""
+	}
+	return strconv.FormatInt(seq, 10)
 }
 
 func formatCSVTime(t time.Time) string {

@@ -196,7 +196,7 @@ type deletionSummary struct {
 	Source        schemas.Source           `json:"source"`
 	Functionality string                   `json:"functionality"`
 	ContactIDs    []string                 `json:"contact_ids"`
-	Status        string                   `json:"status"` // pending, succeeded or failed
+	Status        string                   `json:"status"` // pending, succeeded, not_found or failed
 	ErrorCode     string                   `json:"error_code,omitempty"`
 	CompletedAt   *time.Time               `json:"completed_at,omitempty"`
 	Channels      []schemas.ChannelOutcome `json:"channels"`

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,16 +14,17 @@ import (
 	"github.com/erasure-project/erasure/stores"
 )
 
-// requestIDRE is the request ID form of the event schema.
-var requestIDRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-
 type deletionRequest struct {
 	ContactIDs []string `json:"contact_ids"`
 	ReasonCode string   `json:"reason_code,omitempty"`
 }
 
 type deletionAccepted struct {
-	RequestID       string            `json:"request_id"`
+	RequestID string `json:"request_id"`
+	// RequestDigest is the request's content digest: with the request ID it
+	// identifies the request's outcome (another submission reusing the ID
+	// has another digest).
+	RequestDigest   string            `json:"request_digest"`
 	ContactIDs      []string          `json:"contact_ids"`
 	Channels        []schemas.Channel `json:"channels"`
 	DeadlineSeconds int               `json:"deadline_seconds"`
@@ -92,6 +92,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		"user", p.Name, "source", ev.Source)
 	writeJSON(w, http.StatusAccepted, deletionAccepted{
 		RequestID:       ev.RequestID,
+		RequestDigest:   ev.ContentDigest(),
 		ContactIDs:      ev.ContactIDs,
 		Channels:        ev.Channels,
 		DeadlineSeconds: s.deadlineOf(ev),
@@ -125,12 +126,14 @@ func (s *Server) submitFailed(w http.ResponseWriter, err error) {
 
 // deletionState is a request as the API returns it.
 type deletionState struct {
-	RequestID string                     `json:"request_id"`
-	Status    string                     `json:"status"` // pending, succeeded or failed
-	Request   schemas.DeletionRequested  `json:"request"`
-	Results   []schemas.ChannelCompleted `json:"results"`
-	Outcome   *schemas.DeletionCompleted `json:"outcome"`
-	Deadline  *time.Time                 `json:"deadline,omitempty"`
+	RequestID string `json:"request_id"`
+	// RequestDigest is the content digest of the request the ID is bound to.
+	RequestDigest string                     `json:"request_digest"`
+	Status        string                     `json:"status"` // pending, succeeded, not_found or failed
+	Request       schemas.DeletionRequested  `json:"request"`
+	Results       []schemas.ChannelCompleted `json:"results"`
+	Outcome       *schemas.DeletionCompleted `json:"outcome"`
+	Deadline      *time.Time                 `json:"deadline,omitempty"`
 }
 
 func stateOf(st stores.RequestState) deletionState {
@@ -140,6 +143,12 @@ func stateOf(st stores.RequestState) deletionState {
 		Request:   st.Request,
 		Results:   []schemas.ChannelCompleted{},
 		Outcome:   st.Outcome,
+	}
+	// The outcome's digest is the one decided on; a request rebuilt from an
+	// outcome lacks its reason code.
+	out.RequestDigest = st.Request.ContentDigest()
+	if st.Outcome != nil && st.Outcome.RequestDigest != "" {
+		out.RequestDigest = st.Outcome.RequestDigest
 	}
 	if !st.Deadline.IsZero() {
 		d := st.Deadline
@@ -177,7 +186,7 @@ func channelsOf(st stores.RequestState) []schemas.Channel {
 func (s *Server) handleDeletion(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
 	id := r.PathValue("id")
-	if !requestIDRE.MatchString(id) {
+	if !schemas.IsRequestID(id) {
 		writeError(w, http.StatusBadRequest, "invalid_request_id", "the request ID is not valid")
 		return
 	}

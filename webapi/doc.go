@@ -19,6 +19,8 @@
 //	POST /api/v1/deletions             contacts.delete
 //	GET  /api/v1/deletions/{id}        its requester, contacts.delete or audit.read
 //	GET  /api/v1/audit, /audit.csv     audit.read
+//	GET  /api/v1/audit/{request_id}/receipt  audit.read; the signed receipt, as a file
+//	GET  /api/v1/receipts/public-key   anyone; the PEM key receipts verify with
 //	GET  /api/v1/ws                    contacts.delete
 //
 // Errors are JSON {"error": "...", "code": "..."}; messages never repeat the
@@ -42,7 +44,11 @@
 // that submitted the request. After a reconnect the browser sends
 // {"type":"watch","request_ids":[...]} and receives {"type":"state"} for
 // each request its user submitted; requests of anyone else are ignored
-// without a reply. For a cookie session the handshake's Origin must name
+// without a reply. Each message carries the request's content digest
+// (request_digest; POST /api/v1/deletions returns it too): a submission that
+// reused the request ID with other content has another digest, and its
+// outcome (status refused) is not the submitter's. For a cookie session the
+// handshake's Origin must name
 // the Host the browser connected to, so a reverse proxy must pass Host
 // through unchanged.
 package webapi

@@ -3,6 +3,8 @@ package webapi
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -122,7 +124,7 @@ func (f *fakeLedger) Audit(_ context.Context, flt stores.AuditFilter) ([]stores.
 	f.last = flt
 	var out []stores.AuditEntry
 	for _, e := range f.audit {
-		if flt.Actor != "" && e.Actor != flt.Actor {
+		if flt.Actor != "" && e.Actor != flt.Actor || flt.RequestID != "" && e.RequestID != flt.RequestID {
 			continue
 		}
 		out = append(out, e)
@@ -229,9 +231,14 @@ func newHarness(t *testing.T, sendBuffer int) *harness {
 		t.Fatal(err)
 	}
 	sum := sha256Hex(apiToken)
+	_, receiptKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := newServer(Config{
-		Users:     users,
-		APITokens: []APIToken{{Name: "bulk-script", TokenSHA256: sum, Roles: []string{"dpo"}}},
+		Users:      users,
+		APITokens:  []APIToken{{Name: "bulk-script", TokenSHA256: sum, Roles: []string{"dpo"}}},
+		ReceiptKey: receiptKey,
 	}, Deps{Contacts: h.index, Inventory: fakeInventory{}, Ledger: h.ledger, Requests: h.req, DataMap: dm}, sendBuffer)
 	if err != nil {
 		t.Fatal(err)

@@ -68,6 +68,15 @@ func (s *Server) onOutcome(msg *message.Message) {
 		s.log.Warn("feed: invalid outcome", "err", err)
 		return
 	}
+	// The outcome of other content under an ID this instance's user
+	// submitted (a refused reuse of the ID) is not theirs: it must not end
+	// their deletion in their browser. Browsers check the digest as well.
+	if o, ok := s.owners.get(ev.RequestID); ok && o.req.RequestID != "" && ev.RequestDigest != "" &&
+		ev.RequestDigest != o.req.ContentDigest() {
+		s.log.Info("feed: outcome of other content under a tracked request ID not forwarded", "request_id", ev.RequestID,
+			"status", ev.Status)
+		return
+	}
 	s.forward(ev.RequestID, outcomeMsg{Type: "outcome", DeletionCompleted: ev})
 }
 

@@ -2,6 +2,7 @@ package webapi
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,6 +92,9 @@ type Config struct {
 	// Deadline is how long a deletion may take, as shown to the user;
 	// default 30s, the specification's figure.
 	Deadline time.Duration
+	// ReceiptKey signs deletion receipts; without it the receipt endpoints
+	// answer 503.
+	ReceiptKey ed25519.PrivateKey
 }
 
 const (
@@ -206,6 +210,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/deletions/{id}", s.authenticated(http.HandlerFunc(s.handleDeletion)))
 	mux.Handle("GET /api/v1/audit", s.require(audit, http.HandlerFunc(s.handleAudit)))
 	mux.Handle("GET /api/v1/audit.csv", s.require(audit, http.HandlerFunc(s.handleAuditCSV)))
+	mux.Handle("GET /api/v1/audit/{request_id}/receipt", s.require(audit, http.HandlerFunc(s.handleReceipt)))
+	// Public: whoever is handed a receipt (the person, a regulator) needs
+	// the key to check it, and a public key discloses nothing.
+	mux.HandleFunc("GET /api/v1/receipts/public-key", s.handlePublicKey)
 	// Progress only ever concerns deletions the user asked for.
 	mux.Handle("GET /api/v1/ws", s.require(del, http.HandlerFunc(s.handleWS)))
 

@@ -136,8 +136,9 @@ func assertBody(t *testing.T, res *http.Response, status int, want string) {
 	}
 }
 
-// TestPatternsMatchSchema: the web API's own copies of schema patterns, used
-// for sign-in names and lookups, are the published ones.
+// TestPatternsMatchSchema: the web API's own copy of a schema pattern, used
+// for sign-in names, is the published one. Request IDs are checked with
+// schemas.IsRequestID, which schemas' tests hold to the schema.
 func TestPatternsMatchSchema(t *testing.T) {
 	raw, err := fs.ReadFile(schemas.FS(), "v1/defs.schema.json")
 	if err != nil {
@@ -153,8 +154,5 @@ func TestPatternsMatchSchema(t *testing.T) {
 	}
 	if got, want := principalRE.String(), defs.Defs["principal"].Pattern; got != want {
 		t.Errorf("principalRE %s, schema %s", got, want)
-	}
-	if got, want := requestIDRE.String(), defs.Defs["request_id"].Pattern; got != want {
-		t.Errorf("requestIDRE %s, schema %s", got, want)
 	}
 }

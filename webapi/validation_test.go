@@ -112,7 +112,7 @@ func TestSubmit(t *testing.T) {
 		if got.RequestedBy != tc.by || got.Source != tc.source || got.ReasonCode != "gdpr-art17" {
 			t.Errorf("submitted %+v, want by %s from %s", got, tc.by, tc.source)
 		}
-		if !requestIDRE.MatchString(acc.RequestID) || got.RequestID != acc.RequestID {
+		if !schemas.IsRequestID(acc.RequestID) || got.RequestID != acc.RequestID {
 			t.Errorf("request ID %q (submitted %q)", acc.RequestID, got.RequestID)
 		}
 		if len(acc.ContactIDs) != 2 || acc.DeadlineSeconds != 30 || len(acc.Channels) == 0 ||

@@ -49,6 +49,8 @@ type progressMsg struct {
 	Status    schemas.Status          `json:"status"`
 	Artefacts []schemas.ArtefactCount `json:"artefacts"`
 	ErrorCode string                  `json:"error_code,omitempty"`
+	// RequestDigest is the content the channel acted on.
+	RequestDigest string `json:"request_digest,omitempty"`
 }
 
 type outcomeMsg struct {
@@ -73,7 +75,8 @@ func progressOf(ev schemas.ChannelCompleted) progressMsg {
 	if arts == nil {
 		arts = []schemas.ArtefactCount{}
 	}
-	return progressMsg{Type: "progress", RequestID: ev.RequestID, Channel: ev.Channel, Status: ev.Status, Artefacts: arts, ErrorCode: ev.ErrorCode}
+	return progressMsg{Type: "progress", RequestID: ev.RequestID, Channel: ev.Channel, Status: ev.Status, Artefacts: arts,
+		ErrorCode: ev.ErrorCode, RequestDigest: ev.RequestDigest}
 }
 
 // handleWS upgrades to a websocket that carries the caller's deletion
@@ -134,7 +137,7 @@ func (s *Server) watch(ctx context.Context, c *client, ids []string) {
 		ids = ids[:maxWatchesPerClient]
 	}
 	for _, id := range ids {
-		if !requestIDRE.MatchString(id) {
+		if !schemas.IsRequestID(id) {
 			continue
 		}
 		st, ok := s.ownedState(ctx, c.who, id)

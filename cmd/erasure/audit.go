@@ -9,10 +9,14 @@ import (
 	"time"
 
 	"github.com/erasure-project/erasure/internal/app"
+	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
 )
 
-func cmdAudit(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "receipt" {
+		return cmdAuditReceipt(ctx, args[1:], stdin, stdout, stderr)
+	}
 	fl := newCommand("audit", stderr, true)
 	actor := fl.String("user", "", "only entries by this user")
 	functionality := fl.String("functionality", "", "only this functionality (Delete Contact, Bulk Delete, Upstream Request, Replay)")
@@ -57,10 +61,28 @@ func cmdAudit(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			enc.Encode(e)
 			continue
 		}
-		fmt.Fprintf(stdout, "%6d %s %-16s %-10s %-9s %s %s\n", e.Seq, e.CompletedAt.Format(time.RFC3339), e.Functionality,
-			e.Actor, e.Status, e.RequestID, strings.Join(e.ContactIDs, ","))
+		fmt.Fprintf(stdout, "%6d %s %-16s %-10s %-9s %s %s%s\n", e.Seq, e.CompletedAt.Format(time.RFC3339), e.Functionality,
+			e.Actor, e.Status, e.RequestID, strings.Join(e.ContactIDs, ","), auditNote(e))
 	}
 	return nil
+}
+
+// auditNote says what a late or refused entry is, and how much each entry
+// deleted.
+func auditNote(e stores.AuditEntry) string {
+	var deleted int64
+	for _, c := range e.Channels {
+		for _, a := range c.Artefacts {
+			deleted += a.Deleted
+		}
+	}
+	switch {
+	case e.Amends > 0 && len(e.Channels) == 1:
+		return fmt.Sprintf(" (late result of %s for seq %d, deleted %d)", e.Channels[0].Channel, e.Amends, deleted)
+	case e.Status == schemas.StatusRefused:
+		return " (refused: request ID already used for other content, nothing deleted)"
+	}
+	return fmt.Sprintf(" (deleted %d)", deleted)
 }
 
 // parseDay reads a date or a timestamp; an end date covers its whole day.

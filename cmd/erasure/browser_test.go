@@ -332,6 +332,8 @@ func TestBrowserDeleteFlow(t *testing.T) {
 	if err != nil || rows != 3 {
 		t.Errorf("audit rows = %d (%v), want 3", rows, err)
 	}
+	// Each entry's Receipt link downloads the signed receipt of its request.
+	checkReceiptDownload(t, actx, p, target)
 	within(t, actx, 20*time.Second,
 		jsSet("audit-user", "nobody"),
 		jsClick("audit-apply"),

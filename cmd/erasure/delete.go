@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,14 +82,19 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		r := producers.Request{ContactIDs: ids[start:end], RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason, Deadline: *deadline}
 		if jr != nil {
 			r.RequestID = jr.requestID(r.ContactIDs)
-			if out, ok := jr.outcomes[r.RequestID]; ok && r.RequestID != "" {
-				done = append(done, out)
-				continue
-			}
 		}
 		ev, err := q.Build(r)
 		if err != nil {
 			return fmt.Errorf("%w; nothing was submitted", err)
+		}
+		// Only an outcome for this very content counts as done: an ID the
+		// journal gives two batches has one outcome, and the other batch is
+		// submitted (and refused by the pipeline, deleting nothing).
+		if jr != nil && r.RequestID != "" {
+			if out, ok := jr.outcome(ev); ok {
+				done = append(done, out)
+				continue
+			}
 		}
 		reqs = append(reqs, ev)
 		if r.RequestID == "" {
@@ -143,11 +149,25 @@ func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 
 func anyFailed(outs []schemas.DeletionCompleted) bool {
 	for _, o := range outs {
-		if o.Status != schemas.StatusSucceeded {
+		if failedStatus(o.Status) {
 			return true
 		}
 	}
 	return false
+}
+
+// failedStatus is what makes delete exit 1: a failed or refused request. A
+// contact found nowhere is gone, which is what was asked.
+func failedStatus(s schemas.Status) bool {
+	return s != schemas.StatusSucceeded && s != schemas.StatusNotFound
+}
+
+// statusText is a status as people read it.
+func statusText(s schemas.Status) string {
+	if s == schemas.StatusNotFound {
+		return "not found"
+	}
+	return string(s)
 }
 
 func printOutcomes(w io.Writer, outs []schemas.DeletionCompleted, asJSON bool) {
@@ -156,32 +176,55 @@ func printOutcomes(w io.Writer, outs []schemas.DeletionCompleted, asJSON bool) {
 		if asJSON {
 			enc.Encode(out)
 		} else {
-			fmt.Fprintf(w, "%s %s %s%s\n", out.RequestID, out.Status, strings.Join(out.ContactIDs, ","), suffixCode(out.ErrorCode))
+			fmt.Fprintf(w, "%s %s %s%s\n", out.RequestID, statusText(out.Status), strings.Join(out.ContactIDs, ","), suffixCode(out.ErrorCode))
 		}
 	}
+}
+
+// answers reports whether out is req's outcome: the same request ID and the
+// same content. A refused submission shares its request ID with the request
+// it collided with, so the ID alone could credit one with the other's
+// outcome. Outcomes from before digests existed are matched by contacts and
+// requester.
+func answers(out schemas.DeletionCompleted, req schemas.DeletionRequested) bool {
+	if out.RequestID != req.RequestID {
+		return false
+	}
+	if out.RequestDigest != "" {
+		return out.RequestDigest == req.ContentDigest()
+	}
+	a, b := slices.Clone(out.ContactIDs), slices.Clone(req.ContactIDs)
+	slices.Sort(a)
+	slices.Sort(b)
+	return out.RequestedBy == req.RequestedBy && slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
 // waitOutcomes prints each request's outcome as it arrives (and passes it
 // to record, if set) until all have one or the timeout ends.
 func waitOutcomes(ctx context.Context, reqs []schemas.DeletionRequested, outs <-chan *message.Message, timeout time.Duration,
 	asJSON bool, rule schemas.ContactIDRule, record func(schemas.DeletionCompleted), stdout, stderr io.Writer) error {
-	pending := make(map[string]bool, len(reqs))
+	// Pending requests by ID: a hand-edited journal can give two batches one.
+	pending := make(map[string][]schemas.DeletionRequested, len(reqs))
 	for _, r := range reqs {
-		pending[r.RequestID] = true
+		pending[r.RequestID] = append(pending[r.RequestID], r)
 	}
+	left := len(reqs)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	failed, done := 0, 0
+	byStatus := map[schemas.Status]int{}
 	enc := json.NewEncoder(stdout)
-	for len(pending) > 0 {
+	for left > 0 {
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(stderr, "gave up waiting: %d of %d requests have no outcome\n", len(pending), len(reqs))
-			for id := range pending {
-				if asJSON {
-					enc.Encode(map[string]any{"request_id": id, "status": "unknown", "error_code": "wait_timeout"})
-				} else {
-					fmt.Fprintf(stdout, "%s no outcome yet\n", id)
+			fmt.Fprintf(stderr, "gave up waiting: %d of %d requests have no outcome\n", left, len(reqs))
+			for id, rs := range pending {
+				for range rs {
+					if asJSON {
+						enc.Encode(map[string]any{"request_id": id, "status": "unknown", "error_code": "wait_timeout"})
+					} else {
+						fmt.Fprintf(stdout, "%s no outcome yet\n", id)
+					}
 				}
 			}
 			return exitError{1}
@@ -192,12 +235,24 @@ func waitOutcomes(ctx context.Context, reqs []schemas.DeletionRequested, outs <-
 			var out schemas.DeletionCompleted
 			err := schemas.Decode(m.Payload, rule, &out)
 			m.Ack()
-			if err != nil || !pending[out.RequestID] {
-				continue // someone else's request, or a repeat of one we have
+			if err != nil {
+				continue
 			}
-			delete(pending, out.RequestID)
+			// Someone else's request, a repeat of one we have, or the
+			// outcome of other content under one of our IDs.
+			i := slices.IndexFunc(pending[out.RequestID], func(r schemas.DeletionRequested) bool { return answers(out, r) })
+			if i < 0 {
+				continue
+			}
+			if rs := slices.Delete(pending[out.RequestID], i, i+1); len(rs) > 0 {
+				pending[out.RequestID] = rs
+			} else {
+				delete(pending, out.RequestID)
+			}
+			left--
 			done++
-			if out.Status != schemas.StatusSucceeded {
+			byStatus[out.Status]++
+			if failedStatus(out.Status) {
 				failed++
 			}
 			if record != nil {
@@ -210,7 +265,12 @@ func waitOutcomes(ctx context.Context, reqs []schemas.DeletionRequested, outs <-
 		}
 	}
 	if len(reqs) > 0 {
-		fmt.Fprintf(stderr, "%d requests: %d succeeded, %d failed\n", len(reqs), len(reqs)-failed, failed)
+		fmt.Fprintf(stderr, "%d requests: %d succeeded, %d not found, %d failed", len(reqs),
+			byStatus[schemas.StatusSucceeded], byStatus[schemas.StatusNotFound], byStatus[schemas.StatusFailed])
+		if n := byStatus[schemas.StatusRefused]; n > 0 {
+			fmt.Fprintf(stderr, ", %d refused (request ID already used for other contacts; nothing deleted)", n)
+		}
+		fmt.Fprintln(stderr)
 	}
 	if failed > 0 {
 		return exitError{1}

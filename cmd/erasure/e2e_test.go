@@ -86,13 +86,15 @@ func startPipelineWith(t testing.TB, contacts int, mutate func(*app.Config), rol
 		t.Fatal(err)
 	}
 	cfg.Kafka.Brokers = []string{broker.Addr()}
-	a, cleanup, err := app.New(ctx, cfg, roles, logger)
+	// Seeded before the start-up check, which needs the demo stores.
+	var seeded []demo.Contact
+	a, cleanup, err := app.New(ctx, cfg, roles, logger, app.Prepare(func(ctx context.Context, st *app.Stores) error {
+		var err error
+		seeded, err = demo.Seed(ctx, st.Demo(), demo.Options{Contacts: contacts, Seed: 7})
+		return err
+	}))
 	if err != nil {
 		broker.Close()
-		t.Fatal(err)
-	}
-	seeded, err := demo.Seed(ctx, a.Stores.Demo(), demo.Options{Contacts: contacts, Seed: 7})
-	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)

@@ -21,7 +21,7 @@ import (
 type journal struct {
 	f         *os.File
 	submitted map[string]string // contact IDs joined by "," -> request ID
-	outcomes  map[string]schemas.DeletionCompleted
+	outcomes  map[string][]schemas.DeletionCompleted
 	earliest  time.Time
 }
 
@@ -33,7 +33,7 @@ type journalLine struct {
 }
 
 func openJournal(path string) (*journal, error) {
-	j := &journal{submitted: map[string]string{}, outcomes: map[string]schemas.DeletionCompleted{}}
+	j := &journal{submitted: map[string]string{}, outcomes: map[string][]schemas.DeletionCompleted{}}
 	f, err := os.Open(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -53,7 +53,7 @@ func openJournal(path string) (*journal, error) {
 				return nil, fmt.Errorf("journal %s line %d: %w", path, n, err)
 			}
 			if l.Outcome != nil {
-				j.outcomes[l.RequestID] = *l.Outcome
+				j.outcomes[l.RequestID] = append(j.outcomes[l.RequestID], *l.Outcome)
 				continue
 			}
 			j.submitted[strings.Join(l.ContactIDs, ",")] = l.RequestID
@@ -75,6 +75,17 @@ func openJournal(path string) (*journal, error) {
 // requestID returns the ID a batch was submitted with before, if any.
 func (j *journal) requestID(contactIDs []string) string {
 	return j.submitted[strings.Join(contactIDs, ",")]
+}
+
+// outcome returns the recorded outcome of req's content under its ID, if
+// any.
+func (j *journal) outcome(req schemas.DeletionRequested) (schemas.DeletionCompleted, bool) {
+	for _, out := range j.outcomes[req.RequestID] {
+		if answers(out, req) {
+			return out, true
+		}
+	}
+	return schemas.DeletionCompleted{}, false
 }
 
 // recordSubmitted writes new requests and syncs before they are published.

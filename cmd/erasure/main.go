@@ -5,7 +5,7 @@
 //	erasure serve     production roles against real Kafka and stores
 //	erasure delete    the bulk deletion script
 //	erasure verify    scan every store for anything left of given contacts
-//	erasure audit     query the audit log and verify its hash chain
+//	erasure audit     query the audit log and verify its hash chain; signed receipts
 //	erasure replay    re-run past deletions after a backup restore
 package main
 
@@ -78,6 +78,7 @@ commands:
   delete   delete contacts: IDs as arguments, --file F, or - for stdin
   verify   exit 0 only when no store holds anything of the given contacts
   audit    query the audit log and verify its hash chain
+           audit receipt REQUEST-ID | verify FILE --public-key KEY | public-key
   replay   re-run the deletions requested since a time (after a backup restore)
 
 Run 'erasure <command> -h' for a command's flags.
@@ -120,6 +121,12 @@ func (c *command) load(args []string) (app.Config, error) {
 	if err := c.parse(args); err != nil {
 		return app.Config{}, err
 	}
+	return c.config()
+}
+
+// config loads the configuration, with --data applied, once the flags are
+// parsed.
+func (c *command) config() (app.Config, error) {
 	cfg, err := app.Load(*c.configPath)
 	if err != nil {
 		return cfg, err

@@ -89,16 +89,18 @@ func TestRealServersEndToEnd(t *testing.T) {
 	if err := createClickHouseDatabase(t, env["ERASURE_TEST_CLICKHOUSE_ADDR"], "e2e_"+run); err != nil {
 		t.Fatal(err)
 	}
-	st, closeStores, err := app.OpenStores(t.Context(), cfg)
+	// Seeded before the start-up check, which needs this run's stores.
+	start := time.Now()
+	var seeded []demo.Contact
+	st, closeStores, err := app.OpenStores(t.Context(), cfg, app.Prepare(func(ctx context.Context, st *app.Stores) error {
+		var err error
+		seeded, err = demo.Seed(ctx, st.Demo(), demo.Options{Contacts: 36, Seed: uint64(b[0])<<8 | uint64(b[1])})
+		return err
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeStores()
-	start := time.Now()
-	seeded, err := demo.Seed(t.Context(), st.Demo(), demo.Options{Contacts: 36, Seed: uint64(b[0])<<8 | uint64(b[1])})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Logf("seeded %d contacts into OpenSearch, MinIO and ClickHouse in %s", len(seeded), time.Since(start).Round(time.Millisecond))
 	inventory := func() map[string]locate.Remaining {
 		out := map[string]locate.Remaining{}
@@ -128,6 +130,20 @@ func TestRealServersEndToEnd(t *testing.T) {
 	for _, c := range targets {
 		ids = append(ids, c.ID)
 	}
+	// Every personal string sought afterwards is stored somewhere now, so
+	// finding none later means something.
+	var strs []string
+	for _, c := range targets {
+		strs = append(strs, c.PersonalStrings()...)
+	}
+	f := newFinder(t, env, run)
+	for _, s := range strs {
+		if f.find(t, s).total() == 0 {
+			t.Fatalf("a target's personal string %q is in no store before the delete", s)
+		}
+	}
+	f.close()
+
 	start = time.Now()
 	code, stdout, stderr := cli(t, strings.Join(ids, "\n"), "delete", "--config", cfgPath, "--actor", "e2e-real", "--wait", "--json", "--timeout", "3m", "-")
 	if code != 0 {
@@ -136,11 +152,13 @@ func TestRealServersEndToEnd(t *testing.T) {
 	t.Logf("bulk delete of %d contacts against the real servers took %s", len(ids), time.Since(start).Round(time.Millisecond))
 	dec := json.NewDecoder(strings.NewReader(stdout))
 	var deleted int64
+	var outcomes []schemas.DeletionCompleted
 	for dec.More() {
 		var o schemas.DeletionCompleted
 		if err := dec.Decode(&o); err != nil {
 			t.Fatal(err)
 		}
+		outcomes = append(outcomes, o)
 		if o.Status != schemas.StatusSucceeded {
 			t.Errorf("request %s: %s %s", o.RequestID, o.Status, o.ErrorCode)
 		}
@@ -167,6 +185,7 @@ func TestRealServersEndToEnd(t *testing.T) {
 		t.Logf("audit chain in ClickHouse intact: %d entries", n)
 	}
 	t.Logf("erasure verify: %s", strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]))
+	purgeReadback(t, env, run, outcomes, strs)
 	after := inventory()
 	for _, c := range seeded {
 		if slices.Contains(ids, c.ID) {

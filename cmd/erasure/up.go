@@ -63,8 +63,12 @@ func up(ctx context.Context, cfg app.Config, logger *slog.Logger, stdout io.Writ
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	// Everything this process creates is its owner's only: the embedded
+	// broker creates its segments 0644 and has no option for it, and every
+	// store here holds personal data.
+	defer restrictUmask()()
+	if err := app.PrepareDataDir(cfg.DataDir); err != nil {
+		return err
 	}
 	if len(cfg.Kafka.Brokers) == 0 {
 		broker, err := kafka.StartEmbedded(ctx, filepath.Join(cfg.DataDir, "kafka"), cfg.Kafka.EmbeddedPort, cfg.Partitions, logger.With("component", "broker"))
@@ -87,16 +91,20 @@ func up(ctx context.Context, cfg app.Config, logger *slog.Logger, stdout io.Writ
 		cfg.Web.Users = append(cfg.Web.Users, webapi.User{Name: l.Name, PasswordHash: string(hash), Roles: l.Roles})
 	}
 
-	a, cleanup, err := app.New(ctx, cfg, app.AllRoles(), logger)
+	// The demo stores are created and seeded before the stores are checked
+	// against the data map, so a fresh data directory passes the check.
+	var seeded int
+	a, cleanup, err := app.New(ctx, cfg, app.AllRoles(), logger, app.Prepare(func(ctx context.Context, st *app.Stores) error {
+		var err error
+		if seeded, err = seedOnce(ctx, cfg, st, logger); err != nil {
+			return fmt.Errorf("demo data: %w", err)
+		}
+		return nil
+	}))
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-
-	seeded, err := seedOnce(ctx, cfg, a.Stores, logger)
-	if err != nil {
-		return fmt.Errorf("demo data: %w", err)
-	}
 
 	fmt.Fprintf(stdout, "erasure is up\n")
 	brokers := strings.Join(cfg.Kafka.Brokers, ",")
@@ -150,8 +158,13 @@ func demoUsers(dataDir string) ([]demoLogin, error) {
 	return ls, os.WriteFile(path, raw, 0o600)
 }
 
-// seedOnce seeds demo data the first time a data directory is used.
+// seedOnce seeds demo data the first time a data directory is used. The
+// demo tables, buckets and indexes are ensured on every start, also with no
+// demo contacts, so that the stores match the data map.
 func seedOnce(ctx context.Context, cfg app.Config, st *app.Stores, logger *slog.Logger) (int, error) {
+	if err := demo.Ensure(ctx, st.Demo()); err != nil {
+		return 0, err
+	}
 	marker := filepath.Join(cfg.DataDir, "demo-seeded")
 	if _, err := os.Stat(marker); err == nil || cfg.DemoContacts == 0 {
 		return 0, nil
@@ -162,5 +175,5 @@ func seedOnce(ctx context.Context, cfg app.Config, st *app.Stores, logger *slog.
 		return 0, err
 	}
 	logger.Info("demo data seeded", "contacts", len(ids), "took", time.Since(start).Round(time.Millisecond))
-	return len(ids), os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o640)
+	return len(ids), os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600)
 }

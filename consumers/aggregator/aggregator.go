@@ -3,6 +3,12 @@
 // succeeded, applies the deadline, writes the audit entry and publishes the
 // final outcome. Its join state lives in the ledger, so in-flight requests
 // survive a restart.
+//
+// Every deletion performed is audited: a request is decided only when no
+// artefact channel is still running (or its deadline passed), and a result
+// that arrives after the decision gets a late entry of its own. A request ID
+// reused with other content is refused and audited as such; its channels
+// deleted nothing and nothing of it is joined to the request.
 package aggregator
 
 import (
@@ -23,6 +29,7 @@ import (
 
 // Ledger is the join state and audit log the aggregator needs.
 type Ledger interface {
+	BindRequest(ctx context.Context, requestID, digest string) (string, error)
 	PutRequest(ctx context.Context, r schemas.DeletionRequested, deadline time.Time) error
 	PutResult(ctx context.Context, r schemas.ChannelCompleted) error
 	State(ctx context.Context, requestID string) (stores.RequestState, error)
@@ -30,6 +37,10 @@ type Ledger interface {
 	Overdue(ctx context.Context, now time.Time, limit int) ([]string, error)
 	Complete(ctx context.Context, out schemas.DeletionCompleted, functionality string) (schemas.DeletionCompleted, bool, error)
 	MarkPublished(ctx context.Context, requestID string) error
+	Unpublished(ctx context.Context, limit int) ([]string, error)
+	Amend(ctx context.Context, res schemas.ChannelCompleted) (stores.AuditEntry, bool, error)
+	Refuse(ctx context.Context, out schemas.DeletionCompleted, functionality string) (schemas.DeletionCompleted, bool, error)
+	Audit(ctx context.Context, f stores.AuditFilter) ([]stores.AuditEntry, error)
 }
 
 // DefaultDeadline is the specification's "up to 30 seconds".
@@ -91,13 +102,16 @@ func (a *Aggregator) onRequest(msg *message.Message) error {
 	ctx := msg.Context()
 	unlock := a.locks.Lock(req.RequestID)
 	defer unlock()
-	// A request ID is an idempotency key: the same ID with other contacts is
-	// not a redelivery but a producer bug, and must not be joined with the
-	// first request's results as if it were.
-	if st, err := a.Ledger.State(ctx, req.RequestID); err == nil && st.Request.RequestID != "" &&
-		!slices.Equal(sorted(st.Request.ContactIDs), sorted(req.ContactIDs)) {
-		a.Logger.ErrorContext(ctx, "request ID reused with different contacts", "request_id", req.RequestID)
-		return fmt.Errorf("%w: request_id %s reused with different contact_ids", schemas.ErrInvalidEvent, req.RequestID)
+	// A request ID is an idempotency key bound to its content: the same ID
+	// with other content is not a redelivery but a reuse, and must not be
+	// joined with the first request's results as if it were.
+	digest := req.ContentDigest()
+	bound, err := a.Ledger.BindRequest(ctx, req.RequestID, digest)
+	if err != nil {
+		return fmt.Errorf("bind request: %w", err)
+	}
+	if bound != digest {
+		return a.refuse(ctx, req, digest)
 	}
 	d := a.Deadline
 	if req.DeadlineSeconds > 0 {
@@ -117,9 +131,26 @@ func (a *Aggregator) onResult(msg *message.Message) error {
 	ctx := msg.Context()
 	unlock := a.locks.Lock(res.RequestID)
 	defer unlock()
+	// A result names the content its channel acted on; one for content the
+	// ID is not bound to is never joined. (Results from before digests
+	// existed carry none and are joined as before.)
+	if res.RequestDigest != "" {
+		bound, err := a.Ledger.BindRequest(ctx, res.RequestID, res.RequestDigest)
+		if err != nil {
+			return fmt.Errorf("bind request: %w", err)
+		}
+		if bound != res.RequestDigest {
+			a.Logger.ErrorContext(ctx, "channel result for other content than its request ID is bound to: not joined",
+				"request_id", res.RequestID, "channel", res.Channel, "status", res.Status)
+			return consumers.ErrRequestIDConflict(res.RequestID)
+		}
+	}
 	st, err := a.Ledger.State(ctx, res.RequestID)
 	if err != nil && !errors.Is(err, stores.ErrNotFound) {
 		return err
+	}
+	if st.Outcome != nil {
+		return a.late(ctx, st, res)
 	}
 	// A redelivered request makes a channel run again and report zero
 	// counts; the first success is the one that deleted, so it is kept.
@@ -129,10 +160,105 @@ func (a *Aggregator) onResult(msg *message.Message) error {
 	if err := a.Ledger.PutResult(ctx, res); err != nil {
 		return fmt.Errorf("record result: %w", err)
 	}
-	if st.Outcome != nil {
-		a.Logger.InfoContext(ctx, "late result recorded", "request_id", res.RequestID, "channel", res.Channel, "status", res.Status)
+	return a.evaluate(ctx, res.RequestID)
+}
+
+// late audits a result that arrived after its request was decided (a
+// channel that outlived the deadline, contact-search finishing after it, a
+// retry after a failure) as its own entry, so every deletion performed is
+// in the audit log. The decision and its outcome stay as they are. A result
+// the log already holds (a redelivery), and a rerun after an audited
+// success that deleted nothing, add no entry.
+func (a *Aggregator) late(ctx context.Context, st stores.RequestState, res schemas.ChannelCompleted) error {
+	prev, err := a.lastAudited(ctx, st, res.Channel)
+	if err != nil {
+		return err
+	}
+	if sameResult(prev, res) || (prev.Status == schemas.StatusSucceeded && totalDeleted(res.Artefacts) == 0) {
+		return a.evaluate(ctx, res.RequestID)
+	}
+	if err := a.Ledger.PutResult(ctx, res); err != nil {
+		return fmt.Errorf("record result: %w", err)
+	}
+	e, created, err := a.Ledger.Amend(ctx, res)
+	if err != nil {
+		return fmt.Errorf("audit late result: %w", err)
+	}
+	if created {
+		a.Logger.InfoContext(ctx, "late result audited", "request_id", res.RequestID, "channel", res.Channel,
+			"status", res.Status, "deleted", totalDeleted(res.Artefacts), "audit_seq", e.Seq, "amends", e.Amends)
 	}
 	return a.evaluate(ctx, res.RequestID)
+}
+
+// lastAudited is what the audit log last says of a channel of a decided
+// request: its latest late entry, or else its part of the decision.
+func (a *Aggregator) lastAudited(ctx context.Context, st stores.RequestState, ch schemas.Channel) (schemas.ChannelOutcome, error) {
+	entries, err := a.Ledger.Audit(ctx, stores.AuditFilter{RequestID: st.Request.RequestID, Limit: stores.AuditMaxLimit})
+	if err != nil {
+		return schemas.ChannelOutcome{}, fmt.Errorf("audit of request: %w", err)
+	}
+	for _, e := range entries { // newest first
+		if e.Amends > 0 && len(e.Channels) == 1 && e.Channels[0].Channel == ch {
+			return e.Channels[0], nil
+		}
+	}
+	for _, co := range st.Outcome.Channels {
+		if co.Channel == ch {
+			return co, nil
+		}
+	}
+	return schemas.ChannelOutcome{Channel: ch}, nil
+}
+
+// sameResult reports whether an audited channel outcome already says what
+// res says.
+func sameResult(co schemas.ChannelOutcome, res schemas.ChannelCompleted) bool {
+	if co.Status != res.Status || co.ErrorCode != res.ErrorCode || len(co.Artefacts) != len(res.Artefacts) {
+		return false
+	}
+	for i, x := range co.Artefacts {
+		y := res.Artefacts[i]
+		if x.Artefact != y.Artefact || x.Before != y.Before || x.Deleted != y.Deleted || x.After != y.After {
+			return false
+		}
+	}
+	return true
+}
+
+// refuse audits a submission whose request ID is bound to other content,
+// publishes its refused outcome (so whoever submitted it hears, under the
+// same ID but with its own digest) and sends the event to the dlq. The
+// request the ID belongs to is not touched.
+func (a *Aggregator) refuse(ctx context.Context, req schemas.DeletionRequested, digest string) error {
+	out := schemas.DeletionCompleted{
+		RequestID:     req.RequestID,
+		ContactIDs:    req.ContactIDs,
+		RequestedBy:   req.RequestedBy,
+		RequestedAt:   req.RequestedAt,
+		CompletedAt:   a.now(),
+		Source:        req.Source,
+		Status:        schemas.StatusRefused,
+		ErrorCode:     schemas.ErrCodeRequestIDConflict,
+		Channels:      []schemas.ChannelOutcome{},
+		ReplayOf:      req.ReplayOf,
+		RequestDigest: digest,
+	}
+	stored, created, err := a.Ledger.Refuse(ctx, out, Functionality[req.Source])
+	if err != nil {
+		return fmt.Errorf("refuse: %w", err)
+	}
+	if created {
+		consumers.CountOutcome(stored)
+		a.Logger.ErrorContext(ctx, "request ID reused with other content: refused", "request_id", req.RequestID,
+			"contacts", len(req.ContactIDs), "audit_seq", stored.AuditSeq)
+	}
+	// Published on every delivery of the refused event: it is sent to the
+	// dlq right after, so that is once unless the publish itself fails.
+	if err := producers.Publish(a.Publisher, a.Topics.Outcomes(), &stored, stored.RequestID); err != nil {
+		return err
+	}
+	return consumers.ErrRequestIDConflict(req.RequestID)
 }
 
 // evaluate moves a request forward from whatever state it is in; running it
@@ -165,29 +291,52 @@ func (a *Aggregator) evaluate(ctx context.Context, requestID string) error {
 			phase1Failed = true
 		}
 	}
-	if phase1Failed {
-		return a.complete(ctx, st, schemas.StatusFailed, schemas.ErrCodeChannelFailed)
-	}
+	// A failed channel fails the request, but channels still deleting are
+	// waited for (until the deadline), so that what they delete is in the
+	// decision rather than reported as never run.
 	if phase1Pending {
 		return nil
 	}
-	if r, ok := st.Results[schemas.ChannelContactSearch]; ok {
-		if r.Status == schemas.StatusSucceeded {
-			return a.complete(ctx, st, schemas.StatusSucceeded, "")
-		}
+	if phase1Failed {
 		return a.complete(ctx, st, schemas.StatusFailed, schemas.ErrCodeChannelFailed)
+	}
+	if r, ok := st.Results[schemas.ChannelContactSearch]; ok {
+		if r.Status != schemas.StatusSucceeded {
+			return a.complete(ctx, st, schemas.StatusFailed, schemas.ErrCodeChannelFailed)
+		}
+		if foundNothing(st, a.channels(req)) {
+			return a.complete(ctx, st, schemas.StatusNotFound, "")
+		}
+		return a.complete(ctx, st, schemas.StatusSucceeded, "")
 	}
 	if st.Finalizing {
 		return nil
 	}
 	// Publish before marking: a crash in between re-publishes, and the
 	// contact-search channel deletes idempotently.
-	fin := &schemas.FinalizeRequested{RequestID: req.RequestID, ContactIDs: req.ContactIDs, RequestedAt: a.now()}
+	fin := &schemas.FinalizeRequested{RequestID: req.RequestID, ContactIDs: req.ContactIDs, RequestedAt: a.now(),
+		RequestDigest: req.ContentDigest()}
 	if err := producers.Publish(a.Publisher, a.Topics.Finalize(), fin, req.RequestID); err != nil {
 		return err
 	}
 	a.Logger.InfoContext(ctx, "phase 2 started", "request_id", req.RequestID)
 	return a.Ledger.MarkFinalizing(ctx, req.RequestID)
+}
+
+// foundNothing reports whether no channel found anything of the request's
+// contacts: every artefact count of every channel has before = 0 (and so
+// deleted nothing). Counts are per artefact type over all the request's
+// contacts, so a request of several contacts where only some were found is
+// not "not found", and which ones held nothing is not known.
+func foundNothing(st stores.RequestState, channels []schemas.Channel) bool {
+	for _, ch := range channels {
+		for _, c := range st.Results[ch].Artefacts {
+			if c.Before > 0 || c.Deleted > 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // channels is what a request waits for: the channels it lists and the
@@ -202,25 +351,29 @@ func (a *Aggregator) channels(req schemas.DeletionRequested) []schemas.Channel {
 	return out
 }
 
-// complete writes the outcome and its audit entry, then publishes it.
+// complete writes the outcome and its audit entry, then publishes it. A
+// channel without a result is one the deadline overtook (an artefact
+// channel, or contact-search once phase 2 started), or contact-search that
+// never started because an artefact channel failed.
 func (a *Aggregator) complete(ctx context.Context, st stores.RequestState, status schemas.Status, code string) error {
 	req := st.Request
 	out := schemas.DeletionCompleted{
-		RequestID:   req.RequestID,
-		ContactIDs:  req.ContactIDs,
-		RequestedBy: req.RequestedBy,
-		RequestedAt: req.RequestedAt,
-		CompletedAt: a.now(),
-		Source:      req.Source,
-		Status:      status,
-		ErrorCode:   code,
-		ReplayOf:    req.ReplayOf,
+		RequestID:     req.RequestID,
+		ContactIDs:    req.ContactIDs,
+		RequestedBy:   req.RequestedBy,
+		RequestedAt:   req.RequestedAt,
+		CompletedAt:   a.now(),
+		Source:        req.Source,
+		Status:        status,
+		ErrorCode:     code,
+		ReplayOf:      req.ReplayOf,
+		RequestDigest: req.ContentDigest(),
 	}
 	for _, ch := range a.channels(req) {
 		co := schemas.ChannelOutcome{Channel: ch}
 		if r, ok := st.Results[ch]; ok {
 			co.Status, co.Artefacts, co.ErrorCode = r.Status, r.Artefacts, r.ErrorCode
-		} else if code == schemas.ErrCodeDeadline {
+		} else if ch != schemas.ChannelContactSearch || st.Finalizing {
 			co.Status, co.ErrorCode = schemas.StatusFailed, schemas.ErrCodeDeadline
 		} else {
 			co.Status = schemas.StatusSkipped
@@ -253,8 +406,10 @@ func (a *Aggregator) publishOutcome(ctx context.Context, out schemas.DeletionCom
 	return a.Ledger.MarkPublished(ctx, out.RequestID)
 }
 
-// RunDeadlines fails requests still incomplete at their deadline, until ctx
-// ends. Results that arrive later are still recorded.
+// RunDeadlines fails requests still incomplete at their deadline, and
+// publishes outcomes whose publish failed (a broker blip after the audit
+// entry was written), every period until ctx ends. Results that arrive
+// later are still audited.
 func (a *Aggregator) RunDeadlines(ctx context.Context, every time.Duration) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -264,19 +419,49 @@ func (a *Aggregator) RunDeadlines(ctx context.Context, every time.Duration) erro
 			return nil
 		case <-t.C:
 		}
-		ids, err := a.Ledger.Overdue(ctx, a.now(), 200)
-		if err != nil {
-			if ctx.Err() == nil {
-				a.Logger.WarnContext(ctx, "deadline scan failed", "error", err)
-			}
-			continue
-		}
-		for _, id := range ids {
-			if err := a.expire(ctx, id); err != nil && ctx.Err() == nil {
-				a.Logger.WarnContext(ctx, "deadline failed to apply", "request_id", id, "error", err)
-			}
+		a.sweep(ctx)
+	}
+}
+
+// sweep runs one pass of RunDeadlines.
+func (a *Aggregator) sweep(ctx context.Context) {
+	ids, err := a.Ledger.Overdue(ctx, a.now(), 200)
+	if err != nil && ctx.Err() == nil {
+		a.Logger.WarnContext(ctx, "deadline scan failed", "error", err)
+	}
+	for _, id := range ids {
+		if err := a.expire(ctx, id); err != nil && ctx.Err() == nil {
+			a.Logger.WarnContext(ctx, "deadline failed to apply", "request_id", id, "error", err)
 		}
 	}
+	ids, err = a.Ledger.Unpublished(ctx, 200)
+	if err != nil && ctx.Err() == nil {
+		a.Logger.WarnContext(ctx, "unpublished outcome scan failed", "error", err)
+	}
+	for _, id := range ids {
+		if err := a.republish(ctx, id); err != nil && ctx.Err() == nil {
+			a.Logger.WarnContext(ctx, "outcome publish failed again", "request_id", id, "error", err)
+		}
+	}
+}
+
+// republish publishes a stored outcome not yet marked published. The lock
+// keeps it from racing the handler that is publishing it right now.
+func (a *Aggregator) republish(ctx context.Context, id string) error {
+	unlock := a.locks.Lock(id)
+	defer unlock()
+	st, err := a.Ledger.State(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st.Outcome == nil || st.Published {
+		return nil
+	}
+	if err := a.publishOutcome(ctx, *st.Outcome); err != nil {
+		return err
+	}
+	a.Logger.InfoContext(ctx, "outcome published after an earlier attempt failed", "request_id", id)
+	return nil
 }
 
 func (a *Aggregator) expire(ctx context.Context, id string) error {
@@ -296,9 +481,20 @@ func (a *Aggregator) expire(ctx context.Context, id string) error {
 	if st.Outcome != nil || a.now().Before(deadline) {
 		return nil
 	}
-	return a.complete(ctx, st, schemas.StatusFailed, schemas.ErrCodeDeadline)
+	// A channel that failed is the reason; otherwise the deadline is.
+	code := schemas.ErrCodeDeadline
+	for _, r := range st.Results {
+		if r.Status != schemas.StatusSucceeded {
+			code = schemas.ErrCodeChannelFailed
+		}
+	}
+	return a.complete(ctx, st, schemas.StatusFailed, code)
 }
 
-func sorted(ids []string) []string {
-	return slices.Sorted(slices.Values(ids))
+func totalDeleted(counts []schemas.ArtefactCount) int64 {
+	var n int64
+	for _, c := range counts {
+		n += c.Deleted
+	}
+	return n
 }

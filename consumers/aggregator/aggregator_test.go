@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,11 +21,26 @@ import (
 type recorder struct {
 	mu   sync.Mutex
 	msgs map[string][]*message.Message
+	// fail makes the next publishes to a topic fail, as in a broker blip.
+	fail map[string]int
+}
+
+func (r *recorder) failNext(topic string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail == nil {
+		r.fail = map[string]int{}
+	}
+	r.fail[topic] = n
 }
 
 func (r *recorder) Publish(topic string, msgs ...*message.Message) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.fail[topic] > 0 {
+		r.fail[topic]--
+		return errors.New("broker unavailable")
+	}
 	if r.msgs == nil {
 		r.msgs = map[string][]*message.Message{}
 	}
@@ -75,7 +91,8 @@ func request(now time.Time) *schemas.DeletionRequested {
 
 func result(ch schemas.Channel, st schemas.Status, deleted int64) *schemas.ChannelCompleted {
 	return &schemas.ChannelCompleted{RequestID: reqID, Channel: ch, Status: st, CompletedAt: time.Now().UTC(),
-		Artefacts: []schemas.ArtefactCount{{Artefact: "x", Before: deleted, Deleted: deleted}}}
+		Artefacts:     []schemas.ArtefactCount{{Artefact: "x", Before: deleted, Deleted: deleted}},
+		RequestDigest: request(time.Time{}).ContentDigest()}
 }
 
 func TestJoinOutOfOrderRedeliveredAndPhaseTwoOnce(t *testing.T) {
@@ -132,38 +149,218 @@ func TestJoinOutOfOrderRedeliveredAndPhaseTwoOnce(t *testing.T) {
 	}
 }
 
-func TestFailedChannelSkipsPhaseTwo(t *testing.T) {
-	a, rec, _, now := setup(t)
+// A failed channel fails the request only once the other artefact
+// channels finished, so what they deleted is in the decision; phase 2
+// never starts.
+func TestFailedChannelWaitsForSiblings(t *testing.T) {
+	a, rec, led, now := setup(t)
 	if err := a.onRequest(msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	f := result(schemas.ChannelSocial, schemas.StatusFailed, 0)
-	f.ErrorCode = schemas.ErrCodeStoreUnavailable
+	f.ErrorCode, f.Artefacts = schemas.ErrCodeStoreUnavailable, nil
 	if err := a.onResult(msg(t, f)); err != nil {
+		t.Fatal(err)
+	}
+	if rec.count("t.outcomes") != 0 {
+		t.Fatal("decided while voice was still deleting")
+	}
+	if err := a.onResult(msg(t, result(schemas.ChannelVoice, schemas.StatusSucceeded, 4))); err != nil {
 		t.Fatal(err)
 	}
 	if rec.count("t.finalize") != 0 {
 		t.Fatal("phase 2 started after a failure")
 	}
-	var out schemas.DeletionCompleted
-	if err := schemas.Decode(rec.msgs["t.outcomes"][0].Payload, a.Rule, &out); err != nil {
-		t.Fatal(err)
-	}
+	out := outcome(t, a, rec, 0)
 	if out.Status != schemas.StatusFailed || out.ErrorCode != schemas.ErrCodeChannelFailed {
 		t.Fatalf("outcome %s %s", out.Status, out.ErrorCode)
 	}
-	for _, ch := range out.Channels {
-		want := map[schemas.Channel]schemas.Status{schemas.ChannelVoice: schemas.StatusSkipped, schemas.ChannelSocial: schemas.StatusFailed, schemas.ChannelContactSearch: schemas.StatusSkipped}[ch.Channel]
-		if ch.Status != want {
-			t.Errorf("%s: %s, want %s", ch.Channel, ch.Status, want)
-		}
+	wantChannels(t, out, map[schemas.Channel]schemas.Status{schemas.ChannelVoice: schemas.StatusSucceeded,
+		schemas.ChannelSocial: schemas.StatusFailed, schemas.ChannelContactSearch: schemas.StatusSkipped})
+	if d := channel(out, schemas.ChannelVoice).Artefacts[0].Deleted; d != 4 {
+		t.Errorf("voice deleted %d in the outcome, want its real count 4", d)
 	}
-	// A late success is recorded but does not change the outcome.
-	if err := a.onResult(msg(t, result(schemas.ChannelVoice, schemas.StatusSucceeded, 1))); err != nil {
+	entries, err := led.Audit(t.Context(), stores.AuditFilter{RequestID: reqID})
+	if err != nil || len(entries) != 1 || entries[0].Channels[0].Status != schemas.StatusSucceeded {
+		t.Fatalf("audit: %v %+v", err, entries)
+	}
+}
+
+// When a sibling never answers, the deadline decides; what it deletes
+// afterwards is audited as a late entry naming the decision, once.
+func TestLateResultIsAuditedOnce(t *testing.T) {
+	a, rec, led, now := setup(t)
+	if err := a.onRequest(msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
+	f := result(schemas.ChannelSocial, schemas.StatusFailed, 0)
+	f.ErrorCode, f.Artefacts = schemas.ErrCodeStoreRejected, nil
+	if err := a.onResult(msg(t, f)); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(DefaultDeadline + time.Second)
+	a.sweep(t.Context())
+	out := outcome(t, a, rec, 0)
+	if out.Status != schemas.StatusFailed || out.ErrorCode != schemas.ErrCodeChannelFailed {
+		t.Fatalf("outcome %s %s", out.Status, out.ErrorCode)
+	}
+	if v := channel(out, schemas.ChannelVoice); v.Status != schemas.StatusFailed || v.ErrorCode != schemas.ErrCodeDeadline {
+		t.Fatalf("voice in the outcome: %+v, want failed by the deadline", v)
+	}
+	if cs := channel(out, schemas.ChannelContactSearch); cs.Status != schemas.StatusSkipped {
+		t.Fatalf("contact-search in the outcome: %+v, want skipped", cs)
+	}
+
+	late := msg(t, result(schemas.ChannelVoice, schemas.StatusSucceeded, 3))
+	for range 3 { // redelivered
+		if err := a.onResult(late); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A rerun after the late success deletes nothing and adds nothing.
+	if err := a.onResult(msg(t, result(schemas.ChannelVoice, schemas.StatusSucceeded, 0))); err != nil {
+		t.Fatal(err)
+	}
+	// The decision entry's own result, redelivered, is not late.
+	if err := a.onResult(msg(t, f)); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := led.Audit(t.Context(), stores.AuditFilter{RequestID: reqID})
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("audit: %v, %d entries, want the decision and one late entry", err, len(entries))
+	}
+	e := entries[0]
+	if e.Amends != out.AuditSeq || e.Seq != out.AuditSeq+1 || e.Status != schemas.StatusSucceeded ||
+		len(e.Channels) != 1 || e.Channels[0].Channel != schemas.ChannelVoice || e.Channels[0].Artefacts[0].Deleted != 3 ||
+		e.Functionality != "Delete Contact" || e.PrevHash != out.AuditHash {
+		t.Fatalf("late entry %+v", e)
+	}
+	if n, err := led.VerifyChain(t.Context()); err != nil || n != 2 {
+		t.Fatalf("VerifyChain = %d, %v", n, err)
+	}
 	if rec.count("t.outcomes") != 1 {
-		t.Fatal("late result published another outcome")
+		t.Fatal("a late result published another outcome")
+	}
+	// A retry of the failed channel that deletes is audited as well.
+	if err := a.onResult(msg(t, result(schemas.ChannelSocial, schemas.StatusSucceeded, 2))); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := led.Audit(t.Context(), stores.AuditFilter{RequestID: reqID}); len(entries) != 3 {
+		t.Fatalf("%d entries after a late social success, want 3", len(entries))
+	}
+}
+
+// Every channel found nothing of the contact: not found, not succeeded.
+func TestNothingFoundIsNotFound(t *testing.T) {
+	a, rec, led, now := setup(t)
+	if err := a.onRequest(msg(t, request(*now))); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []schemas.Channel{schemas.ChannelVoice, schemas.ChannelSocial} {
+		if err := a.onResult(msg(t, result(ch, schemas.StatusSucceeded, 0))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rec.count("t.finalize") != 1 {
+		t.Fatal("phase 2 must still run: the index may hold the contact alone")
+	}
+	var fin schemas.FinalizeRequested
+	if err := schemas.Decode(rec.msgs["t.finalize"][0].Payload, a.Rule, &fin); err != nil || fin.RequestDigest != request(*now).ContentDigest() {
+		t.Fatalf("finalize %+v %v: want the request's digest", fin, err)
+	}
+	if err := a.onResult(msg(t, result(schemas.ChannelContactSearch, schemas.StatusSucceeded, 0))); err != nil {
+		t.Fatal(err)
+	}
+	out := outcome(t, a, rec, 0)
+	if out.Status != schemas.StatusNotFound || out.ErrorCode != "" || out.RequestDigest != request(*now).ContentDigest() {
+		t.Fatalf("outcome %s %q %s", out.Status, out.ErrorCode, out.RequestDigest)
+	}
+	entries, err := led.Audit(t.Context(), stores.AuditFilter{RequestID: reqID})
+	if err != nil || len(entries) != 1 || entries[0].Status != schemas.StatusNotFound {
+		t.Fatalf("audit: %v %+v", err, entries)
+	}
+}
+
+// Anything found anywhere, even only in the index, is a deletion.
+func TestFoundOnlyInTheIndexSucceeds(t *testing.T) {
+	a, rec, _, now := setup(t)
+	if err := a.onRequest(msg(t, request(*now))); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []schemas.Channel{schemas.ChannelVoice, schemas.ChannelSocial} {
+		if err := a.onResult(msg(t, result(ch, schemas.StatusSucceeded, 0))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.onResult(msg(t, result(schemas.ChannelContactSearch, schemas.StatusSucceeded, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if out := outcome(t, a, rec, 0); out.Status != schemas.StatusSucceeded {
+		t.Fatalf("outcome %s", out.Status)
+	}
+}
+
+// An outcome whose publish failed (after its audit entry was written) is
+// published by the sweep, once, with one audit entry.
+func TestUnpublishedOutcomeIsPublishedBySweep(t *testing.T) {
+	a, rec, led, now := setup(t)
+	if err := a.onRequest(msg(t, request(*now))); err != nil {
+		t.Fatal(err)
+	}
+	rec.failNext("t.outcomes", 1)
+	*now = now.Add(DefaultDeadline + time.Second)
+	if err := a.expire(t.Context(), reqID); err == nil {
+		t.Fatal("the failed publish was not reported")
+	}
+	if rec.count("t.outcomes") != 0 {
+		t.Fatal("published despite the failure")
+	}
+	if ids, err := led.Unpublished(t.Context(), 10); err != nil || len(ids) != 1 {
+		t.Fatalf("Unpublished = %v, %v", ids, err)
+	}
+	a.sweep(t.Context())
+	a.sweep(t.Context())
+	if n := rec.count("t.outcomes"); n != 1 {
+		t.Fatalf("%d outcomes published, want 1", n)
+	}
+	if st, err := led.State(t.Context(), reqID); err != nil || !st.Published {
+		t.Fatalf("not marked published: %v", err)
+	}
+	if entries, err := led.Audit(t.Context(), stores.AuditFilter{}); err != nil || len(entries) != 1 {
+		t.Fatalf("audit: %v, %d entries", err, len(entries))
+	}
+}
+
+func outcome(t *testing.T, a *Aggregator, rec *recorder, i int) schemas.DeletionCompleted {
+	t.Helper()
+	rec.mu.Lock()
+	msgs := rec.msgs["t.outcomes"]
+	rec.mu.Unlock()
+	if len(msgs) <= i {
+		t.Fatalf("%d outcomes published, want at least %d", len(msgs), i+1)
+	}
+	var out schemas.DeletionCompleted
+	if err := schemas.Decode(msgs[i].Payload, a.Rule, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func channel(out schemas.DeletionCompleted, ch schemas.Channel) schemas.ChannelOutcome {
+	for _, c := range out.Channels {
+		if c.Channel == ch {
+			return c
+		}
+	}
+	return schemas.ChannelOutcome{}
+}
+
+func wantChannels(t *testing.T, out schemas.DeletionCompleted, want map[schemas.Channel]schemas.Status) {
+	t.Helper()
+	for _, ch := range out.Channels {
+		if ch.Status != want[ch.Channel] {
+			t.Errorf("%s: %s, want %s", ch.Channel, ch.Status, want[ch.Channel])
+		}
 	}
 }
 
@@ -186,13 +383,12 @@ func TestDeadline(t *testing.T) {
 	if err := a.expire(t.Context(), reqID); err != nil {
 		t.Fatal(err)
 	}
-	var out schemas.DeletionCompleted
-	if err := schemas.Decode(rec.msgs["t.outcomes"][0].Payload, a.Rule, &out); err != nil {
-		t.Fatal(err)
-	}
+	out := outcome(t, a, rec, 0)
 	if out.ErrorCode != schemas.ErrCodeDeadline {
 		t.Fatalf("outcome %s %s", out.Status, out.ErrorCode)
 	}
+	wantChannels(t, out, map[schemas.Channel]schemas.Status{schemas.ChannelVoice: schemas.StatusFailed,
+		schemas.ChannelSocial: schemas.StatusFailed, schemas.ChannelContactSearch: schemas.StatusSkipped})
 }
 
 func TestInvalidEventIsRejected(t *testing.T) {
@@ -227,18 +423,62 @@ func TestRequestCannotNarrowChannels(t *testing.T) {
 	}
 }
 
-func TestReusedRequestIDIsRejected(t *testing.T) {
-	a, _, _, now := setup(t)
+// A request ID reused with other content is refused: audited as such,
+// answered with a refused outcome carrying the other content's digest, sent
+// to the dlq, and kept apart from the request the ID belongs to.
+func TestReusedRequestIDIsRefused(t *testing.T) {
+	a, rec, led, now := setup(t)
 	if err := a.onRequest(msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	other := request(*now)
 	other.ContactIDs = []string{"7f1c2b3a-9e8d-4c6b-a5f4-e3d2c1b0a987"}
-	if err := a.onRequest(msg(t, other)); !errors.Is(err, schemas.ErrInvalidEvent) {
-		t.Fatalf("reused request ID accepted: %v", err)
+	other.RequestedBy, other.Source = "crm-service", schemas.SourceUpstream
+	for range 2 { // redelivered: still one audit entry
+		err := a.onRequest(msg(t, other))
+		if !errors.Is(err, schemas.ErrInvalidEvent) || !strings.Contains(err.Error(), reqID) ||
+			strings.Contains(err.Error(), other.ContactIDs[0]) {
+			t.Fatalf("reused request ID: err = %v, want an invalid event naming the request ID only", err)
+		}
 	}
+	refused := outcome(t, a, rec, 0)
+	if refused.Status != schemas.StatusRefused || refused.ErrorCode != schemas.ErrCodeRequestIDConflict ||
+		refused.RequestDigest != other.ContentDigest() || refused.ContactIDs[0] != other.ContactIDs[0] || len(refused.Channels) != 0 {
+		t.Fatalf("refused outcome %+v", refused)
+	}
+	entries, err := led.Audit(t.Context(), stores.AuditFilter{RequestID: reqID})
+	if err != nil || len(entries) != 1 || entries[0].Status != schemas.StatusRefused ||
+		entries[0].Functionality != "Upstream Request" || entries[0].Actor != "crm-service" {
+		t.Fatalf("audit: %v %+v", err, entries)
+	}
+	st, err := led.State(t.Context(), reqID)
+	if err != nil || st.Outcome != nil || st.Request.ContactIDs[0] != contact {
+		t.Fatalf("the request's state was disturbed: %v %+v", err, st)
+	}
+	// A result for the refused content is never joined.
+	stray := result(schemas.ChannelVoice, schemas.StatusSucceeded, 9)
+	stray.RequestDigest = other.ContentDigest()
+	if err := a.onResult(msg(t, stray)); !errors.Is(err, schemas.ErrInvalidEvent) {
+		t.Fatalf("a result for the refused content: err = %v", err)
+	}
+	if st, _ := led.State(t.Context(), reqID); len(st.Results) != 0 {
+		t.Fatalf("joined: %+v", st.Results)
+	}
+	// The request itself goes on, and a true redelivery is not refused.
 	if err := a.onRequest(msg(t, request(*now))); err != nil {
 		t.Fatalf("a true redelivery was refused: %v", err)
+	}
+	for _, ch := range []schemas.Channel{schemas.ChannelVoice, schemas.ChannelSocial, schemas.ChannelContactSearch} {
+		if err := a.onResult(msg(t, result(ch, schemas.StatusSucceeded, 1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := outcome(t, a, rec, rec.count("t.outcomes")-1)
+	if done.Status != schemas.StatusSucceeded || done.ContactIDs[0] != contact || done.RequestDigest != request(*now).ContentDigest() {
+		t.Fatalf("outcome %+v", done)
+	}
+	if n, err := led.VerifyChain(t.Context()); err != nil || n != 2 {
+		t.Fatalf("VerifyChain = %d, %v", n, err)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -61,8 +60,36 @@ type Stores struct {
 	Rule      schemas.ContactIDRule
 }
 
-// OpenStores opens the configured stores and returns them with a cleanup.
-func OpenStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
+// Option changes how OpenStores (and New) prepare the stores.
+type Option func(*options)
+
+type options struct {
+	prepare func(ctx context.Context, st *Stores) error
+	logger  *slog.Logger
+}
+
+// WithLogger gives the stores that work in the background (OpenSearch's
+// expunge merges) a logger.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// Prepare runs fn on the open stores before they are checked against the
+// data map. `erasure up` creates and seeds its demo tables, buckets and
+// indexes there, so that a fresh data directory passes the check.
+func Prepare(fn func(ctx context.Context, st *Stores) error) Option {
+	return func(o *options) { o.prepare = fn }
+}
+
+// OpenStores opens the configured stores, checks every location of the
+// data map in them (see locate.Locator.Check) and returns them with a
+// cleanup. A data map that does not match the stores stops the process
+// here, before it deletes anything, with every problem listed.
+func OpenStores(ctx context.Context, cfg Config, opts ...Option) (*Stores, func(), error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	dm, err := cfg.DataMap()
 	if err != nil {
 		return nil, nil, err
@@ -71,8 +98,8 @@ func OpenStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, nil, fmt.Errorf("data dir: %w", err)
+	if err := PrepareDataDir(cfg.DataDir); err != nil {
+		return nil, nil, err
 	}
 	var closers []func() error
 	cleanup := func() {
@@ -92,9 +119,16 @@ func OpenStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 	fail := func(err error) (*Stores, func(), error) { cleanup(); return nil, nil, err }
 	switch cfg.Index.Kind {
 	case "opensearch":
-		if s.Index, err = opensearch.New(ctx, cfg.Index.OpenSearch); err != nil {
+		oc := cfg.Index.OpenSearch
+		oc.Logger = o.logger
+		ix, err := opensearch.New(ctx, oc)
+		if err != nil {
 			return fail(err)
 		}
+		// Close stops the background expunge; pending ones are left to
+		// OpenSearch's own merges.
+		closers = append(closers, ix.Close)
+		s.Index = ix
 	default:
 		db, err := open("index.db")
 		if err != nil {
@@ -145,6 +179,14 @@ func OpenStores(ctx context.Context, cfg Config) (*Stores, func(), error) {
 		s.Ledger = sqlite.NewLedger(ldb)
 	}
 	s.Locator = &locate.Locator{Map: dm, Rule: rule, Index: s.Index, Objects: s.Objects, Warehouse: s.Warehouse}
+	if o.prepare != nil {
+		if err := o.prepare(ctx, s); err != nil {
+			return fail(err)
+		}
+	}
+	if err := s.Locator.Check(ctx); err != nil {
+		return fail(err)
+	}
 	return s, cleanup, nil
 }
 
@@ -175,8 +217,8 @@ func KafkaClient(cfg Config, id string, logger *slog.Logger) kafka.Config {
 }
 
 // New builds every dependency of the given roles and returns the app and
-// its cleanup. Brokers must already be reachable.
-func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger) (*App, func(), error) {
+// its cleanup; opts go to OpenStores. Brokers must already be reachable.
+func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, opts ...Option) (*App, func(), error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -201,7 +243,7 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger) (
 		a.Topics.Requests(), a.Topics.Finalize(), a.Topics.ChannelResults(), a.Topics.Outcomes(), a.Topics.DLQ()); err != nil {
 		return fail(fmt.Errorf("topics: %w", err))
 	}
-	st, closeStores, err := OpenStores(ctx, cfg)
+	st, closeStores, err := OpenStores(ctx, cfg, append(opts, WithLogger(logger.With("component", "stores")))...)
 	if err != nil {
 		return fail(err)
 	}
@@ -241,7 +283,7 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger) (
 		if err != nil {
 			return fail(err)
 		}
-		c := &consumers.Channel{Name: schemas.Channel(ch), Eraser: st.Locator, Rule: st.Rule, Logger: logger}
+		c := &consumers.Channel{Name: schemas.Channel(ch), Eraser: st.Locator, Binder: st.Ledger, Rule: st.Rule, Logger: logger}
 		c.Register(router, rcfg, a.Topics, sub, pub)
 	}
 	if slices.Contains(roles, RoleAggregator) {
@@ -267,9 +309,13 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger) (
 	}
 	if slices.Contains(roles, RoleWebAPI) {
 		req := &producers.Requester{Publisher: pub, Topics: a.Topics, Channels: st.DataMap.ChannelsFor(), Rule: st.Rule}
+		receiptKey, err := cfg.ReceiptKey()
+		if err != nil {
+			return fail(err)
+		}
 		web, err := webapi.New(webapi.Config{
 			Users: cfg.Web.Users, APITokens: cfg.Web.APITokens, SecureCookies: cfg.Web.SecureCookies,
-			Deadline: cfg.Deadline, ContactIDRule: st.Rule, OIDC: cfg.Web.OIDC,
+			Deadline: cfg.Deadline, ContactIDRule: st.Rule, OIDC: cfg.Web.OIDC, ReceiptKey: receiptKey,
 		}, webapi.Deps{Contacts: st.Index, Inventory: st.Locator, Ledger: st.Ledger, Requests: req, DataMap: st.DataMap, Logger: logger.With("role", RoleWebAPI)})
 		if err != nil {
 			return fail(err)

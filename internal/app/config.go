@@ -51,6 +51,8 @@ type Config struct {
 
 	Web WebConfig `yaml:"web"`
 
+	Receipts ReceiptsConfig `yaml:"receipts"`
+
 	// DemoContacts is how many contacts `erasure up` seeds on first start.
 	DemoContacts int `yaml:"demo_contacts"`
 }
@@ -101,6 +103,16 @@ type WebConfig struct {
 	OIDC *webapi.OIDCConfig `yaml:"oidc"`
 }
 
+// ReceiptsConfig configures signed deletion receipts (see stores/receipt).
+type ReceiptsConfig struct {
+	// KeyFile is the Ed25519 signing key: PKCS #8 in a PEM "PRIVATE KEY"
+	// block, as `openssl genpkey -algorithm ed25519` writes it. Empty means
+	// receipt.key in the data directory, created on first start. In production mount the key as a secret and
+	// name it here; a named file must exist, so that replicas never each
+	// invent a key of their own.
+	KeyFile string `yaml:"key_file"`
+}
+
 // Default is the configuration of `erasure up`: every store embedded.
 func Default() Config {
 	return Config{
@@ -134,6 +146,9 @@ func Load(path string) (Config, error) {
 		if cfg.DataMapFile != "" && !filepath.IsAbs(cfg.DataMapFile) {
 			cfg.DataMapFile = filepath.Join(filepath.Dir(path), cfg.DataMapFile)
 		}
+		if cfg.Receipts.KeyFile != "" && !filepath.IsAbs(cfg.Receipts.KeyFile) {
+			cfg.Receipts.KeyFile = filepath.Join(filepath.Dir(path), cfg.Receipts.KeyFile)
+		}
 	}
 	if err := cfg.applyEnv(os.LookupEnv); err != nil {
 		return cfg, err
@@ -150,6 +165,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		"ERASURE_OPENSEARCH_PASSWORD": &c.Index.OpenSearch.Password,
 		"ERASURE_S3_SECRET_KEY":       &c.Objects.S3.SecretKey,
 		"ERASURE_CLICKHOUSE_PASSWORD": &c.Warehouse.ClickHouse.Password,
+		"ERASURE_RECEIPTS_KEY_FILE":   &c.Receipts.KeyFile,
 	}
 	for k, p := range str {
 		if v, ok := lookup(k); ok {
@@ -206,6 +222,9 @@ func (c Config) Validate() error {
 	}
 	if c.TopicPrefix != "" && strings.ContainsAny(c.TopicPrefix, " /\\") {
 		errs = append(errs, fmt.Errorf("topic_prefix %q has characters Kafka refuses", c.TopicPrefix))
+	}
+	if err := c.Receipts.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	for kind, v := range map[string]string{"index": c.Index.Kind, "objects": c.Objects.Kind, "warehouse": c.Warehouse.Kind, "ledger": c.Ledger.Kind} {
 		if !slices.Contains(supportedKinds[kind], v) {

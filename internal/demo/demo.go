@@ -42,6 +42,20 @@ type Contact struct {
 	Video    bool
 	Attach   bool
 	Webform  bool
+	// The customer, as the contact index and the artefacts name them.
+	Name, Phone, Email string
+	personal           []string
+}
+
+// PersonalStrings returns every piece of personal data seeded for the
+// contact: its customer's name, phone number and email address and every
+// free text written for it (transcripts, chat, email, message and form
+// bodies, recording and attachment contents). Each contains the name, phone
+// or email, which no other contact of the dataset shares (in datasets of up
+// to 8000 contacts), so finding one anywhere means finding this contact's
+// data. Contact IDs are not among them: events legitimately carry them.
+func (c Contact) PersonalStrings() []string {
+	return append([]string{c.Name, c.Phone, c.Email}, c.personal...)
 }
 
 // Demo kinds cycle so every artefact type is present in any run of 12 or
@@ -54,7 +68,28 @@ var (
 	demoAgents = []string{"agent.ada", "agent.brook", "agent.cruz", "agent.dale", "agent.ellis", "agent.fern"}
 	demoQueues = []string{"Billing", "Support", "Sales", "Retentions", "Complaints"}
 	chatKinds  = []string{"WEBCHAT", "WHATSAPP", "SMS"}
+	// demoSyllables make every surname of a dataset unique (demoSurname).
+	demoSyllables = []string{"ba", "ce", "di", "fo", "gu", "ka", "le", "mi", "no", "pu",
+		"ra", "se", "ti", "vo", "wu", "ya", "zo", "he", "ju", "qi"}
+	// demoPhoneRanges are Ofcom's numbers reserved for drama, 1000 each.
+	demoPhoneRanges = []string{"+44 7700 900%03d", "+44 20 7946 0%03d", "+44 113 496 0%03d", "+44 114 496 0%03d",
+		"+44 115 496 0%03d", "+44 116 496 0%03d", "+44 117 496 0%03d", "+44 118 496 0%03d"}
 )
+
+// demoSurname makes the i-th contact's surname, such as "Example-Kaleno":
+// three syllables spell i, so no two of the first 8000 contacts share a
+// name, and no name is part of another.
+func demoSurname(last string, i int) string {
+	n := len(demoSyllables)
+	a, b, c := demoSyllables[i/(n*n)%n], demoSyllables[i/n%n], demoSyllables[i%n]
+	return last + "-" + strings.ToUpper(a[:1]) + a[1:] + b + c
+}
+
+// demoPhone gives the i-th contact a phone number no other of the first
+// 8000 has.
+func demoPhone(i int) string {
+	return fmt.Sprintf(demoPhoneRanges[i/1000%len(demoPhoneRanges)], i%1000)
+}
 
 // Seed writes a realistic, obviously fake dataset into every store the data
 // map names: contact and CTR index entries, Amazon Connect-style objects,
@@ -96,7 +131,7 @@ func Seed(ctx context.Context, st Stores, opt Options) ([]Contact, error) {
 			c.ThreadID = threadID
 			inThread = (inThread + 1) % 3
 		}
-		if err := s.contact(ctx, i, c); err != nil {
+		if err := s.contact(ctx, i, &c); err != nil {
 			return nil, err
 		}
 		contacts = append(contacts, c)
@@ -105,6 +140,13 @@ func Seed(ctx context.Context, st Stores, opt Options) ([]Contact, error) {
 		return nil, err
 	}
 	return contacts, nil
+}
+
+// Ensure creates what Seed writes into: the demo tables of the default data
+// map, and every bucket and index the data map names. It writes no data, so
+// it can run on every start.
+func Ensure(ctx context.Context, st Stores) error {
+	return (&seeder{st: st, dm: st.DataMap}).ensure(ctx)
 }
 
 type seeder struct {
@@ -169,11 +211,14 @@ func (s *seeder) put(ctx context.Context, ch schemas.Channel, artefact, id strin
 	return s.st.Objects.Put(ctx, a.Bucket, a.ObjectKey(id, date, suffix), strings.NewReader(body))
 }
 
-func (s *seeder) contact(ctx context.Context, i int, c Contact) error {
+func (s *seeder) contact(ctx context.Context, i int, c *Contact) error {
 	r := s.rng
-	first, last := demoFirst[r.IntN(len(demoFirst))], demoLast[r.IntN(len(demoLast))]
-	phone := fmt.Sprintf("+44 7700 900%03d", r.IntN(1000)) // Ofcom's range reserved for drama
+	first, last := demoFirst[r.IntN(len(demoFirst))], demoSurname(demoLast[r.IntN(len(demoLast))], i)
+	name, phone := first+" "+last, demoPhone(i)
 	email := fmt.Sprintf("%s.%s.%04d@example.com", strings.ToLower(first), strings.ToLower(last), i)
+	c.Name, c.Phone, c.Email = name, phone, email
+	// text records a free text written for the contact and returns it.
+	text := func(s string) string { c.personal = append(c.personal, s); return s }
 	agent, queue := demoAgents[r.IntN(len(demoAgents))], demoQueues[r.IntN(len(demoQueues))]
 	channel := strings.ToUpper(c.Kind)
 	sub := ""
@@ -186,7 +231,7 @@ func (s *seeder) contact(ctx context.Context, i int, c Contact) error {
 	s.docs = append(s.docs, stores.Doc{ID: c.ID, Fields: map[string]any{
 		"contact_id": c.ID, "channel": channel, "subtype": sub, "initiation_timestamp": ts,
 		"disconnect_timestamp": c.Date.Add(time.Duration(dur) * time.Second).Format(time.RFC3339),
-		"agent":                agent, "queue": queue, "customer_name": first + " " + last,
+		"agent":                agent, "queue": queue, "customer_name": name,
 		"customer_phone": phone, "customer_email": email, "instance": s.inst,
 	}})
 	for n := 1; n <= 2; n++ {
@@ -211,16 +256,16 @@ func (s *seeder) contact(ctx context.Context, i int, c Contact) error {
 	}
 	switch c.Kind {
 	case "voice":
-		if err := s.put(ctx, schemas.ChannelVoice, "call_recordings", c.ID, c.Date, stamp+"_UTC.wav", "RIFF demo audio for "+c.ID); err != nil {
+		if err := s.put(ctx, schemas.ChannelVoice, "call_recordings", c.ID, c.Date, stamp+"_UTC.wav", text("RIFF demo audio of a call with "+name)); err != nil {
 			return err
 		}
 		if err := s.put(ctx, schemas.ChannelVoice, "transcripts", c.ID, c.Date, stamp+".json",
-			`{"Transcript":[{"ParticipantId":"CUSTOMER","Content":"Hello, this is `+first+` calling about my bill."}]}`); err != nil {
+			`{"Transcript":[{"ParticipantId":"CUSTOMER","Content":"`+text("Hello, this is "+name+" calling about my bill.")+`"}]}`); err != nil {
 			return err
 		}
 		if c.Video {
 			for _, f := range []string{"session.webm", "snapshot-1.png", "snapshot-2.png"} {
-				if err := s.put(ctx, schemas.ChannelVoice, "video_sessions", c.ID, c.Date, f, "demo video/image bytes"); err != nil {
+				if err := s.put(ctx, schemas.ChannelVoice, "video_sessions", c.ID, c.Date, f, text("demo "+f+" of "+name)); err != nil {
 					return err
 				}
 			}
@@ -231,44 +276,44 @@ func (s *seeder) contact(ctx context.Context, i int, c Contact) error {
 			"customer_score": fmt.Sprint(r.IntN(5)), "agent_score": fmt.Sprint(r.IntN(5))})
 	case "chat":
 		if err := s.put(ctx, schemas.ChannelMessaging, "chat_messages", c.ID, c.Date, stamp+"_UTC.json",
-			`{"Participants":[{"DisplayName":"`+first+`"}],"Transcript":[{"Content":"My number is `+phone+`"}]}`); err != nil {
+			`{"Participants":[{"DisplayName":"`+name+`"}],"Transcript":[{"Content":"`+text("My number is "+phone)+`"}]}`); err != nil {
 			return err
 		}
 		if c.Attach {
-			if err := s.put(ctx, schemas.ChannelMessaging, "chat_attachments", c.ID, c.Date, "photo-1.jpg", "demo image bytes"); err != nil {
+			if err := s.put(ctx, schemas.ChannelMessaging, "chat_attachments", c.ID, c.Date, "photo-1.jpg", text("demo photo sent by "+name)); err != nil {
 				return err
 			}
 		}
 		for n := 1; n <= 3; n++ {
 			s.rows["messaging_messages"] = append(s.rows["messaging_messages"], stores.Row{"message_id": fmt.Sprintf("msg-%06d-%d", i, n),
-				"contact_id": c.ID, "platform": sub, "sent_at": ts, "body": "demo message from " + first})
+				"contact_id": c.ID, "platform": sub, "sent_at": ts, "body": text(fmt.Sprintf("demo message %d from %s", n, name))})
 		}
 		s.rows["messaging_etr"] = append(s.rows["messaging_etr"], stores.Row{"contact_id": c.ID, "etr_id": fmt.Sprintf("metr-%06d", i), "event": "CHAT_ENDED", "at": ts})
 	case "email":
 		if err := s.put(ctx, schemas.ChannelEmailWebform, "email_content", c.ID, c.Date, "message.eml",
-			"From: "+email+"\r\nSubject: Re: your account (demo)\r\n\r\nHello, "+first+" here."); err != nil {
+			"From: "+email+"\r\nSubject: Re: your account (demo)\r\n\r\n"+text("Hello, "+name+" here.")); err != nil {
 			return err
 		}
 		if c.Attach {
-			if err := s.put(ctx, schemas.ChannelEmailWebform, "email_attachments", c.ID, c.Date, "invoice.pdf", "%PDF demo"); err != nil {
+			if err := s.put(ctx, schemas.ChannelEmailWebform, "email_attachments", c.ID, c.Date, "invoice.pdf", text("%PDF demo invoice for "+name)); err != nil {
 				return err
 			}
 		}
 		if c.Webform {
 			s.rows["webform_submissions"] = append(s.rows["webform_submissions"], stores.Row{"submission_id": fmt.Sprintf("wf-%06d", i),
-				"contact_id": c.ID, "form": "contact-us", "submitted_at": ts, "payload": `{"name":"` + first + " " + last + `"}`})
+				"contact_id": c.ID, "form": "contact-us", "submitted_at": ts, "payload": text(`{"name":"` + name + `"}`)})
 		}
 		for n := 1; n <= 2; n++ {
 			s.rows["email_thread_messages"] = append(s.rows["email_thread_messages"], stores.Row{"thread_id": c.ThreadID,
 				"message_id": fmt.Sprintf("em-%06d-%d", i, n), "contact_id": c.ID, "sent_at": ts, "direction": []string{"INBOUND", "OUTBOUND"}[n-1],
-				"body": "demo email body from " + first})
+				"body": text(fmt.Sprintf("demo email %d from %s", n, name))})
 		}
 	case "social":
 		for _, kind := range []string{"dm", "comment"} {
 			s.rows["social_messages"] = append(s.rows["social_messages"], stores.Row{"message_id": fmt.Sprintf("fb-%06d-%s", i, kind),
-				"contact_id": c.ID, "platform": "FACEBOOK", "kind": kind, "body": "demo " + kind + " from " + first, "at": ts})
+				"contact_id": c.ID, "platform": "FACEBOOK", "kind": kind, "body": text("demo " + kind + " from " + name), "at": ts})
 		}
-		if err := s.put(ctx, schemas.ChannelSocial, "social_artefacts", c.ID, c.Date, "fb_image.jpg", "demo social image"); err != nil {
+		if err := s.put(ctx, schemas.ChannelSocial, "social_artefacts", c.ID, c.Date, "fb_image.jpg", text("demo social image of "+name)); err != nil {
 			return err
 		}
 	}

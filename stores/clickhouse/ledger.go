@@ -44,6 +44,23 @@ import (
 // interrupted in between, the next Complete for the request finds the entry
 // and finishes the write from it instead of appending a second one.
 //
+// erasure_ledger_bindings binds request IDs to content digests. ClickHouse
+// has no insert-if-absent, so BindRequest reads first, inserts only when
+// there is no binding, and then reads the earliest binding (by insertion
+// time, then digest), which every reader agrees on once all rows are
+// visible. Inside one process the ledger's mutex serialises binders. The
+// channel consumers bind from their own processes, though, with their own
+// clocks, and there a race remains: when two submissions of one request ID
+// with different content are bound by different processes within the clock
+// skew between them (or one insert is not yet visible to the other's read),
+// each can read its own digest as the earliest, and a reader can see the
+// earliest change once the other row appears. Consumers may then act on
+// both contents. The aggregator joins only results carrying the digest it
+// reads as bound, so the other content is never reported as the request's;
+// its results go to the dlq, the request fails at its deadline (the contact
+// stays findable), and the deletions made for the other content are in the
+// dlq rather than the audit log. The SQLite ledger has no such window.
+//
 // Times are stored as fixed-width UTC RFC 3339 strings (the SQLite
 // ledger's format), so they sort and compare correctly as text. Inserts are
 // INSERT … SELECT over bound tuples, as in Warehouse, which work
@@ -62,6 +79,7 @@ const (
 	chLedgerResults  = "erasure_ledger_results"
 	chLedgerContacts = "erasure_ledger_contacts"
 	chLedgerAudit    = "erasure_audit"
+	chLedgerBindings = "erasure_ledger_bindings"
 )
 
 // NewLedger connects to ClickHouse (the same configuration as the
@@ -113,8 +131,17 @@ func NewLedger(ctx context.Context, cfg Config) (*Ledger, error) {
 			completed_at  String,
 			replay_of     String,
 			prev_hash     String,
-			hash          String
+			hash          String,
+			amends        UInt64,
+			request_digest String
 		) ENGINE = MergeTree() ORDER BY seq`,
+		// Plain MergeTree: every binding row is kept, so the earliest one
+		// can always be found (a replacing engine could keep a later copy).
+		`CREATE TABLE IF NOT EXISTS ` + w.table(chLedgerBindings) + ` (
+			request_id String,
+			digest     String,
+			bound_at   UInt64
+		) ENGINE = MergeTree() ORDER BY (request_id, bound_at, digest)`,
 	}
 	for _, q := range stmts {
 		if err := w.conn.Exec(ctx, q); err != nil {
@@ -122,7 +149,42 @@ func NewLedger(ctx context.Context, cfg Config) (*Ledger, error) {
 			return nil, clickhouseErr(ctx, "ledger: create tables", err)
 		}
 	}
+	if err := l.addAuditColumns(ctx); err != nil {
+		w.Close()
+		return nil, clickhouseErr(ctx, "ledger: migrate audit table", err)
+	}
 	return l, nil
+}
+
+// addAuditColumns adds the columns an audit table created before late and
+// refused entries lacks. Rows written before read them as 0 and "", which is
+// what their entries hashed as.
+func (l *Ledger) addAuditColumns(ctx context.Context) error {
+	for _, c := range []struct{ name, def string }{
+		{"amends", "UInt64 DEFAULT 0"},
+		{"request_digest", "String DEFAULT ''"},
+	} {
+		has := func() (bool, error) {
+			var n uint64
+			err := l.conn().QueryRow(ctx, `SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?`,
+				l.w.db, chLedgerAudit, c.name).Scan(&n)
+			return n > 0, err
+		}
+		ok, err := has()
+		if err != nil {
+			return err
+		}
+		if ok {
+			continue
+		}
+		if err := l.conn().Exec(ctx, `ALTER TABLE `+l.table(chLedgerAudit)+` ADD COLUMN `+chIdent(c.name)+` `+c.def); err != nil {
+			// Another process may have added it meanwhile.
+			if ok, herr := has(); herr != nil || !ok {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the connections.
@@ -466,7 +528,7 @@ func (l *Ledger) complete(ctx context.Context, out schemas.DeletionCompleted, fu
 
 	// An audit entry without an outcome is a Complete interrupted between
 	// its two writes: finish it from the entry rather than append another.
-	existing, err := l.audit(ctx, stores.AuditFilter{RequestID: out.RequestID, Limit: 1})
+	existing, err := l.auditWhere(ctx, `request_id = ? AND amends = 0 AND status != ?`, out.RequestID, string(schemas.StatusRefused))
 	if err != nil {
 		return out, false, err
 	}
@@ -475,24 +537,15 @@ func (l *Ledger) complete(ctx context.Context, out schemas.DeletionCompleted, fu
 		out.ContactIDs, out.RequestedBy, out.Status, out.ErrorCode = e.ContactIDs, e.Actor, e.Status, e.ErrorCode
 		out.Channels, out.RequestedAt, out.CompletedAt, out.ReplayOf = e.Channels, e.RequestedAt, e.CompletedAt, e.ReplayOf
 		out.AuditSeq, out.AuditHash = e.Seq, e.Hash
+		if e.RequestDigest != "" {
+			out.RequestDigest = e.RequestDigest
+		}
 	} else {
-		var prevSeq uint64
-		var prevHash string
-		rows, err := l.conn().Query(ctx, `SELECT seq, hash FROM `+l.table(chLedgerAudit)+` ORDER BY seq DESC LIMIT 1`)
+		prevSeq, prevHash, err := l.auditHead(ctx)
 		if err != nil {
 			return out, false, err
 		}
-		for rows.Next() {
-			if err := rows.Scan(&prevSeq, &prevHash); err != nil {
-				rows.Close()
-				return out, false, err
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return out, false, err
-		}
-		e, err := stores.NewAuditEntry(out, functionality, int64(prevSeq)+1, prevHash)
+		e, err := stores.NewAuditEntry(out, functionality, prevSeq+1, prevHash)
 		if err != nil {
 			return out, false, err
 		}
@@ -526,9 +579,220 @@ func (l *Ledger) complete(ctx context.Context, out schemas.DeletionCompleted, fu
 }
 
 var (
-	chAuditCols  = []string{"seq", "request_id", "setting", "functionality", "actor", "contact_ids", "status", "error_code", "channels", "requested_at", "completed_at", "replay_of", "prev_hash", "hash"}
-	chAuditTypes = []string{"UInt64", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String"}
+	chAuditCols  = []string{"seq", "request_id", "setting", "functionality", "actor", "contact_ids", "status", "error_code", "channels", "requested_at", "completed_at", "replay_of", "prev_hash", "hash", "amends", "request_digest"}
+	chAuditTypes = []string{"UInt64", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "UInt64", "String"}
 )
+
+// auditHead returns the seq and hash of the last audit entry, or 0 and ""
+// for an empty log. Call with mu held.
+func (l *Ledger) auditHead(ctx context.Context) (int64, string, error) {
+	var seq uint64
+	var hash string
+	rows, err := l.conn().Query(ctx, `SELECT seq, hash FROM `+l.table(chLedgerAudit)+` ORDER BY seq DESC LIMIT 1`)
+	if err != nil {
+		return 0, "", err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(&seq, &hash); err != nil {
+			return 0, "", err
+		}
+	}
+	return int64(seq), hash, rows.Err()
+}
+
+// auditWhere reads the entries matching cond, in seq order.
+func (l *Ledger) auditWhere(ctx context.Context, cond string, args ...any) ([]stores.AuditEntry, error) {
+	rows, err := l.conn().Query(ctx, `SELECT `+sqlutil.AuditColumns+` FROM `+l.table(chLedgerAudit)+` WHERE `+cond+` ORDER BY seq`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []stores.AuditEntry
+	for rows.Next() {
+		e, err := chScanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// binding reads the earliest binding of a request ID: by insertion time,
+// then digest, so every reader picks the same one.
+func (l *Ledger) binding(ctx context.Context, requestID string) (string, bool, error) {
+	rows, err := l.conn().Query(ctx, `SELECT digest FROM `+l.table(chLedgerBindings)+
+		` WHERE request_id = ? ORDER BY bound_at, digest LIMIT 1`, requestID)
+	if err != nil {
+		return "", false, err
+	}
+	defer rows.Close()
+	var d string
+	found := false
+	for rows.Next() {
+		if err := rows.Scan(&d); err != nil {
+			return "", false, err
+		}
+		found = true
+	}
+	return d, found, rows.Err()
+}
+
+// BindRequest binds requestID to digest unless it is bound already and
+// returns the digest it is bound to; see the type comment for the race
+// that remains between processes. A request recorded before bindings
+// existed is bound to the digest of its recorded content.
+func (l *Ledger) BindRequest(ctx context.Context, requestID, digest string) (string, error) {
+	if err := sqlutil.CheckRequestID(requestID); err != nil {
+		return "", err
+	}
+	if err := sqlutil.CheckDigest(digest); err != nil {
+		return "", err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	bound, err := l.bind(ctx, requestID, digest)
+	return bound, clickhouseErr(ctx, "ledger: bind request", err)
+}
+
+func (l *Ledger) bind(ctx context.Context, requestID, digest string) (string, error) {
+	if bound, ok, err := l.binding(ctx, requestID); err != nil || ok {
+		return bound, err
+	}
+	first := digest
+	row, found, err := l.loadRequest(ctx, requestID)
+	if err != nil {
+		return "", err
+	}
+	if found {
+		var r schemas.DeletionRequested
+		if err := json.Unmarshal([]byte(row.request), &r); err != nil {
+			return "", stores.Permanent(fmt.Errorf("decode stored request: %w", err))
+		}
+		first = r.ContentDigest()
+	}
+	err = l.chInsert(ctx, chLedgerBindings, []string{"request_id", "digest", "bound_at"}, []string{"String", "String", "UInt64"},
+		[]string{requestID, first, strconv.FormatUint(uint64(time.Now().UnixNano()), 10)})
+	if err != nil {
+		return "", err
+	}
+	bound, ok, err := l.binding(ctx, requestID)
+	if err == nil && !ok {
+		err = stores.Retryable(errors.New("binding not visible after insert"))
+	}
+	return bound, err
+}
+
+// Unpublished lists requests whose outcome is not marked published,
+// earliest completion first.
+func (l *Ledger) Unpublished(ctx context.Context, limit int) ([]string, error) {
+	if limit <= 0 {
+		limit = sqlutil.OverdueDefaultLimit
+	}
+	limit = min(limit, sqlutil.OverdueMaxLimit)
+	// As in Overdue, the filter sees only the current version of each row.
+	rows, err := l.conn().Query(ctx, `SELECT request_id FROM (SELECT request_id, outcome, published, completed_at FROM `+
+		l.table(chLedgerRequests)+` FINAL) WHERE outcome != '' AND published = 0 ORDER BY completed_at, request_id LIMIT `+
+		strconv.Itoa(limit))
+	if err != nil {
+		return nil, clickhouseErr(ctx, "ledger: unpublished", err)
+	}
+	ids, err := sqlutil.ScanStrings(rows)
+	return ids, clickhouseErr(ctx, "ledger: unpublished", err)
+}
+
+// Amend appends the late entry of a result that arrived after its request
+// was decided; the same result is appended once.
+func (l *Ledger) Amend(ctx context.Context, res schemas.ChannelCompleted) (stores.AuditEntry, bool, error) {
+	if err := sqlutil.CheckRequestID(res.RequestID); err != nil {
+		return stores.AuditEntry{}, false, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, created, err := l.amend(ctx, res)
+	if err != nil {
+		return stores.AuditEntry{}, false, clickhouseErr(ctx, "ledger: amend", err)
+	}
+	return e, created, nil
+}
+
+func (l *Ledger) amend(ctx context.Context, res schemas.ChannelCompleted) (stores.AuditEntry, bool, error) {
+	row, found, err := l.loadRequest(ctx, res.RequestID)
+	if err != nil {
+		return stores.AuditEntry{}, false, err
+	}
+	if !found || row.outcome == "" {
+		return stores.AuditEntry{}, false, stores.Permanent(errors.New("request has no outcome to amend"))
+	}
+	var out schemas.DeletionCompleted
+	if err := json.Unmarshal([]byte(row.outcome), &out); err != nil {
+		return stores.AuditEntry{}, false, stores.Permanent(fmt.Errorf("decode stored outcome: %w", err))
+	}
+	late, err := l.auditWhere(ctx, `request_id = ? AND amends > 0`, res.RequestID)
+	if err != nil {
+		return stores.AuditEntry{}, false, err
+	}
+	for _, e := range late {
+		if stores.SameLateResult(e, res) {
+			return e, false, nil
+		}
+	}
+	decision, err := l.auditWhere(ctx, `seq = ? AND request_id = ?`, uint64(out.AuditSeq), res.RequestID)
+	if err != nil {
+		return stores.AuditEntry{}, false, err
+	}
+	if len(decision) == 0 {
+		return stores.AuditEntry{}, false, stores.Permanent(fmt.Errorf("decision entry seq %d not found", out.AuditSeq))
+	}
+	prevSeq, prevHash, err := l.auditHead(ctx)
+	if err != nil {
+		return stores.AuditEntry{}, false, err
+	}
+	e, err := stores.LateAuditEntry(decision[0], res, prevSeq+1, prevHash)
+	if err != nil {
+		return stores.AuditEntry{}, false, err
+	}
+	if err := l.appendAudit(ctx, e); err != nil {
+		return stores.AuditEntry{}, false, err
+	}
+	return e, true, nil
+}
+
+// Refuse appends the entry of a refused submission and nothing else; one
+// per request ID and digest.
+func (l *Ledger) Refuse(ctx context.Context, out schemas.DeletionCompleted, functionality string) (schemas.DeletionCompleted, bool, error) {
+	if err := sqlutil.CheckRequestID(out.RequestID); err != nil {
+		return out, false, err
+	}
+	if err := sqlutil.CheckDigest(out.RequestDigest); err != nil {
+		return out, false, err
+	}
+	out = sqlutil.RefusedOutcome(out)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	prior, err := l.auditWhere(ctx, `request_id = ? AND status = ? AND request_digest = ?`,
+		out.RequestID, string(schemas.StatusRefused), out.RequestDigest)
+	if err != nil {
+		return schemas.DeletionCompleted{}, false, clickhouseErr(ctx, "ledger: refuse", err)
+	}
+	if len(prior) > 0 {
+		return sqlutil.OutcomeFromRefusal(out, prior[0]), false, nil
+	}
+	prevSeq, prevHash, err := l.auditHead(ctx)
+	if err != nil {
+		return schemas.DeletionCompleted{}, false, clickhouseErr(ctx, "ledger: refuse", err)
+	}
+	e, err := stores.NewAuditEntry(out, functionality, prevSeq+1, prevHash)
+	if err == nil {
+		err = l.appendAudit(ctx, e)
+	}
+	if err != nil {
+		return schemas.DeletionCompleted{}, false, clickhouseErr(ctx, "ledger: refuse", err)
+	}
+	out.AuditSeq, out.AuditHash = e.Seq, e.Hash
+	return out, true, nil
+}
 
 // appendAudit inserts one audit entry; the only write to the audit table.
 // Call with mu held.
@@ -544,23 +808,24 @@ func (l *Ledger) appendAudit(ctx context.Context, e stores.AuditEntry) error {
 	return l.chInsert(ctx, chLedgerAudit, chAuditCols, chAuditTypes, []string{
 		strconv.FormatInt(e.Seq, 10), e.RequestID, e.Setting, e.Functionality, e.Actor, string(contactIDs),
 		string(e.Status), e.ErrorCode, string(channels), stores.FormatTime(e.RequestedAt), stores.FormatTime(e.CompletedAt),
-		e.ReplayOf, e.PrevHash, e.Hash,
+		e.ReplayOf, e.PrevHash, e.Hash, strconv.FormatInt(e.Amends, 10), e.RequestDigest,
 	})
 }
 
 func chScanAudit(rows chdriver.Rows) (stores.AuditEntry, error) {
 	var (
 		e                        stores.AuditEntry
-		seq                      uint64
+		seq, amends              uint64
 		contactIDs, channels     string
 		status                   string
 		requestedAt, completedAt string
 	)
 	if err := rows.Scan(&seq, &e.RequestID, &e.Setting, &e.Functionality, &e.Actor, &contactIDs, &status,
-		&e.ErrorCode, &channels, &requestedAt, &completedAt, &e.ReplayOf, &e.PrevHash, &e.Hash); err != nil {
+		&e.ErrorCode, &channels, &requestedAt, &completedAt, &e.ReplayOf, &e.PrevHash, &e.Hash, &amends,
+		&e.RequestDigest); err != nil {
 		return e, err
 	}
-	e.Seq = int64(seq)
+	e.Seq, e.Amends = int64(seq), int64(amends)
 	return e, sqlutil.DecodeAudit(&e, status, contactIDs, channels, requestedAt, completedAt)
 }
 

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,6 +59,9 @@ type Warehouse struct {
 	// failReason is set when system.mutations has latest_fail_reason
 	// (servers since 19.x).
 	failReason bool
+	// mutated holds, per table, when the last mutation this warehouse
+	// waited for was done: the old parts it left start ageing then.
+	mutated sync.Map
 }
 
 var _ stores.Warehouse = (*Warehouse)(nil)
@@ -424,8 +428,9 @@ func (w *Warehouse) count(ctx context.Context, table, column, value string) (int
 }
 
 // Delete removes rows whose column equals value with an ALTER TABLE …
-// DELETE mutation, waits until the table has no unfinished mutation, and
-// returns how many rows matched. When nothing matches no mutation is issued.
+// DELETE mutation, waits until that mutation is done, and returns how many
+// rows matched. When nothing matches no mutation is issued. The rows stay
+// in the table's old, inactive parts for old_parts_lifetime (see Purge).
 func (w *Warehouse) Delete(ctx context.Context, table, column, value string) (int64, error) {
 	if err := checkCHMatch(table, column, value); err != nil {
 		return 0, err
@@ -437,19 +442,16 @@ func (w *Warehouse) Delete(ctx context.Context, table, column, value string) (in
 	if n == 0 {
 		return 0, nil
 	}
-	if err := w.conn.Exec(ctx, `ALTER TABLE `+w.table(table)+` DELETE WHERE `+chIdent(column)+` = ?`, value); err != nil {
-		return 0, clickhouseErr(ctx, "warehouse: delete", err)
-	}
-	if err := w.waitMutations(ctx, table); err != nil {
+	if err := w.mutate(ctx, "warehouse: delete", table, value,
+		`ALTER TABLE `+w.table(table)+` DELETE WHERE `+chIdent(column)+` = ?`, value); err != nil {
 		return 0, err
 	}
 	return n, nil
 }
 
 // waitMutations polls system.mutations until every mutation of table is
-// done, bounded by MutationTimeout and ctx. Waiting for all of them (not
-// just the last) is what makes the wait cover the caller's mutation without
-// knowing its ID; mutations are applied in order anyway.
+// done, bounded by MutationTimeout and ctx: the fallback when the caller's
+// own mutation cannot be told from the others (see mutate).
 func (w *Warehouse) waitMutations(ctx context.Context, table string) error {
 	timeout := w.MutationTimeout
 	if timeout <= 0 {
@@ -540,10 +542,9 @@ func (w *Warehouse) DeleteOrphans(ctx context.Context, parent, child, key string
 		if len(orphans) == 0 {
 			continue
 		}
-		if err := w.conn.Exec(ctx, `ALTER TABLE `+w.table(parent)+` DELETE WHERE `+k+` IN (`+sqlutil.Placeholders(len(orphans))+`)`, orphans...); err != nil {
-			return total, clickhouseErr(ctx, "warehouse: delete orphans", err)
-		}
-		if err := w.waitMutations(ctx, parent); err != nil {
+		first, _ := orphans[0].(string)
+		if err := w.mutate(ctx, "warehouse: delete orphans", parent, first,
+			`ALTER TABLE `+w.table(parent)+` DELETE WHERE `+k+` IN (`+sqlutil.Placeholders(len(orphans))+`)`, orphans...); err != nil {
 			return total, err
 		}
 		total += n

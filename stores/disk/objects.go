@@ -22,9 +22,10 @@ import (
 // object.
 const diskTempDir = ".tmp"
 
-// diskStaleTemp is how old a leftover temp file (from a crash mid-write) must
-// be before EnsureBucket removes it.
-const diskStaleTemp = 24 * time.Hour
+// diskTempGrace is how old a temp file must be before it can count as left
+// by a crash mid-write: a writer locks its temp file (see lockTemp) right
+// after creating it, and a file this young may be in between.
+const diskTempGrace = 10 * time.Second
 
 // Objects is the embedded object store: one directory per bucket under
 // root, one file per key, with "/" in a key mapping to subdirectories. There
@@ -142,7 +143,8 @@ func diskErr(op string, err error) error {
 }
 
 // EnsureBucket creates the bucket directory and clears temp files left by a
-// crash long ago.
+// crash. Objects hold personal data: directories are the owner's only, and
+// an existing root or bucket directory open to others is tightened.
 func (o *Objects) EnsureBucket(ctx context.Context, bucket string) error {
 	dir, err := o.bucketDir(bucket)
 	if err != nil {
@@ -151,20 +153,59 @@ func (o *Objects) EnsureBucket(ctx context.Context, bucket string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return diskErr("objects: create bucket", err)
+	}
+	for _, d := range []string{o.root, dir} {
+		if err := tighten(d); err != nil {
+			return diskErr("objects: bucket permissions", err)
+		}
 	}
 	tmp := filepath.Join(o.root, diskTempDir)
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return diskErr("objects: create temp dir", err)
 	}
+	if err := tighten(tmp); err != nil {
+		return diskErr("objects: temp dir permissions", err)
+	}
+	return o.cleanTemps()
+}
+
+// tighten makes the directory at path its owner's only (0700).
+func tighten(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm() != 0o700 {
+		return os.Chmod(path, 0o700)
+	}
+	return nil
+}
+
+// cleanTemps removes the temp files no live writer holds: a crash mid-write
+// leaves one behind, and it may hold a copy of data deleted since (a
+// data-lake file with the records of a contact erased later).
+func (o *Objects) cleanTemps() error {
+	tmp := filepath.Join(o.root, diskTempDir)
 	entries, err := os.ReadDir(tmp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return diskErr("objects: read temp dir", err)
 	}
 	for _, e := range entries {
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > diskStaleTemp {
-			_ = os.Remove(filepath.Join(tmp, e.Name()))
+		if !e.Type().IsRegular() {
+			continue
+		}
+		path := filepath.Join(tmp, e.Name())
+		fi, err := e.Info()
+		if err != nil || time.Since(fi.ModTime()) < diskTempGrace || !abandoned(path, fi) {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return diskErr("objects: remove temp file", err)
 		}
 	}
 	return nil
@@ -196,7 +237,7 @@ func (o *Objects) write(ctx context.Context, op, bucket, key string, body io.Rea
 	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
 		return diskErr(op, err)
 	}
-	f, err := os.CreateTemp(tmpDir, "obj-*")
+	f, err := os.CreateTemp(tmpDir, "obj-*") // mode 0600
 	if err != nil {
 		return diskErr(op, err)
 	}
@@ -207,6 +248,9 @@ func (o *Objects) write(ctx context.Context, op, bucket, key string, body io.Rea
 			os.Remove(tmp)
 		}
 	}()
+	if err := lockTemp(f); err != nil {
+		return diskErr(op, err)
+	}
 	buf := make([]byte, 256<<10)
 	if _, err := io.CopyBuffer(f, ctxReader{ctx: ctx, r: body}, buf); err != nil {
 		if ctx.Err() != nil {
@@ -217,14 +261,16 @@ func (o *Objects) write(ctx context.Context, op, bucket, key string, body io.Rea
 	if err := f.Sync(); err != nil {
 		return diskErr(op, err)
 	}
-	if err := f.Close(); err != nil {
-		return diskErr(op, err)
+	if !renameOpen {
+		if err := f.Close(); err != nil {
+			return diskErr(op, err)
+		}
 	}
 	parent := filepath.Dir(path)
 	// A concurrent Delete may prune the parent directory between MkdirAll
 	// and Rename; then the rename fails with ENOENT and is simply tried again.
 	for attempt := 0; ; attempt++ {
-		if err := os.MkdirAll(parent, 0o750); err != nil {
+		if err := os.MkdirAll(parent, 0o700); err != nil {
 			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
 				return stores.Permanent(fmt.Errorf("%s: key conflicts with an existing object", op))
 			}
@@ -241,6 +287,10 @@ func (o *Objects) write(ctx context.Context, op, bucket, key string, body io.Rea
 			return stores.Permanent(fmt.Errorf("%s: key conflicts with existing objects under it", op))
 		}
 		return diskErr(op, err)
+	}
+	if renameOpen {
+		// Synced and in place: closing only releases the temp file's lock.
+		_ = f.Close()
 	}
 	return diskErr(op, syncDir(parent))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -31,6 +32,15 @@ func StartEmbedded(ctx context.Context, dataDir string, port int, partitions int
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("component", "embedded-broker")
+	// Records name contacts, and kfake creates its files 0644 and its
+	// directories 0755 (less the umask): a directory of the owner's only
+	// keeps them from other users whatever the umask.
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded broker: data dir: %w", err)
+	}
+	if err := os.Chmod(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded broker: data dir: %w", err)
+	}
 	cluster, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		kfake.Ports(port), // kfake listens on 127.0.0.1 only

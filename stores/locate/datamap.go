@@ -291,10 +291,30 @@ func parseKeyTemplate(raw, instance string, objects bool) (*keyTemplate, error) 
 		if last.ph != "" || last.lit == "" {
 			return nil, fmt.Errorf("key template %q: {contact_id} must be followed by a separator such as _ or /", raw)
 		}
+		// The separator must be a byte no contact ID holds: with
+		// "{contact_id}-*" the keys of ID "ab" start with "ab-", and so do
+		// those of an ID "ab-c…".
+		if c := t.afterID(); schemas.IsContactIDByte(c) {
+			return nil, fmt.Errorf("key template %q: {contact_id} is followed by %q, which a contact ID may contain; use a separator such as _, / or .", raw, c)
+		}
 	} else if sawID {
 		return nil, fmt.Errorf("data lake prefix %q must not contain {contact_id}: files hold many contacts", raw)
 	}
 	return t, nil
+}
+
+// afterID is the first byte of the literal text after {contact_id}, or 0.
+func (t *keyTemplate) afterID() byte {
+	seen := false
+	for _, p := range t.parts {
+		switch {
+		case p.ph == "contact_id":
+			seen = true
+		case seen && p.lit != "":
+			return p.lit[0]
+		}
+	}
+	return 0
 }
 
 // ObjectKey builds the key of a new object of this artefact for a contact,

@@ -72,24 +72,13 @@ func (l *Locator) Count(ctx context.Context, a Artefact, contactID string, date 
 		err := l.objectKeys(ctx, a, contactID, date, func(string) error { n++; return nil })
 		return n, err
 	case KindDatalake:
-		// A file's older versions (a versioned bucket, or a rewrite that was
-		// interrupted) cannot be read here but may hold the contact, so each
-		// counts as one item until it is gone.
+		// The contact's records in each file, and each older version that
+		// holds any (see countFile).
 		var n int64
 		err := l.datalakeFiles(ctx, a, date, func(key string) error {
-			c, _, found, err := l.scanFile(ctx, a, key, contactID)
-			if err != nil {
-				return err
-			}
-			v, err := l.Objects.Versions(ctx, a.Bucket, key)
-			if err != nil {
-				return err
-			}
-			if found {
-				v-- // the current version, read above
-			}
-			n += c + int64(v)
-			return nil
+			c, err := l.countFile(ctx, a, key, contactID)
+			n += c
+			return err
 		})
 		return n, err
 	}
@@ -280,81 +269,6 @@ func (l *Locator) listMatching(ctx context.Context, bucket string, prefixes []st
 		}
 	}
 	return nil
-}
-
-// scanFile counts the contact's records in the current version of one
-// data-lake file, and the other records beside them; found is false when
-// there is no readable current version.
-func (l *Locator) scanFile(ctx context.Context, a Artefact, key, contactID string) (mine, others int64, found bool, err error) {
-	rc, err := l.Objects.Get(ctx, a.Bucket, key)
-	if errors.Is(err, stores.ErrNotFound) {
-		return 0, 0, false, nil // only old versions or a delete marker
-	}
-	if err != nil {
-		return 0, 0, false, err
-	}
-	defer rc.Close()
-	err = eachLine(rc, func(line []byte) error {
-		if recordIs(line, a.Field, contactID) {
-			mine++
-		} else if len(bytes.TrimSpace(line)) > 0 {
-			others++
-		}
-		return nil
-	})
-	return mine, others, true, err
-}
-
-// rewriteFile removes the contact's records from one data-lake file by
-// streaming it into a new version without them, keeping every other record
-// byte for byte; a file left with nothing is deleted. Older versions go in
-// both cases, so the contact's records are physically gone.
-func (l *Locator) rewriteFile(ctx context.Context, a Artefact, key, contactID string) (int64, error) {
-	unlock := l.fileLocks.Lock(a.Bucket + "/" + key)
-	defer unlock()
-	mine, others, found, err := l.scanFile(ctx, a, key, contactID)
-	if err != nil {
-		return 0, err
-	}
-	versions, err := l.Objects.Versions(ctx, a.Bucket, key)
-	if err != nil {
-		return 0, err
-	}
-	switch {
-	case !found && versions > 0:
-		return 0, l.Objects.Delete(ctx, a.Bucket, key) // nothing current, old versions left
-	case mine == 0 && versions <= 1:
-		return 0, nil
-	case mine > 0 && others == 0:
-		return mine, l.Objects.Delete(ctx, a.Bucket, key)
-	}
-	// Rewrite: without the contact's records, or as it is when only older
-	// versions need to go.
-	rc, err := l.Objects.Get(ctx, a.Bucket, key)
-	if err != nil {
-		return 0, err
-	}
-	defer rc.Close()
-	pr, pw := io.Pipe()
-	go func() {
-		bw := bufio.NewWriterSize(pw, 64<<10)
-		err := eachLine(rc, func(line []byte) error {
-			if recordIs(line, a.Field, contactID) {
-				return nil
-			}
-			_, err := bw.Write(line)
-			return err
-		})
-		if err == nil {
-			err = bw.Flush()
-		}
-		pw.CloseWithError(err)
-	}()
-	if err := l.Objects.Replace(ctx, a.Bucket, key, pr); err != nil {
-		pr.CloseWithError(err)
-		return 0, err
-	}
-	return mine, nil
 }
 
 // eachLine calls fn with every line of r including its newline, of any length.

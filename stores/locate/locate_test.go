@@ -40,6 +40,13 @@ func TestDataMapRejectsWideningTemplates(t *testing.T) {
 		"unknown placeholder":   `connect/{customer}/{contact_id}_*`,
 		"date after contact id": `connect/{contact_id}/{yyyy}/x*`,
 		"empty":                 ``,
+		// A separator a contact ID may hold makes one ID's keys a prefix
+		// of another's: "ab-*" lists the keys of "ab-c…" too.
+		"hyphen after id":   `connect/{contact_id}-*`,
+		"letter after id":   `connect/{contact_id}x_*`,
+		"capital after id":  `connect/{contact_id}A.wav*`,
+		"digit after id":    `connect/{contact_id}0/*`,
+		"instance after id": `connect/{contact_id}{instance}_*`,
 	}
 	for name, key := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -49,6 +56,13 @@ func TestDataMapRejectsWideningTemplates(t *testing.T) {
 				t.Fatalf("accepted key template %q", key)
 			}
 		})
+	}
+	for _, key := range []string{`connect/{contact_id}_*`, `connect/{contact_id}/*`, `connect/{contact_id}.wav*`, `{contact_id}_{instance}*`} {
+		raw := strings.Replace(string(DefaultDataMapYAML()),
+			`"connect/{instance}/CallRecordings/{yyyy}/{mm}/{dd}/{contact_id}_*"`, `"`+key+`"`, 1)
+		if _, err := ParseDataMap([]byte(raw)); err != nil {
+			t.Errorf("refused key template %q: %v", key, err)
+		}
 	}
 	for name, raw := range map[string]string{
 		"sql in table name": strings.Replace(string(DefaultDataMapYAML()), "table: dw_etr", `table: "dw_etr; DROP TABLE x"`, 1),
@@ -154,6 +168,7 @@ func FuzzKeyTemplate(f *testing.F) {
 	for _, s := range []string{
 		"connect/{instance}/CallRecordings/{yyyy}/{mm}/{dd}/{contact_id}_*",
 		"email/{contact_id}/*", "{contact_id}*", "*", "{contact_id}_{contact_id}*", "a/{yyyy}{contact_id}.x*",
+		"{contact_id}-*", "{contact_id}{instance}_*",
 	} {
 		f.Add(s)
 	}
@@ -167,6 +182,9 @@ func FuzzKeyTemplate(f *testing.F) {
 			i := strings.LastIndex(p, idA)
 			if i < 0 || i+len(idA) >= len(p) {
 				t.Fatalf("template %q: prefix %q does not pin the contact ID", tmpl, p)
+			}
+			if schemas.IsContactIDByte(p[i+len(idA)]) {
+				t.Fatalf("template %q: prefix %q continues the contact ID with a byte an ID may hold", tmpl, p)
 			}
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -28,6 +29,9 @@ type Config struct {
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 	// IndexPrefix is prepended to every index name (default "").
 	IndexPrefix string `yaml:"index_prefix"`
+	// Logger receives what the background expunge does (index names and
+	// counts only); nil means slog.Default().
+	Logger *slog.Logger `yaml:"-"`
 }
 
 // Index is the production search index. Every index it creates
@@ -50,6 +54,9 @@ type Index struct {
 	client *opensearchapi.Client
 	prefix string
 	exact  sync.Map // index and field checked to be mapped as keyword
+	log    *slog.Logger
+	// expunge schedules the merges that drop deleted documents (purge.go).
+	expunge expunger
 }
 
 var _ stores.Index = (*Index)(nil)
@@ -97,7 +104,10 @@ func New(ctx context.Context, cfg Config) (*Index, error) {
 	if err != nil {
 		return nil, stores.Permanent(fmt.Errorf("opensearch: client: %w", err))
 	}
-	o := &Index{client: client, prefix: cfg.IndexPrefix}
+	o := &Index{client: client, prefix: cfg.IndexPrefix, log: cfg.Logger}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
 	status, body, err := o.do(ctx, http.MethodGet, "/", nil, nil, "")
 	if err != nil {
 		return nil, fmt.Errorf("opensearch: connect: %w", err)
@@ -204,7 +214,12 @@ var osMapping = func() []byte {
 	keyword := map[string]any{"type": "keyword", "ignore_above": osIgnoreAbove}
 	m := map[string]any{
 		"settings": map[string]any{
-			"index": map[string]any{"auto_expand_replicas": "0-1"},
+			"index": map[string]any{
+				"auto_expand_replicas": "0-1",
+				// Expunge merges take any segment with a deleted document
+				// (see purge.go).
+				"merge.policy.expunge_deletes_allowed": 0,
+			},
 		},
 		"mappings": map[string]any{
 			"dynamic":           true,
@@ -467,7 +482,9 @@ func osTermQuery(field, value string) map[string]any {
 // term query for a hyphenated ID on an analysed text field matches nothing,
 // so a delete would find nothing and verification would pass with the
 // documents still there. Indexes erasure creates map strings as keyword;
-// this guards indexes an operator points the data map at.
+// this guards indexes an operator points the data map at. A field that is
+// not mapped at all is refused too, unless the index is empty (see
+// requireUnmapped).
 func (o *Index) requireExact(ctx context.Context, name, index, field string) error {
 	if field == "_id" {
 		return nil
@@ -507,9 +524,10 @@ func (o *Index) requireExact(ctx context.Context, name, index, field string) err
 			}
 		}
 	}
-	if mapped {
-		o.exact.Store(key, true) // a mapping type never changes
+	if !mapped {
+		return o.requireUnmapped(ctx, name, index, field)
 	}
+	o.exact.Store(key, true) // a mapping type never changes
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -52,11 +53,13 @@ type Receipt struct {
 var ErrNoEntries = errors.New("no audit entry for this request")
 
 // New builds the unsigned receipt of a request from its audit entries, in
-// chain order.
+// chain order. Refused entries are left out: they record another
+// submission that reused the request ID (its contacts, its requester) and
+// deleted nothing, so they are no part of this deletion's account.
 func New(requestID string, entries []stores.AuditEntry, issuedAt time.Time) (Receipt, error) {
 	var mine []stores.AuditEntry
 	for _, e := range entries {
-		if e.RequestID == requestID {
+		if e.RequestID == requestID && (e.IsDecision() || e.Amends > 0) {
 			mine = append(mine, stores.NormalizeAudit(e))
 		}
 	}
@@ -153,9 +156,9 @@ const (
 	publicPEM  = "PUBLIC KEY"
 )
 
-// LoadOrCreateKey reads the Ed25519 signing key at path (a PEM block
-// "PRIVATE KEY" holding the 32-byte seed), creating it, readable by its
-// owner only, when it does not exist.
+// LoadOrCreateKey reads the Ed25519 signing key at path (PKCS #8 in a PEM
+// "PRIVATE KEY" block, as `openssl genpkey -algorithm ed25519` writes it),
+// creating it, readable by its owner only, when it does not exist.
 func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -163,15 +166,18 @@ func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 		if err != nil {
 			return nil, err
 		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("receipt key: %w", err)
+		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("receipt key: %w", err)
 		}
-		out := pem.EncodeToMemory(&pem.Block{Type: privatePEM, Bytes: key.Seed()})
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("receipt key: %w", err)
 		}
-		if _, err := f.Write(out); err != nil {
+		if err := pem.Encode(f, &pem.Block{Type: privatePEM, Bytes: der}); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("receipt key: %w", err)
 		}
@@ -181,26 +187,40 @@ func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("receipt key: %w", err)
 	}
 	b, _ := pem.Decode(raw)
-	if b == nil || b.Type != privatePEM || len(b.Bytes) != ed25519.SeedSize {
-		return nil, fmt.Errorf("receipt key %s: want a PEM %q block holding a %d-byte Ed25519 seed", path, privatePEM, ed25519.SeedSize)
+	if b == nil || b.Type != privatePEM {
+		return nil, fmt.Errorf("receipt key %s: want a PEM %q block (PKCS #8 Ed25519)", path, privatePEM)
 	}
-	return ed25519.NewKeyFromSeed(b.Bytes), nil
+	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	key, ok := k.(ed25519.PrivateKey)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("receipt key %s: not a PKCS #8 Ed25519 private key", path)
+	}
+	return key, nil
 }
 
-// EncodePublicKey is the published form of a public key: a PEM block
-// "PUBLIC KEY" holding the 32 raw key bytes.
+// EncodePublicKey is the published form of a public key: PKIX in a PEM
+// "PUBLIC KEY" block, which openssl and every TLS library read.
 func EncodePublicKey(pub ed25519.PublicKey) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: publicPEM, Bytes: pub})
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		panic(err) // an ed25519.PublicKey always marshals
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: publicPEM, Bytes: der})
 }
 
 // DecodePublicKey reads a published public key: the PEM form, or the 32
-// key bytes in base64.
+// raw key bytes in base64.
 func DecodePublicKey(raw []byte) (ed25519.PublicKey, error) {
 	if b, _ := pem.Decode(raw); b != nil {
-		if b.Type != publicPEM || len(b.Bytes) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("want a PEM %q block holding a %d-byte Ed25519 key", publicPEM, ed25519.PublicKeySize)
+		if b.Type != publicPEM {
+			return nil, fmt.Errorf("want a PEM %q block (PKIX Ed25519)", publicPEM)
 		}
-		return ed25519.PublicKey(b.Bytes), nil
+		k, err := x509.ParsePKIXPublicKey(b.Bytes)
+		pub, ok := k.(ed25519.PublicKey)
+		if err != nil || !ok {
+			return nil, errors.New("not a PKIX Ed25519 public key")
+		}
+		return pub, nil
 	}
 	k, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(raw)))
 	if err != nil || len(k) != ed25519.PublicKeySize {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -147,5 +148,37 @@ func TestKeyFileAndPublishedKey(t *testing.T) {
 	}
 	if _, err := DecodePublicKey([]byte("not a key")); err == nil {
 		t.Error("garbage accepted as a public key")
+	}
+}
+
+// Keys made by openssl load, and the published key is what openssl derives
+// from them, so operators can make and publish keys with standard tools.
+func TestOpenSSLKeys(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("openssl is not installed")
+		}
+		t.Skip("openssl not installed")
+	}
+	dir := t.TempDir()
+	keyPath, pubPath := filepath.Join(dir, "k.pem"), filepath.Join(dir, "k.pub")
+	if out, err := exec.Command(openssl, "genpkey", "-algorithm", "ed25519", "-out", keyPath).CombinedOutput(); err != nil {
+		t.Fatalf("openssl genpkey: %v: %s", err, out)
+	}
+	if out, err := exec.Command(openssl, "pkey", "-in", keyPath, "-pubout", "-out", pubPath).CombinedOutput(); err != nil {
+		t.Fatalf("openssl pkey: %v: %s", err, out)
+	}
+	key, err := LoadOrCreateKey(keyPath)
+	if err != nil {
+		t.Fatalf("openssl key does not load: %v", err)
+	}
+	raw, _ := os.ReadFile(pubPath)
+	pub, err := DecodePublicKey(raw)
+	if err != nil || !pub.Equal(key.Public()) {
+		t.Fatalf("openssl public key: %v", err)
+	}
+	if string(EncodePublicKey(pub)) != string(raw) {
+		t.Errorf("published key differs from openssl's:\n%s\n%s", EncodePublicKey(pub), raw)
 	}
 }

@@ -217,7 +217,7 @@ func (o *Objects) Put(ctx context.Context, bucket, key string, body io.Reader) e
 	if err := checkS3Object(bucket, key); err != nil {
 		return err
 	}
-	_, err := o.upload(ctx, "objects: put", bucket, key, body)
+	_, err := o.upload(ctx, "objects: put", bucket, key, "", body)
 	return err
 }
 
@@ -227,7 +227,7 @@ func (o *Objects) Replace(ctx context.Context, bucket, key string, body io.Reade
 	if err := checkS3Object(bucket, key); err != nil {
 		return err
 	}
-	versionID, err := o.upload(ctx, "objects: replace", bucket, key, body)
+	versionID, err := o.upload(ctx, "objects: replace", bucket, key, "", body)
 	if err != nil {
 		return err
 	}
@@ -239,8 +239,9 @@ func (o *Objects) Replace(ctx context.Context, bucket, key string, body io.Reade
 
 // upload sends body with one PutObject if it fits in a part and as a
 // multipart upload otherwise, holding at most one part in memory. It returns
-// the version ID of the new object.
-func (o *Objects) upload(ctx context.Context, op, bucket, key string, body io.Reader) (string, error) {
+// the version ID of the new object. A non-empty ifMatch makes the write
+// conditional on the current version's ETag.
+func (o *Objects) upload(ctx context.Context, op, bucket, key, ifMatch string, body io.Reader) (string, error) {
 	var buf bytes.Buffer
 	n, err := io.CopyN(&buf, body, s3PartSize+1)
 	if err != nil && err != io.EOF {
@@ -252,13 +253,14 @@ func (o *Objects) upload(ctx context.Context, op, bucket, key string, body io.Re
 			Key:           aws.String(key),
 			Body:          bytes.NewReader(buf.Bytes()),
 			ContentLength: aws.Int64(n),
+			IfMatch:       optString(ifMatch),
 		})
 		if err != nil {
 			return "", s3Err(op, err)
 		}
 		return aws.ToString(out.VersionId), nil
 	}
-	return o.multipart(ctx, op, bucket, key, &buf, body)
+	return o.multipart(ctx, op, bucket, key, ifMatch, &buf, body)
 }
 
 func readErr(ctx context.Context, op string, err error) error {
@@ -272,7 +274,7 @@ func readErr(ctx context.Context, op string, err error) error {
 // multipart uploads head (the first bytes already read, more than a part)
 // followed by the rest of body, and aborts the upload on any failure so no
 // orphaned parts keep the content.
-func (o *Objects) multipart(ctx context.Context, op, bucket, key string, head *bytes.Buffer, body io.Reader) (versionID string, err error) {
+func (o *Objects) multipart(ctx context.Context, op, bucket, key, ifMatch string, head *bytes.Buffer, body io.Reader) (versionID string, err error) {
 	created, err := o.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket:            aws.String(bucket),
 		Key:               aws.String(key),
@@ -337,6 +339,9 @@ func (o *Objects) multipart(ctx context.Context, op, bucket, key string, head *b
 		Key:             aws.String(key),
 		UploadId:        uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+		// The condition is checked when the upload completes, so a write
+		// that raced the parts' upload is still caught.
+		IfMatch: optString(ifMatch),
 	})
 	if err != nil {
 		return "", s3Err(op, err)
@@ -368,6 +373,8 @@ func (o *Objects) Get(ctx context.Context, bucket, key string) (io.ReadCloser, e
 // s3Entry is one version or delete marker.
 type s3Entry struct {
 	key, versionID string
+	etag           string
+	latest, marker bool
 }
 
 // scan walks every version and delete marker under prefix in key order,
@@ -386,10 +393,12 @@ func (o *Objects) scan(ctx context.Context, op, bucket, prefix string, fn func(e
 		// in key order; merge them back into one.
 		entries := make([]s3Entry, 0, len(page.Versions)+len(page.DeleteMarkers))
 		for _, v := range page.Versions {
-			entries = append(entries, s3Entry{aws.ToString(v.Key), aws.ToString(v.VersionId)})
+			entries = append(entries, s3Entry{key: aws.ToString(v.Key), versionID: aws.ToString(v.VersionId),
+				etag: aws.ToString(v.ETag), latest: aws.ToBool(v.IsLatest)})
 		}
 		for _, m := range page.DeleteMarkers {
-			entries = append(entries, s3Entry{aws.ToString(m.Key), aws.ToString(m.VersionId)})
+			entries = append(entries, s3Entry{key: aws.ToString(m.Key), versionID: aws.ToString(m.VersionId),
+				latest: aws.ToBool(m.IsLatest), marker: true})
 		}
 		slices.SortStableFunc(entries, func(a, b s3Entry) int { return cmp.Compare(a.key, b.key) })
 		for _, e := range entries {

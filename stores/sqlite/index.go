@@ -19,6 +19,7 @@ import (
 type Index struct {
 	db     *sql.DB
 	schema sqliteSchema
+	purge  purger // scrubs the file after deletes
 }
 
 var _ stores.Index = (*Index)(nil)
@@ -51,6 +52,8 @@ func NewIndex(db *sql.DB) *Index {
 			FOREIGN KEY (idx, id) REFERENCES erasure_index_docs (idx, id) ON DELETE CASCADE
 		) WITHOUT ROWID`,
 		`CREATE INDEX IF NOT EXISTS erasure_index_terms_doc ON erasure_index_terms (idx, id)`,
+		indexFieldsTable,
+		indexFieldsTrigger,
 	}}}
 }
 
@@ -184,6 +187,9 @@ func (s *Index) Count(ctx context.Context, index, field, value string) (int64, e
 		if err := requireIndex(ctx, tx, index); err != nil {
 			return err
 		}
+		if err := requireField(ctx, tx, index, field); err != nil {
+			return err
+		}
 		sub, args := termFilter(index, field, value)
 		return tx.QueryRowContext(ctx, `SELECT count(DISTINCT id) FROM (`+sub+`)`, args...).Scan(&n)
 	})
@@ -203,6 +209,9 @@ func (s *Index) DeleteTerm(ctx context.Context, index, field, value string) (int
 		if err := requireIndex(ctx, tx, index); err != nil {
 			return err
 		}
+		if err := requireField(ctx, tx, index, field); err != nil {
+			return err
+		}
 		sub, args := termFilter(index, field, value)
 		// The subquery is evaluated before any row goes, so the cascade
 		// removing terms cannot disturb it.
@@ -215,7 +224,10 @@ func (s *Index) DeleteTerm(ctx context.Context, index, field, value string) (int
 		n, err = res.RowsAffected()
 		return err
 	})
-	return n, sqliteErr("index: delete term", err)
+	if err != nil {
+		return 0, sqliteErr("index: delete term", err)
+	}
+	return n, sqliteErr("index: delete term", s.purge.afterDelete(ctx, s.db, n))
 }
 
 // DeleteIDs deletes documents by ID and returns how many existed.
@@ -260,7 +272,10 @@ func (s *Index) DeleteIDs(ctx context.Context, index string, ids ...string) (int
 		}
 		return nil
 	})
-	return n, sqliteErr("index: delete IDs", err)
+	if err != nil {
+		return 0, sqliteErr("index: delete IDs", err)
+	}
+	return n, sqliteErr("index: delete IDs", s.purge.afterDelete(ctx, s.db, n))
 }
 
 // Search pages through an index. ContactID matches the document ID or the

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/erasure-project/erasure/schemas"
@@ -19,6 +20,9 @@ import (
 type Ledger struct {
 	db     *sql.DB
 	schema sqliteSchema
+
+	migrateMu sync.Mutex
+	migrated  bool
 }
 
 var _ stores.Ledger = (*Ledger)(nil)
@@ -52,32 +56,106 @@ func NewLedger(db *sql.DB) *Ledger {
 			request_id TEXT NOT NULL,
 			PRIMARY KEY (contact_id, request_id)
 		) WITHOUT ROWID`,
-		`CREATE TABLE IF NOT EXISTS erasure_audit (
-			seq           INTEGER PRIMARY KEY,
-			request_id    TEXT NOT NULL UNIQUE,
-			setting       TEXT NOT NULL,
-			functionality TEXT NOT NULL,
-			actor         TEXT NOT NULL,
-			contact_ids   TEXT NOT NULL,
-			status        TEXT NOT NULL,
-			error_code    TEXT NOT NULL,
-			channels      TEXT NOT NULL,
-			requested_at  TEXT NOT NULL,
-			completed_at  TEXT NOT NULL,
-			replay_of     TEXT NOT NULL,
-			prev_hash     TEXT NOT NULL,
-			hash          TEXT NOT NULL
-		)`,
-		`CREATE INDEX IF NOT EXISTS erasure_audit_completed ON erasure_audit (completed_at)`,
-		`CREATE INDEX IF NOT EXISTS erasure_audit_actor ON erasure_audit (actor)`,
-		// The code has no update or delete path for the audit log; these make
-		// the database refuse one too. (They can be dropped by whoever owns
-		// the file, which is what the hash chain is for.)
-		`CREATE TRIGGER IF NOT EXISTS erasure_audit_no_update BEFORE UPDATE ON erasure_audit
-			BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
-		`CREATE TRIGGER IF NOT EXISTS erasure_audit_no_delete BEFORE DELETE ON erasure_audit
-			BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
+		// First writer wins: a request ID is bound to the content digest
+		// first seen with it, and never rebound.
+		`CREATE TABLE IF NOT EXISTS erasure_ledger_bindings (
+			request_id TEXT PRIMARY KEY,
+			digest     TEXT NOT NULL,
+			bound_at   TEXT NOT NULL
+		) WITHOUT ROWID`,
+		`CREATE INDEX IF NOT EXISTS erasure_ledger_requests_unpublished
+			ON erasure_ledger_requests (completed_at) WHERE outcome IS NOT NULL AND published = 0`,
+		auditTableSQL("erasure_audit"),
 	}}}
+}
+
+// auditTableSQL creates the audit table under name. A request has several
+// entries (decision, late, refused), so request_id is not unique.
+func auditTableSQL(name string) string {
+	return `CREATE TABLE IF NOT EXISTS ` + name + ` (
+			seq            INTEGER PRIMARY KEY,
+			request_id     TEXT NOT NULL,
+			setting        TEXT NOT NULL,
+			functionality  TEXT NOT NULL,
+			actor          TEXT NOT NULL,
+			contact_ids    TEXT NOT NULL,
+			status         TEXT NOT NULL,
+			error_code     TEXT NOT NULL,
+			channels       TEXT NOT NULL,
+			requested_at   TEXT NOT NULL,
+			completed_at   TEXT NOT NULL,
+			replay_of      TEXT NOT NULL,
+			prev_hash      TEXT NOT NULL,
+			hash           TEXT NOT NULL,
+			amends         INTEGER NOT NULL DEFAULT 0,
+			request_digest TEXT NOT NULL DEFAULT ''
+		)`
+}
+
+// auditExtras are the audit table's indexes and triggers, created after the
+// table and again after a migration rebuilt it.
+var auditExtras = []string{
+	`CREATE INDEX IF NOT EXISTS erasure_audit_request ON erasure_audit (request_id)`,
+	`CREATE INDEX IF NOT EXISTS erasure_audit_completed ON erasure_audit (completed_at)`,
+	`CREATE INDEX IF NOT EXISTS erasure_audit_actor ON erasure_audit (actor)`,
+	// The code has no update or delete path for the audit log; these make
+	// the database refuse one too. (They can be dropped by whoever owns
+	// the file, which is what the hash chain is for.)
+	`CREATE TRIGGER IF NOT EXISTS erasure_audit_no_update BEFORE UPDATE ON erasure_audit
+		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
+	`CREATE TRIGGER IF NOT EXISTS erasure_audit_no_delete BEFORE DELETE ON erasure_audit
+		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
+}
+
+// ensure creates the tables on first use and migrates an audit table made
+// before a request could have more than one entry.
+func (l *Ledger) ensure(ctx context.Context) error {
+	if err := l.schema.ensure(ctx, l.db); err != nil {
+		return err
+	}
+	l.migrateMu.Lock()
+	defer l.migrateMu.Unlock()
+	if l.migrated {
+		return nil
+	}
+	if err := inTx(ctx, l.db, func(tx *sql.Tx) error { return migrateAudit(ctx, tx) }); err != nil {
+		return sqliteErr("ledger: migrate audit table", err)
+	}
+	l.migrated = true
+	return nil
+}
+
+// migrateAudit rebuilds an audit table that lacks the amends column (and
+// has a unique request_id) with every entry copied as it is: SQLite cannot
+// drop a constraint in place. Stored columns keep their values, so the
+// chain verifies as before. Dropping the old table drops its triggers first,
+// so they do not fire.
+func migrateAudit(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('erasure_audit') WHERE name = 'amends'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		const old = `seq, request_id, setting, functionality, actor, contact_ids, status, error_code,
+			channels, requested_at, completed_at, replay_of, prev_hash, hash`
+		for _, stmt := range []string{
+			`DROP TABLE IF EXISTS erasure_audit_next`,
+			auditTableSQL("erasure_audit_next"),
+			`INSERT INTO erasure_audit_next (` + old + `) SELECT ` + old + ` FROM erasure_audit ORDER BY seq`,
+			`DROP TABLE erasure_audit`,
+			`ALTER TABLE erasure_audit_next RENAME TO erasure_audit`,
+		} {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+	}
+	for _, stmt := range auditExtras {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PutRequest records a request; recording it again changes nothing, not even
@@ -90,7 +168,7 @@ func (l *Ledger) PutRequest(ctx context.Context, r schemas.DeletionRequested, de
 	if err != nil {
 		return stores.Permanent(fmt.Errorf("ledger: encode request: %w", err))
 	}
-	if err := l.schema.ensure(ctx, l.db); err != nil {
+	if err := l.ensure(ctx); err != nil {
 		return err
 	}
 	err = inTx(ctx, l.db, func(tx *sql.Tx) error {
@@ -135,7 +213,7 @@ func (l *Ledger) PutResult(ctx context.Context, r schemas.ChannelCompleted) erro
 	if err != nil {
 		return stores.Permanent(fmt.Errorf("ledger: encode result: %w", err))
 	}
-	if err := l.schema.ensure(ctx, l.db); err != nil {
+	if err := l.ensure(ctx); err != nil {
 		return err
 	}
 	_, err = l.db.ExecContext(ctx, `INSERT INTO erasure_ledger_results (request_id, channel, completed_at, result)
@@ -153,7 +231,7 @@ type queryer interface {
 
 // State returns the join state of a request, or ErrNotFound.
 func (l *Ledger) State(ctx context.Context, requestID string) (stores.RequestState, error) {
-	if err := l.schema.ensure(ctx, l.db); err != nil {
+	if err := l.ensure(ctx); err != nil {
 		return stores.RequestState{}, err
 	}
 	var st stores.RequestState
@@ -211,7 +289,7 @@ func loadState(ctx context.Context, q queryer, requestID string) (stores.Request
 // MarkFinalizing records that phase 2 was started; ErrNotFound for an
 // unknown request.
 func (l *Ledger) MarkFinalizing(ctx context.Context, requestID string) error {
-	if err := l.schema.ensure(ctx, l.db); err != nil {
+	if err := l.ensure(ctx); err != nil {
 		return err
 	}
 	res, err := l.db.ExecContext(ctx, `UPDATE erasure_ledger_requests SET finalizing = 1 WHERE request_id = ?`, requestID)
@@ -232,7 +310,7 @@ func (l *Ledger) MarkFinalizing(ctx context.Context, requestID string) error {
 // ErrNotFound for an unknown request and a permanent error for one without
 // an outcome: publishing comes after Complete.
 func (l *Ledger) MarkPublished(ctx context.Context, requestID string) error {
-	if err := l.schema.ensure(ctx, l.db); err != nil {
+	if err := l.ensure(ctx); err != nil {
 		return err
 	}
 	err := inTx(ctx, l.db, func(tx *sql.Tx) error {
@@ -264,7 +342,7 @@ func (l *Ledger) Overdue(ctx context.Context, now time.Time, limit int) ([]strin
 		limit = sqlutil.OverdueDefaultLimit
 	}
 	limit = min(limit, sqlutil.OverdueMaxLimit)
-	if err := l.schema.ensure(ctx, l.db); err != nil {
+	if err := l.ensure(ctx); err != nil {
 		return nil, err
 	}
 	rows, err := l.db.QueryContext(ctx, `SELECT request_id FROM erasure_ledger_requests
@@ -283,7 +361,7 @@ func (l *Ledger) Complete(ctx context.Context, out schemas.DeletionCompleted, fu
 	if err := sqlutil.CheckRequestID(out.RequestID); err != nil {
 		return out, false, err
 	}
-	if err := l.schema.ensure(ctx, l.db); err != nil {
+	if err := l.ensure(ctx); err != nil {
 		return out, false, err
 	}
 	if out.CompletedAt.IsZero() {
@@ -318,27 +396,15 @@ func (l *Ledger) Complete(ctx context.Context, out schemas.DeletionCompleted, fu
 			}
 		}
 
-		var prevSeq int64
-		var prevHash string
-		err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM erasure_audit ORDER BY seq DESC LIMIT 1`).Scan(&prevSeq, &prevHash)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		prevSeq, prevHash, err := auditHead(ctx, tx)
+		if err != nil {
 			return err
 		}
 		e, err := stores.NewAuditEntry(out, functionality, prevSeq+1, prevHash)
 		if err != nil {
 			return err
 		}
-		contactIDs, _ := json.Marshal(e.ContactIDs)
-		channels, err := json.Marshal(e.Channels)
-		if err != nil {
-			return stores.Permanent(fmt.Errorf("encode channels: %w", err))
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO erasure_audit (seq, request_id, setting, functionality,
-			actor, contact_ids, status, error_code, channels, requested_at, completed_at, replay_of, prev_hash, hash)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.Seq, e.RequestID, e.Setting, e.Functionality, e.Actor, string(contactIDs), string(e.Status),
-			e.ErrorCode, string(channels), stores.FormatTime(e.RequestedAt), stores.FormatTime(e.CompletedAt), e.ReplayOf,
-			e.PrevHash, e.Hash); err != nil {
+		if err := insertAudit(ctx, tx, e); err != nil {
 			return err
 		}
 
@@ -363,6 +429,218 @@ func (l *Ledger) Complete(ctx context.Context, out schemas.DeletionCompleted, fu
 	return stored, created, nil
 }
 
+// auditHead returns the seq and hash of the last audit entry, or 0 and ""
+// for an empty log.
+func auditHead(ctx context.Context, tx *sql.Tx) (int64, string, error) {
+	var seq int64
+	var hash string
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM erasure_audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	return seq, hash, err
+}
+
+// insertAudit appends e; the only write to the audit table.
+func insertAudit(ctx context.Context, tx *sql.Tx, e stores.AuditEntry) error {
+	contactIDs, err := json.Marshal(e.ContactIDs)
+	if err != nil {
+		return stores.Permanent(fmt.Errorf("encode contact IDs: %w", err))
+	}
+	channels, err := json.Marshal(e.Channels)
+	if err != nil {
+		return stores.Permanent(fmt.Errorf("encode channels: %w", err))
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO erasure_audit (`+sqlutil.AuditColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, e.RequestID, e.Setting, e.Functionality, e.Actor, string(contactIDs), string(e.Status),
+		e.ErrorCode, string(channels), stores.FormatTime(e.RequestedAt), stores.FormatTime(e.CompletedAt), e.ReplayOf,
+		e.PrevHash, e.Hash, e.Amends, e.RequestDigest)
+	return err
+}
+
+// auditWhere reads the entries matching cond, in seq order.
+func auditWhere(ctx context.Context, q queryer, cond string, args ...any) ([]stores.AuditEntry, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+sqlutil.AuditColumns+` FROM erasure_audit WHERE `+cond+` ORDER BY seq`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []stores.AuditEntry
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// BindRequest binds requestID to digest unless it is bound already, in one
+// transaction, and returns the digest it is bound to. A request recorded
+// before bindings existed is bound to the digest of its recorded content.
+func (l *Ledger) BindRequest(ctx context.Context, requestID, digest string) (string, error) {
+	if err := sqlutil.CheckRequestID(requestID); err != nil {
+		return "", err
+	}
+	if err := sqlutil.CheckDigest(digest); err != nil {
+		return "", err
+	}
+	if err := l.ensure(ctx); err != nil {
+		return "", err
+	}
+	var bound string
+	err := inTx(ctx, l.db, func(tx *sql.Tx) error {
+		first := digest
+		var raw string
+		err := tx.QueryRowContext(ctx, `SELECT request FROM erasure_ledger_requests WHERE request_id = ?`, requestID).Scan(&raw)
+		switch {
+		case err == nil:
+			var r schemas.DeletionRequested
+			if err := json.Unmarshal([]byte(raw), &r); err != nil {
+				return stores.Permanent(fmt.Errorf("decode stored request: %w", err))
+			}
+			first = r.ContentDigest()
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO erasure_ledger_bindings (request_id, digest, bound_at)
+			VALUES (?, ?, ?)`, requestID, first, stores.FormatTime(time.Now())); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT digest FROM erasure_ledger_bindings WHERE request_id = ?`, requestID).Scan(&bound)
+	})
+	return bound, sqliteErr("ledger: bind request", err)
+}
+
+// Unpublished lists requests whose outcome is not marked published,
+// earliest completion first.
+func (l *Ledger) Unpublished(ctx context.Context, limit int) ([]string, error) {
+	if limit <= 0 {
+		limit = sqlutil.OverdueDefaultLimit
+	}
+	limit = min(limit, sqlutil.OverdueMaxLimit)
+	if err := l.ensure(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT request_id FROM erasure_ledger_requests
+		WHERE outcome IS NOT NULL AND published = 0 ORDER BY completed_at, request_id LIMIT ?`, limit)
+	if err != nil {
+		return nil, sqliteErr("ledger: unpublished", err)
+	}
+	ids, err := sqlutil.ScanStrings(rows)
+	return ids, sqliteErr("ledger: unpublished", err)
+}
+
+// Amend appends the late entry of a result that arrived after its request
+// was decided, in one transaction with the read of the decision; the same
+// result is appended once.
+func (l *Ledger) Amend(ctx context.Context, res schemas.ChannelCompleted) (stores.AuditEntry, bool, error) {
+	if err := sqlutil.CheckRequestID(res.RequestID); err != nil {
+		return stores.AuditEntry{}, false, err
+	}
+	if err := l.ensure(ctx); err != nil {
+		return stores.AuditEntry{}, false, err
+	}
+	var (
+		entry   stores.AuditEntry
+		created bool
+	)
+	err := inTx(ctx, l.db, func(tx *sql.Tx) error {
+		var rawOut sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT outcome FROM erasure_ledger_requests WHERE request_id = ?`, res.RequestID).Scan(&rawOut)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !rawOut.Valid) {
+			return stores.Permanent(errors.New("request has no outcome to amend"))
+		}
+		if err != nil {
+			return err
+		}
+		var out schemas.DeletionCompleted
+		if err := json.Unmarshal([]byte(rawOut.String), &out); err != nil {
+			return stores.Permanent(fmt.Errorf("decode stored outcome: %w", err))
+		}
+		late, err := auditWhere(ctx, tx, `request_id = ? AND amends > 0`, res.RequestID)
+		if err != nil {
+			return err
+		}
+		for _, e := range late {
+			if stores.SameLateResult(e, res) {
+				entry = e
+				return nil
+			}
+		}
+		decision, err := auditWhere(ctx, tx, `seq = ?`, out.AuditSeq)
+		if err != nil {
+			return err
+		}
+		if len(decision) != 1 {
+			return stores.Permanent(fmt.Errorf("decision entry seq %d not found", out.AuditSeq))
+		}
+		prevSeq, prevHash, err := auditHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		e, err := stores.LateAuditEntry(decision[0], res, prevSeq+1, prevHash)
+		if err != nil {
+			return err
+		}
+		if err := insertAudit(ctx, tx, e); err != nil {
+			return err
+		}
+		entry, created = e, true
+		return nil
+	})
+	if err != nil {
+		return stores.AuditEntry{}, false, sqliteErr("ledger: amend", err)
+	}
+	return entry, created, nil
+}
+
+// Refuse appends the entry of a refused submission and nothing else; one
+// per request ID and digest.
+func (l *Ledger) Refuse(ctx context.Context, out schemas.DeletionCompleted, functionality string) (schemas.DeletionCompleted, bool, error) {
+	if err := sqlutil.CheckRequestID(out.RequestID); err != nil {
+		return out, false, err
+	}
+	if err := sqlutil.CheckDigest(out.RequestDigest); err != nil {
+		return out, false, err
+	}
+	if err := l.ensure(ctx); err != nil {
+		return out, false, err
+	}
+	out = sqlutil.RefusedOutcome(out)
+	var created bool
+	err := inTx(ctx, l.db, func(tx *sql.Tx) error {
+		prior, err := auditWhere(ctx, tx, `request_id = ? AND status = ? AND request_digest = ?`,
+			out.RequestID, string(schemas.StatusRefused), out.RequestDigest)
+		if err != nil {
+			return err
+		}
+		if len(prior) > 0 {
+			out = sqlutil.OutcomeFromRefusal(out, prior[0])
+			return nil
+		}
+		prevSeq, prevHash, err := auditHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		e, err := stores.NewAuditEntry(out, functionality, prevSeq+1, prevHash)
+		if err != nil {
+			return err
+		}
+		if err := insertAudit(ctx, tx, e); err != nil {
+			return err
+		}
+		out.AuditSeq, out.AuditHash, created = e.Seq, e.Hash, true
+		return nil
+	})
+	if err != nil {
+		return schemas.DeletionCompleted{}, false, sqliteErr("ledger: refuse", err)
+	}
+	return out, created, nil
+}
+
 func insertRequestFromOutcome(ctx context.Context, tx *sql.Tx, out schemas.DeletionCompleted) error {
 	r := stores.RequestFromOutcome(out)
 	raw, err := json.Marshal(r)
@@ -382,7 +660,8 @@ func scanAudit(rows *sql.Rows) (stores.AuditEntry, error) {
 		requestedAt, completedAt string
 	)
 	if err := rows.Scan(&e.Seq, &e.RequestID, &e.Setting, &e.Functionality, &e.Actor, &contactIDs, &status,
-		&e.ErrorCode, &channels, &requestedAt, &completedAt, &e.ReplayOf, &e.PrevHash, &e.Hash); err != nil {
+		&e.ErrorCode, &channels, &requestedAt, &completedAt, &e.ReplayOf, &e.PrevHash, &e.Hash, &e.Amends,
+		&e.RequestDigest); err != nil {
 		return e, err
 	}
 	return e, sqlutil.DecodeAudit(&e, status, contactIDs, channels, requestedAt, completedAt)
@@ -395,7 +674,7 @@ func (l *Ledger) ByContact(ctx context.Context, contactID string, limit int) ([]
 		limit = stores.AuditDefaultLimit
 	}
 	limit = min(limit, sqlutil.ByContactMaxLimit)
-	if err := l.schema.ensure(ctx, l.db); err != nil {
+	if err := l.ensure(ctx); err != nil {
 		return nil, err
 	}
 	var out []stores.RequestState
@@ -425,7 +704,7 @@ func (l *Ledger) ByContact(ctx context.Context, contactID string, limit int) ([]
 // Audit queries the audit log, newest entry first. From and To bound
 // CompletedAt inclusively.
 func (l *Ledger) Audit(ctx context.Context, f stores.AuditFilter) ([]stores.AuditEntry, error) {
-	if err := l.schema.ensure(ctx, l.db); err != nil {
+	if err := l.ensure(ctx); err != nil {
 		return nil, err
 	}
 	q, args := sqlutil.AuditQuery(f, "erasure_audit", "erasure_ledger_contacts")
@@ -451,7 +730,7 @@ func (l *Ledger) Audit(ctx context.Context, f stores.AuditFilter) ([]stores.Audi
 // (Removing entries from the end leaves a valid, shorter chain: compare the
 // head hash with one kept elsewhere to detect that.)
 func (l *Ledger) VerifyChain(ctx context.Context) (int64, error) {
-	if err := l.schema.ensure(ctx, l.db); err != nil {
+	if err := l.ensure(ctx); err != nil {
 		return 0, err
 	}
 	var n int64

@@ -6,7 +6,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -22,7 +24,9 @@ const sqliteBusyTimeout = 5 * time.Second
 
 // Open opens (creating if needed) the SQLite database at path for the
 // embedded stores. The database is in WAL mode with foreign keys on and
-// synchronous=FULL, so a committed audit entry survives a power loss.
+// synchronous=FULL, so a committed audit entry survives a power loss, and
+// with secure_delete on. It holds personal data: the file and its -wal and
+// -shm files are readable by their owner only.
 //
 // The pool holds a single connection: SQLite allows one writer at a time, and
 // funnelling every statement through one connection means goroutines in this
@@ -42,6 +46,11 @@ func openSQLite(ctx context.Context, path string, busy time.Duration) (*sql.DB, 
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(FULL)")
+	// Deleted rows are overwritten with zeros in their pages, and freed pages
+	// zeroed, instead of lingering in the file until reused; the copies this
+	// leaves (see scrub) go after every delete. No table uses FTS5, whose own
+	// secure-delete option would otherwise be needed too.
+	q.Add("_pragma", "secure_delete(1)")
 	// Take the write lock when a transaction begins, not on its first write:
 	// a deferred transaction that later upgrades can fail with SQLITE_BUSY
 	// without waiting when another process writes.
@@ -51,6 +60,9 @@ func openSQLite(ctx context.Context, path string, busy time.Duration) (*sql.DB, 
 	if path == ":memory:" {
 		dsn = "file::memory:?" + q.Encode()
 	} else {
+		if err := createPrivate(path); err != nil {
+			return nil, err
+		}
 		// A file: URI, so a path containing '?' or '#' is not mistaken for
 		// parameters; SQLite decodes the escapes.
 		dsn = "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
@@ -70,6 +82,51 @@ func openSQLite(ctx context.Context, path string, busy time.Duration) (*sql.DB, 
 		return nil, sqliteErr("sqlite: open", err)
 	}
 	return db, nil
+}
+
+// createPrivate creates the database file readable by its owner only (0600)
+// and sets an existing one and its -wal and -shm files to that mode. SQLite
+// creates the -wal and -shm files with the mode of the database file, so
+// new ones follow. The error holds no path: the data directory is named
+// where it is opened.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return permErr("sqlite: create database file", err)
+	}
+	if err := f.Close(); err != nil {
+		return permErr("sqlite: create database file", err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return permErr("sqlite: database file mode", err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return permErr("sqlite: database file mode", err)
+			}
+		}
+	}
+	return nil
+}
+
+// permErr reduces a file system error to its operation and cause. A
+// permission problem will not fix itself, so it is permanent.
+func permErr(op string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = fmt.Errorf("%s: %s: %w", op, pe.Op, pe.Err)
+	} else {
+		err = fmt.Errorf("%s: %w", op, err)
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return stores.Permanent(err)
+	}
+	return err
 }
 
 // sqliteErr wraps err with op and classifies it: lock contention is worth
@@ -242,7 +299,10 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 
 // quoteIdent quotes a name that already passed CheckIdent; the check is what
 // makes it safe, the quotes only keep keywords such as "order" usable.
-func quoteIdent(name string) string { return `"` + name + `"` }
+// Backticks, not double quotes: SQLite reads an unknown double-quoted name as
+// a string literal, so a misspelt column would compare as text and match
+// nothing (or everything), while an unknown backticked name is an error.
+func quoteIdent(name string) string { return "`" + name + "`" }
 
 // sqliteBatch bounds the number of bound parameters in one statement, well
 // under SQLite's limit.

@@ -17,7 +17,9 @@ import (
 // table, every column TEXT. Names come from the data map and pass CheckIdent
 // before they are put into SQL; values are always bound parameters.
 type Warehouse struct {
-	db *sql.DB
+	db    *sql.DB
+	cols  columnCache // see requireColumns
+	purge purger      // scrubs the file after deletes
 }
 
 var _ stores.Warehouse = (*Warehouse)(nil)
@@ -209,15 +211,22 @@ func (w *Warehouse) Count(ctx context.Context, table, column, value string) (int
 	if err := checkMatch(table, column, value); err != nil {
 		return 0, err
 	}
+	if err := w.requireColumns(ctx, "warehouse: count", table, column); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := w.db.QueryRowContext(ctx, `SELECT count(*) FROM `+quoteIdent(table)+` WHERE `+quoteIdent(column)+` = ?`, value).Scan(&n)
 	return n, sqliteErr("warehouse: count", err)
 }
 
 // Delete removes rows whose column equals value exactly and returns how many
-// there were. SQLite deletes are physical (freed pages are reused, not kept).
+// there were. The rows are physically gone from the files when it returns
+// (see scrub).
 func (w *Warehouse) Delete(ctx context.Context, table, column, value string) (int64, error) {
 	if err := checkMatch(table, column, value); err != nil {
+		return 0, err
+	}
+	if err := w.requireColumns(ctx, "warehouse: delete", table, column); err != nil {
 		return 0, err
 	}
 	res, err := w.db.ExecContext(ctx, `DELETE FROM `+quoteIdent(table)+` WHERE `+quoteIdent(column)+` = ?`, value)
@@ -225,7 +234,10 @@ func (w *Warehouse) Delete(ctx context.Context, table, column, value string) (in
 		return 0, sqliteErr("warehouse: delete", err)
 	}
 	n, err := res.RowsAffected()
-	return n, sqliteErr("warehouse: delete", err)
+	if err != nil {
+		return 0, sqliteErr("warehouse: delete", err)
+	}
+	return n, sqliteErr("warehouse: delete", w.purge.afterDelete(ctx, w.db, n))
 }
 
 // DeleteOrphans deletes rows of parent whose key column is one of keys and
@@ -239,6 +251,12 @@ func (w *Warehouse) DeleteOrphans(ctx context.Context, parent, child, key string
 		return 0, err
 	}
 	if err := checkColumns(key); err != nil {
+		return 0, err
+	}
+	if err := w.requireColumns(ctx, "warehouse: delete orphans", parent, key); err != nil {
+		return 0, err
+	}
+	if err := w.requireColumns(ctx, "warehouse: delete orphans", child, key); err != nil {
 		return 0, err
 	}
 	uniq := stores.UniqueKeys(keys)
@@ -268,7 +286,7 @@ func (w *Warehouse) DeleteOrphans(ctx context.Context, parent, child, key string
 	if err != nil {
 		return 0, sqliteErr("warehouse: delete orphans", err)
 	}
-	return n, nil
+	return n, sqliteErr("warehouse: delete orphans", w.purge.afterDelete(ctx, w.db, n))
 }
 
 // Distinct returns the distinct non-null values of column among rows whose
@@ -278,6 +296,9 @@ func (w *Warehouse) Distinct(ctx context.Context, table, column, matchColumn, va
 		return nil, err
 	}
 	if err := checkColumns(column); err != nil {
+		return nil, err
+	}
+	if err := w.requireColumns(ctx, "warehouse: distinct", table, matchColumn, column); err != nil {
 		return nil, err
 	}
 	rows, err := w.db.QueryContext(ctx, `SELECT DISTINCT `+quoteIdent(column)+` FROM `+quoteIdent(table)+

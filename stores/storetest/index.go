@@ -206,6 +206,7 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) stores.Index) {
 	})
 
 	t.Run("Search", func(t *testing.T) { testIndexSearch(t, newIndex) })
+	t.Run("Inspection", func(t *testing.T) { testIndexInspection(t, newIndex) })
 }
 
 func testIndexSearch(t *testing.T, newIndex func(t *testing.T) stores.Index) {

@@ -108,7 +108,7 @@ func TestLedger(t *testing.T, newLedger func(t *testing.T) stores.Ledger) {
 			Seq: stored.AuditSeq, RequestID: r.RequestID, Setting: stores.AuditSetting, Functionality: "Delete Contact",
 			Actor: r.RequestedBy, ContactIDs: r.ContactIDs, Status: schemas.StatusFailed,
 			ErrorCode: schemas.ErrCodeChannelFailed, Channels: out.Channels, RequestedAt: r.RequestedAt,
-			CompletedAt: out.CompletedAt, ReplayOf: r.ReplayOf, PrevHash: "", Hash: stored.AuditHash,
+			CompletedAt: out.CompletedAt, ReplayOf: r.ReplayOf, RequestDigest: r.ContentDigest(), PrevHash: "", Hash: stored.AuditHash,
 		}
 		if got, w := auditJSON(t, e), auditJSON(t, want); got != w {
 			t.Fatalf("audit entry\n got %s\nwant %s", got, w)
@@ -292,6 +292,9 @@ func TestLedger(t *testing.T, newLedger func(t *testing.T) stores.Ledger) {
 
 	t.Run("AuditFilters", func(t *testing.T) { testAuditFilters(t, newLedger(t)) })
 
+	testLedgerBindings(t, newLedger)
+	testLedgerLateAndRefused(t, newLedger)
+
 	t.Run("AuditDefaultLimit", func(t *testing.T) {
 		l := newLedger(t)
 		for i := range stores.AuditDefaultLimit + 5 {
@@ -413,6 +416,7 @@ func Outcome(r schemas.DeletionRequested, status schemas.Status, at time.Time) s
 		Source:        r.Source,
 		Status:        status,
 		ReplayOf:      r.ReplayOf,
+		RequestDigest: r.ContentDigest(),
 	}
 	for _, ch := range r.Channels {
 		out.Channels = append(out.Channels, schemas.ChannelOutcome{
@@ -474,4 +478,273 @@ func stateIDs(sts []stores.RequestState) []string {
 		ids = append(ids, st.Request.RequestID)
 	}
 	return ids
+}
+
+// testLedgerBindings checks BindRequest and Unpublished.
+func testLedgerBindings(t *testing.T, newLedger func(t *testing.T) stores.Ledger) {
+	t.Run("BindRequestFirstWriterWins", func(t *testing.T) {
+		l := newLedger(t)
+		a := Request(LedgerBase, NewUUID())
+		b := a
+		b.ContactIDs = []string{NewUUID()}
+		da, db := a.ContentDigest(), b.ContentDigest()
+		for i, tc := range []struct{ digest, want string }{{da, da}, {db, da}, {da, da}} {
+			got, err := l.BindRequest(t.Context(), a.RequestID, tc.digest)
+			if err != nil || got != tc.want {
+				t.Fatalf("BindRequest #%d = %s, %v; want %s", i+1, got, err, tc.want)
+			}
+		}
+		// Another ID is bound on its own.
+		other := NewUUID()
+		if got, err := l.BindRequest(t.Context(), other, db); err != nil || got != db {
+			t.Fatalf("BindRequest of another ID = %s, %v; want %s", got, err, db)
+		}
+	})
+
+	t.Run("ConcurrentBindersAgree", func(t *testing.T) {
+		l := newLedger(t)
+		id := NewUUID()
+		got := make([]string, 8)
+		errs := make([]error, 8)
+		var wg sync.WaitGroup
+		for i := range got {
+			wg.Go(func() {
+				r := Request(LedgerBase, NewUUID())
+				got[i], errs[i] = l.BindRequest(t.Context(), id, r.ContentDigest())
+			})
+		}
+		wg.Wait()
+		for i := range got {
+			if errs[i] != nil {
+				t.Fatalf("BindRequest: %v", errs[i])
+			}
+			if got[i] != got[0] {
+				t.Fatalf("binders disagree: %s vs %s", got[i], got[0])
+			}
+		}
+	})
+
+	t.Run("BindRequestKeepsRecordedContent", func(t *testing.T) {
+		// A request recorded before bindings existed is bound to what was
+		// recorded, whatever content asks first.
+		l := newLedger(t)
+		r := Request(LedgerBase, NewUUID())
+		MustPutRequest(t, l, r, LedgerBase.Add(time.Minute))
+		other := r
+		other.ContactIDs = []string{NewUUID()}
+		if got, err := l.BindRequest(t.Context(), r.RequestID, other.ContentDigest()); err != nil || got != r.ContentDigest() {
+			t.Fatalf("BindRequest = %s, %v; want the recorded request's digest %s", got, err, r.ContentDigest())
+		}
+	})
+
+	t.Run("BindRequestRefusesBadInput", func(t *testing.T) {
+		l := newLedger(t)
+		d := Request(LedgerBase, NewUUID()).ContentDigest()
+		for _, tc := range []struct{ id, digest string }{{"", d}, {NewUUID(), ""}, {NewUUID(), "abc"}, {NewUUID(), d[:63] + "G"}} {
+			if _, err := l.BindRequest(t.Context(), tc.id, tc.digest); !errors.Is(err, stores.ErrPermanent) {
+				t.Errorf("BindRequest(%q, %q): err = %v, want a permanent error", tc.id, tc.digest, err)
+			}
+		}
+	})
+
+	t.Run("Unpublished", func(t *testing.T) {
+		l := newLedger(t)
+		if ids, err := l.Unpublished(t.Context(), 10); err != nil || len(ids) != 0 {
+			t.Fatalf("Unpublished of an empty ledger = %q, %v", ids, err)
+		}
+		var reqs []schemas.DeletionRequested
+		for i := range 3 {
+			r := Request(LedgerBase.Add(time.Duration(i)*time.Minute), NewUUID())
+			MustPutRequest(t, l, r, LedgerBase.Add(time.Hour))
+			reqs = append(reqs, r)
+		}
+		pending := Request(LedgerBase, NewUUID()) // no outcome yet
+		MustPutRequest(t, l, pending, LedgerBase.Add(time.Hour))
+		for i, r := range reqs {
+			if _, _, err := l.Complete(t.Context(), Outcome(r, schemas.StatusSucceeded, LedgerBase.Add(time.Duration(10-i)*time.Second)), "Delete Contact"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.MarkPublished(t.Context(), reqs[1].RequestID); err != nil {
+			t.Fatal(err)
+		}
+		ids, err := l.Unpublished(t.Context(), 10)
+		if want := []string{reqs[2].RequestID, reqs[0].RequestID}; err != nil || !slices.Equal(ids, want) {
+			t.Fatalf("Unpublished = %q, %v; want earliest completion first %q", ids, err, want)
+		}
+		if ids, err := l.Unpublished(t.Context(), 1); err != nil || len(ids) != 1 {
+			t.Fatalf("Unpublished with limit 1 = %q, %v", ids, err)
+		}
+		for _, r := range reqs {
+			if err := l.MarkPublished(t.Context(), r.RequestID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ids, err := l.Unpublished(t.Context(), 10); err != nil || len(ids) != 0 {
+			t.Fatalf("Unpublished after publishing all = %q, %v", ids, err)
+		}
+	})
+}
+
+// testLedgerLateAndRefused checks Amend and Refuse, and that the chain
+// verifies with every kind of entry in it.
+func testLedgerLateAndRefused(t *testing.T, newLedger func(t *testing.T) stores.Ledger) {
+	t.Run("AmendAppendsLateEntries", func(t *testing.T) {
+		l := newLedger(t)
+		r := Request(LedgerBase, NewUUID(), NewUUID())
+		MustPutRequest(t, l, r, LedgerBase.Add(time.Minute))
+		late := Result(r.RequestID, schemas.ChannelVoice, schemas.StatusSucceeded, LedgerBase.Add(40*time.Second))
+		if _, _, err := l.Amend(t.Context(), late); !errors.Is(err, stores.ErrPermanent) {
+			t.Fatalf("Amend before the decision: err = %v, want a permanent error", err)
+		}
+		out := Outcome(r, schemas.StatusFailed, LedgerBase.Add(30*time.Second))
+		out.ErrorCode = schemas.ErrCodeDeadline
+		decided, _, err := l.Complete(t.Context(), out, "Upstream Request")
+		if err != nil {
+			t.Fatal(err)
+		}
+		MustPutResult(t, l, late)
+		e, created, err := l.Amend(t.Context(), late)
+		if err != nil || !created {
+			t.Fatalf("Amend = created %v, %v; want created", created, err)
+		}
+		want := stores.AuditEntry{
+			Seq: decided.AuditSeq + 1, RequestID: r.RequestID, Setting: stores.AuditSetting, Functionality: "Upstream Request",
+			Actor: r.RequestedBy, ContactIDs: r.ContactIDs, Status: schemas.StatusSucceeded,
+			Channels:    []schemas.ChannelOutcome{{Channel: schemas.ChannelVoice, Status: schemas.StatusSucceeded, Artefacts: late.Artefacts}},
+			RequestedAt: r.RequestedAt, CompletedAt: late.CompletedAt, Amends: decided.AuditSeq, RequestDigest: r.ContentDigest(),
+			PrevHash: decided.AuditHash, Hash: e.Hash,
+		}
+		if got, w := auditJSON(t, e), auditJSON(t, want); got != w {
+			t.Fatalf("late entry\n got %s\nwant %s", got, w)
+		}
+		stored := MustAudit(t, l, stores.AuditFilter{RequestID: r.RequestID})
+		if len(stored) != 2 || auditJSON(t, stored[0]) != auditJSON(t, want) {
+			t.Fatalf("audit of the request = %+v, want the late entry first, then the decision", stored)
+		}
+
+		// The same result again (a redelivery) is not appended twice.
+		again, created, err := l.Amend(t.Context(), late)
+		if err != nil || created || again.Seq != e.Seq || again.Hash != e.Hash {
+			t.Fatalf("second Amend = seq %d created %v, %v; want seq %d not created", again.Seq, created, err, e.Seq)
+		}
+		// Another channel's late result, and a later result of the same
+		// channel, are entries of their own.
+		other := Result(r.RequestID, schemas.ChannelMessaging, schemas.StatusFailed, LedgerBase.Add(41*time.Second))
+		other.Artefacts, other.ErrorCode = nil, schemas.ErrCodeStoreUnavailable
+		e2, created, err := l.Amend(t.Context(), other)
+		if err != nil || !created || e2.Amends != decided.AuditSeq || e2.ErrorCode != schemas.ErrCodeStoreUnavailable ||
+			len(e2.Channels) != 1 || e2.Channels[0].Artefacts == nil {
+			t.Fatalf("Amend of another channel = %+v created %v, %v", e2, created, err)
+		}
+		retried := Result(r.RequestID, schemas.ChannelMessaging, schemas.StatusSucceeded, LedgerBase.Add(50*time.Second))
+		if _, created, err := l.Amend(t.Context(), retried); err != nil || !created {
+			t.Fatalf("Amend of a later result = created %v, %v", created, err)
+		}
+		// The decision stands.
+		st := MustState(t, l, r.RequestID)
+		if st.Outcome == nil || st.Outcome.AuditSeq != decided.AuditSeq || st.Outcome.Status != schemas.StatusFailed {
+			t.Fatalf("State.Outcome after late entries = %+v, want the decision %+v", st.Outcome, decided)
+		}
+		if n, err := l.VerifyChain(t.Context()); err != nil || n != 4 {
+			t.Fatalf("VerifyChain = %d, %v; want 4, nil", n, err)
+		}
+		if n := len(MustAudit(t, l, stores.AuditFilter{ContactID: r.ContactIDs[1]})); n != 4 {
+			t.Fatalf("audit by contact = %d entries, want the decision and its late entries", n)
+		}
+	})
+
+	t.Run("RefuseLeavesTheRequestAlone", func(t *testing.T) {
+		l := newLedger(t)
+		r := Request(LedgerBase, NewUUID())
+		MustPutRequest(t, l, r, LedgerBase.Add(time.Minute))
+		reused := r
+		reused.ContactIDs, reused.RequestedBy, reused.Source = []string{NewUUID()}, "crm-service", schemas.SourceUpstream
+		refusal := schemas.DeletionCompleted{RequestID: r.RequestID, ContactIDs: reused.ContactIDs, RequestedBy: reused.RequestedBy,
+			RequestedAt: LedgerBase.Add(time.Second), CompletedAt: LedgerBase.Add(2 * time.Second), Source: reused.Source,
+			RequestDigest: reused.ContentDigest()}
+
+		// Refused while the request is still in flight.
+		stored, created, err := l.Refuse(t.Context(), refusal, "Upstream Request")
+		if err != nil || !created {
+			t.Fatalf("Refuse = created %v, %v; want created", created, err)
+		}
+		if stored.Status != schemas.StatusRefused || stored.ErrorCode != schemas.ErrCodeRequestIDConflict ||
+			stored.AuditSeq != 1 || stored.AuditHash == "" || stored.RequestDigest != reused.ContentDigest() {
+			t.Fatalf("refused outcome = %+v", stored)
+		}
+		st := MustState(t, l, r.RequestID)
+		if st.Outcome != nil || !slices.Equal(st.Request.ContactIDs, r.ContactIDs) || st.Request.RequestedBy != r.RequestedBy {
+			t.Fatalf("State after a refusal = %+v, want the request untouched", st)
+		}
+		if sts, err := l.ByContact(t.Context(), reused.ContactIDs[0], 10); err != nil || len(sts) != 0 {
+			t.Fatalf("ByContact(refused contact) = %d states, %v; want none", len(sts), err)
+		}
+		again, created, err := l.Refuse(t.Context(), refusal, "Upstream Request")
+		if err != nil || created || again.AuditSeq != stored.AuditSeq || again.AuditHash != stored.AuditHash {
+			t.Fatalf("second Refuse = %+v created %v, %v; want the stored refusal", again, created, err)
+		}
+
+		// The request completes as if nothing happened, chained after it.
+		decided, created, err := l.Complete(t.Context(), Outcome(r, schemas.StatusSucceeded, LedgerBase.Add(5*time.Second)), "Delete Contact")
+		if err != nil || !created || decided.AuditSeq != 2 || decided.Status != schemas.StatusSucceeded {
+			t.Fatalf("Complete after a refusal = %+v created %v, %v", decided, created, err)
+		}
+		// A refusal of yet other content is its own entry; a refusal of the
+		// same content after the decision is still the one entry.
+		third := reused
+		third.ContactIDs = []string{NewUUID()}
+		refusal3 := refusal
+		refusal3.ContactIDs, refusal3.RequestDigest = third.ContactIDs, third.ContentDigest()
+		if s3, created, err := l.Refuse(t.Context(), refusal3, "Upstream Request"); err != nil || !created || s3.AuditSeq != 3 {
+			t.Fatalf("Refuse of other content = %+v created %v, %v", s3, created, err)
+		}
+		if _, created, err := l.Refuse(t.Context(), refusal, "Upstream Request"); err != nil || created {
+			t.Fatalf("repeated Refuse after the decision = created %v, %v", created, err)
+		}
+		if st := MustState(t, l, r.RequestID); st.Outcome == nil || st.Outcome.AuditSeq != decided.AuditSeq {
+			t.Fatalf("State.Outcome = %+v, want the decision", st.Outcome)
+		}
+
+		entries := MustAudit(t, l, stores.AuditFilter{RequestID: r.RequestID})
+		if len(entries) != 3 {
+			t.Fatalf("audit entries of the request ID = %d, want 3", len(entries))
+		}
+		e := entries[2] // oldest: the first refusal
+		want := stores.AuditEntry{
+			Seq: 1, RequestID: r.RequestID, Setting: stores.AuditSetting, Functionality: "Upstream Request", Actor: "crm-service",
+			ContactIDs: reused.ContactIDs, Status: schemas.StatusRefused, ErrorCode: schemas.ErrCodeRequestIDConflict,
+			Channels: []schemas.ChannelOutcome{}, RequestedAt: refusal.RequestedAt, CompletedAt: refusal.CompletedAt,
+			RequestDigest: reused.ContentDigest(), PrevHash: "", Hash: stored.AuditHash,
+		}
+		if got, w := auditJSON(t, e), auditJSON(t, want); got != w {
+			t.Fatalf("refused entry\n got %s\nwant %s", got, w)
+		}
+		if e.IsDecision() || !entries[1].IsDecision() {
+			t.Fatal("IsDecision does not tell the refusal from the decision")
+		}
+		if n, err := l.VerifyChain(t.Context()); err != nil || n != 3 {
+			t.Fatalf("VerifyChain = %d, %v; want 3, nil", n, err)
+		}
+	})
+
+	t.Run("RefuseOfUnknownRequestCreatesNoState", func(t *testing.T) {
+		l := newLedger(t)
+		r := Request(LedgerBase, NewUUID())
+		out := schemas.DeletionCompleted{RequestID: r.RequestID, ContactIDs: r.ContactIDs, RequestedBy: r.RequestedBy,
+			RequestedAt: r.RequestedAt, Source: r.Source, RequestDigest: r.ContentDigest()}
+		if _, _, err := l.Refuse(t.Context(), out, "Delete Contact"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.State(t.Context(), r.RequestID); !errors.Is(err, stores.ErrNotFound) {
+			t.Fatalf("State after a refusal only: err = %v, want ErrNotFound", err)
+		}
+		if ids, err := l.Unpublished(t.Context(), 10); err != nil || len(ids) != 0 {
+			t.Fatalf("Unpublished after a refusal only = %q, %v", ids, err)
+		}
+		out.RequestDigest = ""
+		if _, _, err := l.Refuse(t.Context(), out, "Delete Contact"); !errors.Is(err, stores.ErrPermanent) {
+			t.Fatalf("Refuse without a digest: err = %v, want a permanent error", err)
+		}
+	})
 }

@@ -244,6 +244,10 @@ func TestObjects(t *testing.T, newObjects func(t *testing.T) stores.Objects) {
 			t.Error("Versions in a missing bucket: want an error")
 		}
 	})
+
+	t.Run("Inspection", func(t *testing.T) { testObjectsInspection(t, newObjects) })
+	t.Run("Conditional", func(t *testing.T) { testConditional(t, newObjects) })
+	t.Run("Purge", func(t *testing.T) { testObjectsPurge(t, newObjects) })
 }
 
 // patternReader yields n deterministic pseudo-random bytes without holding

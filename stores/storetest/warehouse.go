@@ -206,6 +206,8 @@ func TestWarehouse(t *testing.T, newWarehouse func(t *testing.T) stores.Warehous
 			t.Error("Delete on a missing table: want an error")
 		}
 	})
+
+	t.Run("Inspection", func(t *testing.T) { testWarehouseInspection(t, newWarehouse, cols) })
 }
 
 func setupTable(t *testing.T, newWarehouse func(t *testing.T) stores.Warehouse, cols []string) (stores.Warehouse, string) {

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
@@ -98,8 +100,10 @@ func AuditQuery(f stores.AuditFilter, audit, contacts string) (string, []any) {
 	return q, args
 }
 
+// AuditColumns are the audit table's columns in the order the ledgers scan
+// them; amends and request_digest came later and are last.
 const AuditColumns = `seq, request_id, setting, functionality, actor, contact_ids, status, error_code,
-	channels, requested_at, completed_at, replay_of, prev_hash, hash`
+	channels, requested_at, completed_at, replay_of, prev_hash, hash, amends, request_digest`
 
 // DecodeAudit fills the fields an audit row stores as text; both ledgers store
 // them the same way.
@@ -135,6 +139,40 @@ func CheckRequestID(id string) error {
 		return stores.Permanent(errors.New("ledger: empty request ID"))
 	}
 	return nil
+}
+
+// digestRE is the form of a request content digest: hex SHA-256.
+var digestRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// CheckDigest refuses anything but a request content digest before it
+// reaches a ledger.
+func CheckDigest(d string) error {
+	if !digestRE.MatchString(d) {
+		return stores.Permanent(errors.New("ledger: request digest is not a hex SHA-256"))
+	}
+	return nil
+}
+
+// RefusedOutcome is out as a refused submission's outcome: status refused,
+// error code request_id_conflict, no channels, times in UTC. Both ledgers
+// store refusals this way, so a refusal is found again by status and digest.
+func RefusedOutcome(out schemas.DeletionCompleted) schemas.DeletionCompleted {
+	out.Status, out.ErrorCode = schemas.StatusRefused, schemas.ErrCodeRequestIDConflict
+	out.Channels = []schemas.ChannelOutcome{}
+	if out.CompletedAt.IsZero() {
+		out.CompletedAt = time.Now()
+	}
+	out.RequestedAt, out.CompletedAt = out.RequestedAt.UTC(), out.CompletedAt.UTC()
+	return out
+}
+
+// OutcomeFromRefusal is the outcome of a refusal already in the audit log
+// as entry e, for a repeated Refuse.
+func OutcomeFromRefusal(out schemas.DeletionCompleted, e stores.AuditEntry) schemas.DeletionCompleted {
+	out.ContactIDs, out.RequestedBy, out.ReplayOf = e.ContactIDs, e.Actor, e.ReplayOf
+	out.RequestedAt, out.CompletedAt = e.RequestedAt, e.CompletedAt
+	out.AuditSeq, out.AuditHash = e.Seq, e.Hash
+	return out
 }
 
 // Limits of the ledgers' list queries.

@@ -25,17 +25,20 @@
 //   confirm-removal-table, confirm-channel-<channel>, confirm-channel-total,
 //   confirm-delete-button, confirm-cancel-button, confirm-error
 // 'Deleting Contact' modal
-//   deleting-modal (attributes data-request-id, and data-outcome once finished),
+//   deleting-modal (attributes data-request-id, data-outcome once finished: succeeded | not_found |
+//   failed | refused, and data-timed-out once past the deadline without one),
 //   deleting-modal-title, deleting-progress-table,
 //   progress-row-<channel> (attribute data-status: pending | succeeded | failed | skipped),
 //   progress-status-<channel>, deleting-summary, deleting-elapsed, live-status (attribute data-state),
-//   deleting-close-button
+//   deleting-close-button, deleting-timeout, deleting-audit-link
 // Toasts (top-right, in toast-region)
-//   toast-success (role=status), toast-error (role=alert), toast-title, toast-message, toast-dismiss
+//   toast-success (role=status), toast-info (role=status; contact not found), toast-error (role=alert),
+//   toast-title, toast-message, toast-dismiss
 // Audit Log
 //   audit-form, audit-setting (Setting name, read-only), audit-setting-badge, audit-user, audit-from,
 //   audit-to, audit-functionality, audit-contact-id, audit-apply, audit-clear, audit-export,
-//   audit-results, audit-table, audit-row (attributes data-request-id, data-seq), audit-user-cell,
+//   audit-results, audit-table, audit-row (attributes data-request-id, data-seq, data-status, and
+//   data-amends on a late entry), audit-late, audit-user-cell,
 //   audit-contacts, audit-status, audit-expand, audit-detail, audit-channel-table,
 //   audit-channel-<channel>, audit-empty, audit-error, audit-page, audit-prev, audit-next
 

@@ -1,9 +1,12 @@
 // The delete flow of the specification: a confirmation modal naming the
 // contact and what will be removed per channel; on confirm the request is
 // submitted and a 'Deleting Contact' modal shows live per-channel progress;
-// on completion a success or failure toast appears top-right — unless the
-// user closed the 'Deleting Contact' modal first, in which case nothing is
-// shown for that request.
+// on completion a success, not-found or failure toast appears top-right —
+// unless the user closed the 'Deleting Contact' modal first, in which case
+// nothing is shown for that request. The modal waits as long as the product
+// promises (the request's deadline) plus a short grace, then says so and
+// where the outcome will be recorded; an outcome that still arrives while it
+// is open is shown, with its toast.
 
 import { api } from './api.js';
 import {
@@ -12,12 +15,18 @@ import {
 } from './dom.js';
 import { openModal } from './modal.js';
 import { toast } from './toast.js';
-import { live } from './live.js';
+import { live, belongsTo } from './live.js';
+
+// Seconds the modal waits past the promised deadline before it stops: the
+// aggregator applies the deadline on a one-second sweep, and the outcome
+// then still has to travel to the browser.
+const GRACE_SECONDS = 5;
 
 /**
  * confirmDelete({contact, returnFocus, onFinished})
  * contact: the /api/v1/contacts/{id} response.
- * onFinished({outcome, closedEarly}) runs when the flow ends.
+ * onFinished({outcome, closedEarly, reason}) runs when the flow ends; reason
+ * is how the progress modal closed ('link' when the user followed its link).
  */
 export function confirmDelete({ contact, returnFocus, onFinished }) {
   const id = contact.contact_id;
@@ -95,8 +104,10 @@ function showProgress({ accepted, contact, returnFocus, onFinished }) {
   const channels = orderChannels(accepted.channels || []);
   const status = new Map(channels.map((c) => [c, { status: 'pending', deleted: 0 }]));
   let outcome = null;
+  let timedOut = false;
   const started = Date.now();
   const deadline = accepted.deadline_seconds || 30;
+  const expect = { digest: accepted.request_digest, contactIds: accepted.contact_ids };
 
   const rowEls = new Map();
   const tbody = h('tbody', {}, channels.map((ch) => {
@@ -162,51 +173,106 @@ function showProgress({ accepted, contact, returnFocus, onFinished }) {
     bar.firstChild.style.width = `${channels.length ? (finished / channels.length) * 100 : 0}%`;
   }
 
+  const terminal = (st) => st === 'succeeded' || st === 'failed';
+
+  // Progress: a channel shows the first result it reports; a redelivered
+  // request's rerun (zero counts) or an older snapshot does not change it.
   function apply(ch, st, artefacts) {
     if (!status.has(ch)) { status.set(ch, { status: 'pending', deleted: 0 }); channels.push(ch); }
     const cur = status.get(ch);
-    // A state snapshot may be older than a progress event already shown.
-    if (st === 'pending' && cur.status !== 'pending') return;
+    if (st === 'pending' || terminal(cur.status)) return;
     cur.status = st;
     cur.deleted = sumDeleted(artefacts);
   }
 
+  // The outcome settles every channel, except that a channel already shown
+  // as finished stays so when the deadline overtook its result: it did
+  // finish, and the Audit Log records it as a late result.
+  function settle(ch, st, artefacts, code) {
+    if (!status.has(ch)) { status.set(ch, { status: 'pending', deleted: 0 }); channels.push(ch); }
+    const cur = status.get(ch);
+    if (terminal(cur.status) && (st === 'skipped' || (st === 'failed' && code === 'deadline_exceeded'))) return;
+    cur.status = st;
+    cur.deleted = sumDeleted(artefacts);
+  }
+
+  const OUTCOMES = {
+    succeeded: {
+      ok: true, title: 'Contact deleted', icon: 'check', cls: 'info',
+      summary: () => 'Every channel confirmed the contact\u2019s data is gone.',
+      toast: () => ({ kind: 'success', title: 'Contact deleted', message: `Contact ${contact.contact_id} and all of its data were permanently deleted.` }),
+    },
+    not_found: {
+      ok: true, title: 'Contact not found', icon: 'info', cls: 'info',
+      summary: () => 'No channel held any data of this contact: it does not exist or was already deleted.',
+      toast: () => ({ kind: 'info', title: 'Contact not found', message: `Contact ${contact.contact_id} was not found in any store: it was already deleted or never existed. Nothing was deleted.` }),
+    },
+    refused: {
+      ok: false, title: 'Deletion refused', icon: 'alert', cls: 'danger',
+      summary: (out) => `The deletion was refused: ${failureReason(out)}. Try again.`,
+      toast: (out) => ({ kind: 'error', title: 'Deletion refused', message: `Contact ${contact.contact_id}: ${failureReason(out)}.` }),
+    },
+    failed: {
+      ok: false, title: 'Deletion failed', icon: 'alert', cls: 'danger',
+      summary: (out) => `The deletion did not complete: ${failureReason(out)}. The contact stays searchable so it can be retried.`,
+      toast: (out) => ({ kind: 'error', title: 'Deletion failed', message: `Contact ${contact.contact_id}: ${failureReason(out)}.` }),
+    },
+  };
+
   function finish(out) {
     if (outcome) return;
     outcome = out;
-    for (const c of out.channels || []) apply(c.channel, c.status, c.artefacts);
+    for (const c of out.channels || []) settle(c.channel, c.status, c.artefacts, c.error_code);
     render();
     clearInterval(tick);
-    const ok = out.status === 'succeeded';
+    const o = OUTCOMES[out.status] || OUTCOMES.failed;
     modal.dialog.dataset.outcome = out.status;
-    bar.classList.add(ok ? 'succeeded' : 'failed');
-    clear(iconBox).append(icon(ok ? 'check' : 'alert'));
-    iconBox.className = `modal-icon ${ok ? 'info' : 'danger'}`;
-    modal.setTitle(ok ? 'Contact deleted' : 'Deletion failed');
-    summary.textContent = ok
-      ? 'Every channel confirmed the contact\u2019s data is gone.'
-      : `The deletion did not complete: ${failureReason(out)}. The contact stays searchable so it can be retried.`;
+    bar.classList.add(o.ok ? 'succeeded' : 'failed');
+    clear(iconBox).append(icon(o.icon));
+    iconBox.className = `modal-icon ${o.cls}`;
+    modal.setTitle(o.title);
+    summary.textContent = o.summary(out);
     closeBtn.textContent = 'Done';
     const hint = modal.foot.querySelector('.hint');
-    if (hint) hint.textContent = ok ? '' : 'The contact record shows this failure and lets you retry.';
-    if (ok) {
-      toast({ kind: 'success', title: 'Contact deleted', message: `Contact ${contact.contact_id} and all of its data were permanently deleted.` });
-      // The contact is gone: nothing left to look at in this modal.
-      setTimeout(() => modal.close('program'), 600);
-    } else {
-      toast({ kind: 'error', title: 'Deletion failed', message: `Contact ${contact.contact_id}: ${failureReason(out)}.` });
-    }
+    if (hint) hint.textContent = o.ok ? '' : 'The contact record shows this failure and lets you retry.';
+    toast(o.toast(out));
+    // The contact is gone: nothing left to look at in this modal.
+    if (o.ok) setTimeout(() => modal.close('program'), 600);
+  }
+
+  // Past the promised deadline and the grace: stop presenting the deletion
+  // as under way and say where its outcome will be. The modal still listens,
+  // so a late outcome is shown here (with its toast) while it is open.
+  function timeOut() {
+    if (timedOut || outcome) return;
+    timedOut = true;
+    modal.dialog.dataset.timedOut = 'true';
+    clear(iconBox).append(icon('info'));
+    iconBox.className = 'modal-icon danger';
+    modal.setTitle('No result yet');
+    const link = h('a', {
+      href: `#/audit?contact_id=${encodeURIComponent(contact.contact_id)}`, 'data-testid': 'deleting-audit-link',
+      onclick: () => modal.close('link'),
+    }, 'Audit Log');
+    clear(summary).append(
+      h('span', { 'data-testid': 'deleting-timeout' },
+        `The deletion did not report back within its ${deadline} seconds. It may still finish: its outcome will be recorded in the `,
+        link, ' and in this contact\u2019s deletion history.'));
+    closeBtn.textContent = 'Close';
   }
 
   function onMessage(msg) {
-    if (modal.closed) return;
+    // Once decided, the modal stays as decided: later progress (a late or
+    // rerun channel) is the Audit Log's to show.
+    if (modal.closed || outcome) return;
+    if (!belongsTo(msg, expect)) return;
     if (msg.type === 'progress') {
       apply(msg.channel, msg.status, msg.artefacts);
       render();
     } else if (msg.type === 'state') {
+      if (msg.outcome) { finish(msg.outcome); return; }
       for (const r of msg.results || []) apply(r.channel, r.status, r.artefacts);
       render();
-      if (msg.outcome) finish(msg.outcome);
     } else if (msg.type === 'outcome') {
       finish(msg);
     }
@@ -226,10 +292,8 @@ function showProgress({ accepted, contact, returnFocus, onFinished }) {
 
   const tick = setInterval(() => {
     const secs = Math.round((Date.now() - started) / 1000);
-    elapsed.textContent = `${secs} s`;
-    if (secs > deadline + 15 && !outcome) {
-      summary.textContent = 'This is taking longer than expected. The result will appear here, and in the Audit Log.';
-    }
+    if (!timedOut) elapsed.textContent = `${secs} s`;
+    if (secs >= deadline + GRACE_SECONDS && !outcome) timeOut();
     if (secs % 3 === 0) poll();
   }, 1000);
 
@@ -241,5 +305,5 @@ function showProgress({ accepted, contact, returnFocus, onFinished }) {
   const unlisten = live.onChange(showLive);
 
   render();
-  live.track(rid, onMessage);
+  live.track(rid, onMessage, expect);
 }

@@ -107,6 +107,7 @@ const ERROR_TEXT = {
   channel_failed: 'a channel failed',
   invalid_request: 'the request was invalid',
   internal_error: 'an internal error occurred',
+  request_id_conflict: 'its request ID was already used for another request, so nothing was deleted',
 };
 
 export const errorText = (code) => ERROR_TEXT[code] || (code ? code.replaceAll('_', ' ') : 'unknown reason');
@@ -122,6 +123,7 @@ export function failureReason(outcome) {
 
 export const STATUS_LABELS = {
   pending: 'Pending', running: 'Deleting…', succeeded: 'Succeeded', failed: 'Failed', skipped: 'Not run',
+  not_found: 'Not found', refused: 'Refused',
 };
 
 export function statusBadge(status, testid, pendingLabel) {

@@ -2,9 +2,31 @@
 // session's requests. After a drop the socket reconnects with exponential
 // back-off and sends "watch" for every request still in flight, and the
 // server answers with each one's current state, so nothing is missed.
+// A request is known by its ID and its content digest: a submission that
+// reused the ID with other content shares the ID, so its messages (which
+// carry its own digest) are not this request's.
 
 const MAX_BACKOFF_MS = 15000;
 const BUFFER_REQUESTS = 50;
+
+/**
+ * belongsTo(msg, expect) reports whether a progress, state or outcome
+ * message is about the request expect describes ({digest, contactIds}).
+ * Messages without a digest (from before digests existed) are matched by
+ * their contacts where they have them.
+ */
+export function belongsTo(msg, expect) {
+  if (!expect) return true;
+  const digest = msg.request_digest || (msg.outcome && msg.outcome.request_digest);
+  if (digest && expect.digest) return digest === expect.digest;
+  const ids = msg.type === 'outcome' ? msg.contact_ids : msg.outcome && msg.outcome.contact_ids;
+  if (ids && expect.contactIds) {
+    const a = [...new Set(ids)].sort();
+    const b = [...new Set(expect.contactIds)].sort();
+    return a.length === b.length && a.every((v, i) => v === b[i]);
+  }
+  return true;
+}
 
 class Live {
   constructor() {
@@ -13,6 +35,7 @@ class Live {
     this.attempt = 0;
     this.timer = null;
     this.handlers = new Map(); // request_id → fn(msg)
+    this.expect = new Map(); // request_id → {digest, contactIds}
     this.inflight = new Set(); // request IDs without an outcome yet
     this.buffer = new Map(); // request_id → messages that arrived before a handler
     this.listeners = new Set();
@@ -32,6 +55,7 @@ class Live {
     clearTimeout(this.timer);
     if (this.ws) { this.ws.onclose = null; this.ws.close(); this.ws = null; }
     this.handlers.clear();
+    this.expect.clear();
     this.inflight.clear();
     this.buffer.clear();
     this.emit();
@@ -85,10 +109,15 @@ class Live {
     }
   }
 
-  /** Follows a request: fn gets progress, state and outcome messages. */
-  track(requestId, fn) {
+  /**
+   * Follows a request: fn gets its progress, state and outcome messages.
+   * expect ({digest, contactIds}, from the submission's answer) keeps out
+   * messages about other content under the same ID.
+   */
+  track(requestId, fn, expect) {
     this.inflight.add(requestId);
     this.handlers.set(requestId, fn);
+    if (expect) this.expect.set(requestId, expect);
     const early = this.buffer.get(requestId);
     this.buffer.delete(requestId);
     if (early) early.forEach((m) => this.dispatch(m));
@@ -100,6 +129,7 @@ class Live {
   untrack(requestId) {
     this.inflight.delete(requestId);
     this.handlers.delete(requestId);
+    this.expect.delete(requestId);
   }
 
   dispatch(msg) {
@@ -108,6 +138,7 @@ class Live {
     const done = msg.type === 'outcome' || (msg.type === 'state' && msg.outcome);
     const fn = this.handlers.get(id);
     if (fn) {
+      if (!belongsTo(msg, this.expect.get(id))) return;
       fn(msg);
     } else {
       // Progress can beat the HTTP response that tells us the request ID.

@@ -1,17 +1,18 @@
-// Toasts, top-right. Success toasts are polite status messages and fade
-// after a while; failure toasts are alerts and stay until dismissed.
+// Toasts, top-right. Success and info toasts are polite status messages and
+// fade after a while; failure toasts are alerts and stay until dismissed.
 
 import { h, icon } from './dom.js';
 
 export function toast({ kind, title, message, timeout }) {
   const region = document.getElementById('toasts');
-  const success = kind === 'success';
+  const k = kind === 'success' || kind === 'info' ? kind : 'error';
+  const success = k !== 'error';
   const el = h('div', {
-    class: `toast ${success ? 'success' : 'error'}`,
+    class: `toast ${k}`,
     role: success ? 'status' : 'alert',
-    'data-testid': success ? 'toast-success' : 'toast-error',
+    'data-testid': `toast-${k}`,
   },
-  h('span', { class: 'toast-icon' }, icon(success ? 'checkCircle' : 'alert')),
+  h('span', { class: 'toast-icon' }, icon(k === 'success' ? 'checkCircle' : k === 'info' ? 'info' : 'alert')),
   h('div', { class: 'grow' },
     h('p', { class: 'toast-title', 'data-testid': 'toast-title' }, title),
     message ? h('p', { class: 'toast-msg', 'data-testid': 'toast-message' }, message) : null),

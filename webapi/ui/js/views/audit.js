@@ -1,7 +1,12 @@
 // Audit Log: Setting name 'Data Deletion'; filters User, Start Date, End
 // Date and Functionality (plus contact ID); each entry shows who, when,
 // which contacts, the outcome and, expanded, the per-channel counts. The
-// CSV export carries the same filters.
+// CSV export carries the same filters. Besides a request's decision there
+// are late entries (a channel that finished after the decision, naming the
+// entry they complete) and refused ones (a request ID reused with other
+// contacts; nothing deleted). Each decision and late entry links to the
+// signed receipt of its request; a refused entry has none of its own, since
+// the receipt of its request ID covers the deletion it was refused for.
 
 import { api, query } from '../api.js';
 import {
@@ -89,13 +94,19 @@ async function load(box, params, apiParams, navigate) {
     }, icon('chevronRight'));
     const detail = h('tr', { class: 'detail-row', id: detailId, hidden: true, 'data-testid': 'audit-detail' },
       h('td', { colspan: '8' }, h('div', { class: 'detail-inner' }, channelTable(e))));
-    const row = h('tr', { 'data-testid': 'audit-row', 'data-request-id': e.request_id, 'data-seq': String(e.seq) },
+    const row = h('tr', {
+      'data-testid': 'audit-row', 'data-request-id': e.request_id, 'data-seq': String(e.seq),
+      'data-amends': e.amends ? String(e.amends) : undefined, 'data-status': e.status,
+    },
       h('td', {}, toggle),
       h('td', { class: 'nowrap' }, fmtDateTime(e.completed_at, true), h('div', { class: 'sub' }, `requested ${fmtDateTime(e.requested_at, true)}`)),
       h('td', { 'data-testid': 'audit-user-cell' }, e.actor),
-      h('td', {}, e.functionality, e.replay_of ? h('div', { class: 'sub mono' }, `replay of ${e.replay_of}`) : null),
+      h('td', {}, e.functionality, e.replay_of ? h('div', { class: 'sub mono' }, `replay of ${e.replay_of}`) : null,
+        e.amends ? h('div', { class: 'sub', 'data-testid': 'audit-late' }, `late result for entry #${e.amends}`) : null),
       h('td', { class: 'id-cell', 'data-testid': 'audit-contacts' }, contactList(e.contact_ids)),
-      h('td', {}, statusBadge(e.status, 'audit-status'), e.status === 'failed' ? h('div', { class: 'sub' }, failureReason(e)) : null),
+      h('td', {}, statusBadge(e.status, 'audit-status'),
+        e.status === 'failed' || e.status === 'refused' ? h('div', { class: 'sub' }, failureReason(e)) : null,
+        e.status === 'refused' ? null : receiptLink(e.request_id)),
       h('td', { class: 'num' }, fmtNumber((e.channels || []).reduce((n, c) => n + sumDeleted(c.artefacts), 0))),
       h('td', {}, h('span', { class: 'badge badge-setting nodot' }, e.setting || 'Data Deletion')));
     toggle.addEventListener('click', () => {
@@ -122,6 +133,17 @@ async function load(box, params, apiParams, navigate) {
       h('span', { class: 'spacer' }),
       h('button', { type: 'button', class: 'btn btn-sm', disabled: page <= 1, 'data-testid': 'audit-prev', onclick: () => go(page - 1) }, 'Previous'),
       h('button', { type: 'button', class: 'btn btn-sm', disabled: !res.has_more, 'data-testid': 'audit-next', onclick: () => go(page + 1) }, 'Next')));
+}
+
+// receiptLink downloads the signed receipt of a request (every entry of it,
+// checkable with the published public key). It sits under the outcome it
+// proves, so the table keeps its columns.
+function receiptLink(requestID) {
+  return h('div', { class: 'sub' }, h('a', {
+    class: 'btn btn-ghost btn-sm', href: `/api/v1/audit/${encodeURIComponent(requestID)}/receipt`,
+    download: `deletion-receipt-${requestID}.json`, 'data-testid': 'audit-receipt',
+    'aria-label': `Receipt: download the signed receipt of request ${requestID}`,
+  }, icon('download'), 'Receipt'));
 }
 
 function contactList(ids) {

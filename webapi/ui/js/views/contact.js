@@ -58,8 +58,10 @@ function render(main, c, ctx) {
   const startDelete = (btn) => confirmDelete({
     contact: c,
     returnFocus: btn,
-    onFinished: ({ outcome }) => {
-      if (outcome && outcome.status === 'succeeded') {
+    onFinished: ({ outcome, reason }) => {
+      // Left for the Audit Log: that page is being shown, not this one.
+      if (reason === 'link') return;
+      if (outcome && (outcome.status === 'succeeded' || outcome.status === 'not_found')) {
         ctx.navigate('search-back');
       } else {
         reload('[data-testid=retry-delete-button],[data-testid=delete-contact-button]');

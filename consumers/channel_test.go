@@ -1,0 +1,177 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/erasure-project/erasure/producers"
+	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores"
+)
+
+type countingEraser struct {
+	mu    sync.Mutex
+	calls [][]string
+	err   error
+}
+
+func (e *countingEraser) EraseChannel(_ context.Context, _ schemas.Channel, ids []string) ([]schemas.ArtefactCount, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.calls = append(e.calls, ids)
+	if e.err != nil {
+		return nil, e.err
+	}
+	return []schemas.ArtefactCount{{Artefact: "call_recordings", Before: 1, Deleted: 1}}, nil
+}
+
+// memBinder is a first-writer-wins binding in memory.
+type memBinder struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (b *memBinder) BindRequest(_ context.Context, id, digest string) (string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[string]string{}
+	}
+	if d, ok := b.m[id]; ok {
+		return d, nil
+	}
+	b.m[id] = digest
+	return digest, nil
+}
+
+const (
+	tReqID = "019ac4a0-1111-7000-8000-000000000001"
+	tC1    = "0b0e6d3c-4a77-4e53-9d5e-1c2d3e4f5a6b"
+	tC2    = "7f1c2b3a-9e8d-4c6b-a5f4-e3d2c1b0a987"
+)
+
+func newChannel(name schemas.Channel, er Eraser, b RequestBinder) *Channel {
+	return &Channel{Name: name, Eraser: er, Binder: b, Rule: schemas.DefaultContactIDRule,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func requestMsg(t *testing.T, contacts ...string) (*message.Message, schemas.DeletionRequested) {
+	t.Helper()
+	r := schemas.DeletionRequested{RequestID: tReqID, ContactIDs: contacts, RequestedBy: "dpo", RequestedAt: time.Now().UTC(),
+		Source: schemas.SourceUI, Channels: schemas.AllChannels}
+	m, err := producers.NewMessage(&r, r.RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetContext(t.Context())
+	return m, r
+}
+
+func decodeResult(t *testing.T, msgs []*message.Message) schemas.ChannelCompleted {
+	t.Helper()
+	if len(msgs) != 1 {
+		t.Fatalf("%d results, want 1", len(msgs))
+	}
+	var res schemas.ChannelCompleted
+	if err := schemas.Decode(msgs[0].Payload, schemas.DefaultContactIDRule, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// A request ID reused with other contacts deletes nothing and goes to the
+// dlq (an invalid event) with a reason that names the request ID only.
+func TestChannelRefusesReusedRequestID(t *testing.T) {
+	er, b := &countingEraser{}, &memBinder{}
+	c := newChannel(schemas.ChannelVoice, er, b)
+	first, req := requestMsg(t, tC1)
+	out, err := c.handleRequest(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := decodeResult(t, out); res.RequestDigest != req.ContentDigest() {
+		t.Fatalf("result digest %q, want the request's", res.RequestDigest)
+	}
+	reused, _ := requestMsg(t, tC2)
+	_, err = c.failureResult(c.handleRequest)(reused)
+	if !errors.Is(err, schemas.ErrInvalidEvent) || !strings.Contains(err.Error(), tReqID) || strings.Contains(err.Error(), tC2) {
+		t.Fatalf("reused request ID: err = %v", err)
+	}
+	if len(er.calls) != 1 || er.calls[0][0] != tC1 {
+		t.Fatalf("eraser calls %v: the second contact reached a store", er.calls)
+	}
+	// The true request, redelivered, still runs.
+	again, _ := requestMsg(t, tC1)
+	if _, err := c.handleRequest(again); err != nil || len(er.calls) != 2 {
+		t.Fatalf("redelivery: %v, %d calls", err, len(er.calls))
+	}
+}
+
+func TestChannelFinalizeChecksBinding(t *testing.T) {
+	er, b := &countingEraser{}, &memBinder{}
+	c := newChannel(schemas.ChannelContactSearch, er, b)
+	_, req := requestMsg(t, tC1)
+	b.BindRequest(t.Context(), tReqID, req.ContentDigest())
+	finalize := func(digest string) (*message.Message, error) {
+		fin := &schemas.FinalizeRequested{RequestID: tReqID, ContactIDs: []string{tC1}, RequestedAt: time.Now().UTC(), RequestDigest: digest}
+		m, err := producers.NewMessage(fin, tReqID)
+		if err == nil {
+			m.SetContext(t.Context())
+		}
+		return m, err
+	}
+	other := req
+	other.ContactIDs = []string{tC2}
+	for name, d := range map[string]string{"no digest": "", "other content": other.ContentDigest()} {
+		m, err := finalize(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.handleFinalize(m); !errors.Is(err, schemas.ErrInvalidEvent) {
+			t.Errorf("%s: err = %v, want an invalid event", name, err)
+		}
+	}
+	if len(er.calls) != 0 {
+		t.Fatalf("the index was touched: %v", er.calls)
+	}
+	m, _ := finalize(req.ContentDigest())
+	out, err := c.handleFinalize(m)
+	if err != nil || len(er.calls) != 1 {
+		t.Fatalf("finalize of the bound content: %v, %d calls", err, len(er.calls))
+	}
+	if res := decodeResult(t, out); res.RequestDigest != req.ContentDigest() {
+		t.Fatalf("result digest %q", res.RequestDigest)
+	}
+}
+
+// A store failure becomes a failed result that still names the content.
+func TestChannelFailureResultCarriesDigest(t *testing.T) {
+	er := &countingEraser{err: stores.Permanent(errors.New("access denied"))}
+	c := newChannel(schemas.ChannelVoice, er, &memBinder{})
+	m, req := requestMsg(t, tC1)
+	out, err := c.failureResult(c.handleRequest)(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := decodeResult(t, out)
+	if res.Status != schemas.StatusFailed || res.ErrorCode != schemas.ErrCodeStoreRejected || res.RequestDigest != req.ContentDigest() {
+		t.Fatalf("failure result %+v", res)
+	}
+}
+
+func TestChannelWithoutBinderDeletesNothing(t *testing.T) {
+	er := &countingEraser{}
+	c := newChannel(schemas.ChannelVoice, er, nil)
+	m, _ := requestMsg(t, tC1)
+	if _, err := c.handleRequest(m); !errors.Is(err, stores.ErrPermanent) || len(er.calls) != 0 {
+		t.Fatalf("err = %v, %d calls", err, len(er.calls))
+	}
+}
