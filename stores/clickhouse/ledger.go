@@ -603,7 +603,12 @@ func (l *Ledger) auditHead(ctx context.Context) (int64, string, error) {
 
 // auditWhere reads the entries matching cond, in seq order.
 func (l *Ledger) auditWhere(ctx context.Context, cond string, args ...any) ([]stores.AuditEntry, error) {
-	rows, err := l.conn().Query(ctx, `SELECT `+sqlutil.AuditColumns+` FROM `+l.table(chLedgerAudit)+` WHERE `+cond+` ORDER BY seq`, args...)
+	return l.queryAudit(ctx, `SELECT `+sqlutil.AuditColumns+` FROM `+l.table(chLedgerAudit)+` WHERE `+cond+` ORDER BY seq`, args...)
+}
+
+// queryAudit reads the audit entries a query selects.
+func (l *Ledger) queryAudit(ctx context.Context, q string, args ...any) ([]stores.AuditEntry, error) {
+	rows, err := l.conn().Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -866,20 +871,7 @@ func (l *Ledger) Audit(ctx context.Context, f stores.AuditFilter) ([]stores.Audi
 
 func (l *Ledger) audit(ctx context.Context, f stores.AuditFilter) ([]stores.AuditEntry, error) {
 	q, args := sqlutil.AuditQuery(f, l.table(chLedgerAudit), l.table(chLedgerContacts))
-	rows, err := l.conn().Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []stores.AuditEntry
-	for rows.Next() {
-		e, err := chScanAudit(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return l.queryAudit(ctx, q, args...)
 }
 
 // VerifyChain walks the audit log in seq order, in pages, recomputing every

@@ -204,24 +204,5 @@ func (t *keyTemplate) fixedPrefix() string {
 // layout matches any key the template describes, for any date and (objects)
 // any contact ID, which is captured.
 func (t *keyTemplate) layout(objects bool) *regexp.Regexp {
-	var b strings.Builder
-	b.WriteString("^")
-	for _, p := range t.parts {
-		switch p.ph {
-		case "":
-			b.WriteString(regexp.QuoteMeta(p.lit))
-		case "contact_id":
-			b.WriteString(`([A-Za-z0-9-]+)`) // the bytes of schemas.IsContactIDByte
-		case "yyyy":
-			b.WriteString(`[0-9]{4}`)
-		case "mm", "dd":
-			b.WriteString(`[0-9]{2}`)
-		}
-	}
-	if objects {
-		b.WriteString(`.*$`)
-	} else {
-		b.WriteString(`[^/]+$`)
-	}
-	return regexp.MustCompile(b.String())
+	return regexp.MustCompile(t.pattern(`([A-Za-z0-9-]+)`, objects)) // the bytes of schemas.IsContactIDByte
 }

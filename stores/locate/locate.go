@@ -355,6 +355,24 @@ func (t *keyTemplate) prefix(contactID string, d time.Time) string {
 // date, this exact contact ID, then anything (objects) or a file name with no
 // further "/" (data-lake files directly under the prefix).
 func (t *keyTemplate) matcher(contactID string, objects bool) (*regexp.Regexp, error) {
+	if contactID == "" && t.hasContactID() {
+		return nil, stores.Permanent(errors.New("empty contact ID"))
+	}
+	return regexp.Compile(t.pattern(regexp.QuoteMeta(contactID), objects))
+}
+
+func (t *keyTemplate) hasContactID() bool {
+	for _, p := range t.parts {
+		if p.ph == "contact_id" {
+			return true
+		}
+	}
+	return false
+}
+
+// pattern is the template as an anchored regular expression with id where
+// {contact_id} stands.
+func (t *keyTemplate) pattern(id string, objects bool) string {
 	var b strings.Builder
 	b.WriteString("^")
 	for _, p := range t.parts {
@@ -362,10 +380,7 @@ func (t *keyTemplate) matcher(contactID string, objects bool) (*regexp.Regexp, e
 		case "":
 			b.WriteString(regexp.QuoteMeta(p.lit))
 		case "contact_id":
-			if contactID == "" {
-				return nil, stores.Permanent(errors.New("empty contact ID"))
-			}
-			b.WriteString(regexp.QuoteMeta(contactID))
+			b.WriteString(id)
 		case "yyyy":
 			b.WriteString(`[0-9]{4}`)
 		case "mm", "dd":
@@ -377,7 +392,7 @@ func (t *keyTemplate) matcher(contactID string, objects bool) (*regexp.Regexp, e
 	} else {
 		b.WriteString(`[^/]+$`)
 	}
-	return regexp.Compile(b.String())
+	return b.String()
 }
 
 // EraseChannel erases every artefact of one channel for each contact and

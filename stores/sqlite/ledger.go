@@ -461,7 +461,12 @@ func insertAudit(ctx context.Context, tx *sql.Tx, e stores.AuditEntry) error {
 
 // auditWhere reads the entries matching cond, in seq order.
 func auditWhere(ctx context.Context, q queryer, cond string, args ...any) ([]stores.AuditEntry, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+sqlutil.AuditColumns+` FROM erasure_audit WHERE `+cond+` ORDER BY seq`, args...)
+	return queryAudit(ctx, q, `SELECT `+sqlutil.AuditColumns+` FROM erasure_audit WHERE `+cond+` ORDER BY seq`, args...)
+}
+
+// queryAudit reads the audit entries a query selects.
+func queryAudit(ctx context.Context, q queryer, query string, args ...any) ([]stores.AuditEntry, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -708,20 +713,8 @@ func (l *Ledger) Audit(ctx context.Context, f stores.AuditFilter) ([]stores.Audi
 		return nil, err
 	}
 	q, args := sqlutil.AuditQuery(f, "erasure_audit", "erasure_ledger_contacts")
-	rows, err := l.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, sqliteErr("ledger: audit", err)
-	}
-	defer rows.Close()
-	var out []stores.AuditEntry
-	for rows.Next() {
-		e, err := scanAudit(rows)
-		if err != nil {
-			return nil, sqliteErr("ledger: audit", err)
-		}
-		out = append(out, e)
-	}
-	return out, sqliteErr("ledger: audit", rows.Err())
+	out, err := queryAudit(ctx, l.db, q, args...)
+	return out, sqliteErr("ledger: audit", err)
 }
 
 // VerifyChain walks the audit log in seq order, recomputing every hash, and
