@@ -249,6 +249,17 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 	}
 	cleanups = append(cleanups, closeStores)
 	a.Stores = st
+	var channels []schemas.Channel
+	for _, role := range roles {
+		if ch, ok := strings.CutPrefix(role, RoleConsumer); ok {
+			channels = append(channels, schemas.Channel(ch))
+		}
+	}
+	// Purges a crashed process left pending are this process's now; a
+	// failure here is a store problem the next deletion reports too.
+	if err := st.Locator.ResumePurges(ctx, channels); err != nil {
+		logger.WarnContext(ctx, "resuming pending purges failed", "error", err)
+	}
 
 	pub, err := kafka.NewPublisher(a.Kafka)
 	if err != nil {

@@ -3,6 +3,7 @@ package locate_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,32 @@ func TestDataMapPutsTheContactIndexLast(t *testing.T) {
 	arts := m.Artefacts(schemas.ChannelContactSearch)
 	if last := arts[len(arts)-1]; last.Index != m.ContactDate.Index {
 		t.Errorf("default data map: contact-search ends with %s", last.Artefact)
+	}
+}
+
+// countingPurger is an index that records which scopes were purged.
+type countingPurger struct {
+	stores.Index
+	scopes *[]string
+}
+
+func (c countingPurger) Purge(_ context.Context, scope string) (stores.PurgeState, error) {
+	*c.scopes = append(*c.scopes, scope)
+	return stores.PurgeState{Store: "test", PurgedAt: time.Now()}, nil
+}
+
+// A process that starts a channel resumes the purges of that channel's
+// stores, once per store location, so a purge left pending by a crashed
+// process still happens.
+func TestResumePurgesOncePerLocation(t *testing.T) {
+	l := newLocator(t, time.Now())
+	var scopes []string
+	l.Index = countingPurger{Index: l.Index, scopes: &scopes}
+	if err := l.ResumePurges(t.Context(), []schemas.Channel{schemas.ChannelContactSearch, schemas.ChannelContactSearch}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(scopes)
+	if !slices.Equal(scopes, []string{"contacts", "ctr"}) {
+		t.Errorf("purged %v, want the contact and CTR indexes once each", scopes)
 	}
 }
