@@ -66,17 +66,8 @@ func purgeReadback(t *testing.T, env map[string]string, run string, outcomes []s
 		wait := time.Until(osPurgeBy) + 30*time.Second
 		deadline := time.Now().Add(min(max(wait, 30*time.Second), 5*time.Minute))
 		for {
-			var stats struct {
-				All struct {
-					Primaries struct {
-						Docs struct {
-							Deleted int64 `json:"deleted"`
-						} `json:"docs"`
-					} `json:"primaries"`
-				} `json:"_all"`
-			}
-			osJSON(t, http.MethodGet, osURL+"/"+indexes+"/_stats/docs", nil, &stats)
-			if n := stats.All.Primaries.Docs.Deleted; n == 0 {
+			n := osDocsDeleted(t, osURL, indexes)
+			if n == 0 {
 				t.Logf("OpenSearch: deleted documents expunged (docs.deleted 0), stated purge_by %s", osPurgeBy.Format(time.RFC3339))
 				break
 			} else if time.Now().After(deadline) {
@@ -223,4 +214,21 @@ func osJSON(t *testing.T, method, u string, body []byte, out any) {
 	if err := json.Unmarshal(raw, out); err != nil {
 		t.Fatal(fmt.Errorf("OpenSearch %s: %w", req.URL.Path, err))
 	}
+}
+
+// osDocsDeleted is the number of deleted, not yet expunged documents in the
+// primaries of the indexes.
+func osDocsDeleted(t *testing.T, osURL, indexes string) int64 {
+	t.Helper()
+	var stats struct {
+		All struct {
+			Primaries struct {
+				Docs struct {
+					Deleted int64 `json:"deleted"`
+				} `json:"docs"`
+			} `json:"primaries"`
+		} `json:"_all"`
+	}
+	osJSON(t, http.MethodGet, osURL+"/"+indexes+"/_stats/docs", nil, &stats)
+	return stats.All.Primaries.Docs.Deleted
 }
