@@ -86,7 +86,8 @@ func (l *Locator) Count(ctx context.Context, a Artefact, contactID string, date 
 }
 
 // Erase deletes one artefact type of a contact, then runs the verification
-// query. Erasing what is already gone succeeds with zero counts.
+// query. Erasing what is already gone succeeds with zero counts. Making the
+// deleted data physically gone is EraseChannel's purge.
 func (l *Locator) Erase(ctx context.Context, a Artefact, contactID string, date *time.Time) (schemas.ArtefactCount, error) {
 	res := schemas.ArtefactCount{Artefact: a.Artefact}
 	before, err := l.Count(ctx, a, contactID, date)
@@ -124,11 +125,6 @@ func (l *Locator) Erase(ctx context.Context, a Artefact, contactID string, date 
 	res.After = after
 	if after > 0 {
 		return res, stores.Retryable(fmt.Errorf("%s: %w: %d left in %s", a.Artefact, stores.ErrNotErased, after, a.Where()))
-	}
-	if deleted > 0 {
-		if err := l.purge(ctx, a, &res); err != nil {
-			return res, fmt.Errorf("%s: purge: %w", a.Artefact, err)
-		}
 	}
 	return res, nil
 }
@@ -403,15 +399,34 @@ func (l *Locator) EraseChannel(ctx context.Context, ch schemas.Channel, contactI
 	for i, a := range arts {
 		sums[i].Artefact = a.Artefact
 	}
+	err := l.eraseEach(ctx, ch, arts, contactIDs, sums)
+	// Purged once per artefact type for the whole request, after every
+	// contact: a store that rewrites its files to purge (SQLite) does it
+	// once. What was deleted is purged even when a later contact failed,
+	// since the retry finds it gone and has nothing to purge.
+	for i, a := range arts {
+		if sums[i].Deleted == 0 {
+			continue
+		}
+		if perr := l.purge(ctx, a, &sums[i]); perr != nil && err == nil {
+			err = fmt.Errorf("%s: %s: purge: %w", ch, a.Artefact, perr)
+		}
+	}
+	return sums, err
+}
+
+// eraseEach erases and verifies each artefact of each contact, adding the
+// counts to sums.
+func (l *Locator) eraseEach(ctx context.Context, ch schemas.Channel, arts []Artefact, contactIDs []string, sums []schemas.ArtefactCount) error {
 	for _, id := range contactIDs {
 		if err := l.Rule.Check(id); err != nil {
-			return sums, stores.Permanent(err)
+			return stores.Permanent(err)
 		}
 		var date *time.Time
 		if ch != schemas.ChannelContactSearch {
 			d, ok, err := l.ContactDate(ctx, id)
 			if err != nil {
-				return sums, err
+				return err
 			}
 			if ok {
 				date = &d
@@ -422,17 +437,12 @@ func (l *Locator) EraseChannel(ctx context.Context, ch schemas.Channel, contactI
 			sums[i].Before += c.Before
 			sums[i].Deleted += c.Deleted
 			sums[i].After += c.After
-			if c.PurgeBy != nil {
-				mergePurge(&sums[i], stores.PurgeState{Store: c.Store, PurgeBy: *c.PurgeBy, Job: c.PurgeJob})
-			} else if c.PurgedAt != nil {
-				mergePurge(&sums[i], stores.PurgeState{Store: c.Store, PurgedAt: *c.PurgedAt})
-			}
 			if err != nil {
-				return sums, fmt.Errorf("%s: %w", ch, err)
+				return fmt.Errorf("%s: %w", ch, err)
 			}
 		}
 	}
-	return sums, nil
+	return nil
 }
 
 // Remaining is what the stores hold of a contact, per channel and artefact

@@ -227,7 +227,8 @@ func (s *Index) DeleteTerm(ctx context.Context, index, field, value string) (int
 	if err != nil {
 		return 0, sqliteErr("index: delete term", err)
 	}
-	return n, sqliteErr("index: delete term", s.purge.afterDelete(ctx, s.db, n))
+	s.purge.noteDelete(n) // Purge makes it physical
+	return n, nil
 }
 
 // DeleteIDs deletes documents by ID and returns how many existed.
@@ -275,7 +276,8 @@ func (s *Index) DeleteIDs(ctx context.Context, index string, ids ...string) (int
 	if err != nil {
 		return 0, sqliteErr("index: delete IDs", err)
 	}
-	return n, sqliteErr("index: delete IDs", s.purge.afterDelete(ctx, s.db, n))
+	s.purge.noteDelete(n) // Purge makes it physical
+	return n, nil
 }
 
 // Search pages through an index. ContactID matches the document ID or the

@@ -48,11 +48,13 @@ func truncateWAL(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// purger scrubs the database after a store's deletes. Deletes that come
-// while a scrub runs share the next one, so concurrent deletes pay for one
-// scrub between them. A scrub that could not finish stays owed: the next
-// delete (even one that finds nothing, as the retry of a delete that did
-// commit will) or Purge runs it.
+// purger scrubs the database for a store's deletes. A delete only notes
+// that a scrub is owed; Purge runs it, so a request that deletes from many
+// tables of one database pays for one scrub, after all of them. Purges that
+// come while a scrub runs share the next one. A scrub that could not finish
+// stays owed for the next Purge, and so is one after opening: a crash may
+// have come between a delete and its scrub (the process that takes over a
+// channel resumes purges at start-up).
 type purger struct {
 	mu      sync.Mutex
 	deletes uint64        // deletes that removed rows
@@ -62,14 +64,20 @@ type purger struct {
 	at      time.Time     // when the last scrub finished
 }
 
-// afterDelete returns once a scrub that began after the caller's delete
-// has finished. Until one has finished since opening, a scrub is owed
-// whatever was deleted: a crash may have come between a delete and its scrub.
-func (p *purger) afterDelete(ctx context.Context, db *sql.DB, deleted int64) error {
-	p.mu.Lock()
+// noteDelete records a delete; one that removed rows owes a scrub.
+func (p *purger) noteDelete(deleted int64) {
 	if deleted > 0 {
+		p.mu.Lock()
 		p.deletes++
+		p.mu.Unlock()
 	}
+}
+
+// scrubOwed returns once a scrub that began after every delete noted so far
+// has finished. Until one has finished since opening, a scrub is owed
+// whatever was deleted.
+func (p *purger) scrubOwed(ctx context.Context, db *sql.DB) error {
+	p.mu.Lock()
 	want := p.deletes
 	for !p.once || p.covered < want {
 		if ch := p.running; ch != nil {
@@ -102,7 +110,7 @@ func (p *purger) afterDelete(ctx context.Context, db *sql.DB, deleted int64) err
 // state finishes a scrub still owed and says when the deleted rows were
 // physically gone.
 func (p *purger) state(ctx context.Context, db *sql.DB) (stores.PurgeState, error) {
-	if err := p.afterDelete(ctx, db, 0); err != nil {
+	if err := p.scrubOwed(ctx, db); err != nil {
 		return stores.PurgeState{Store: storeKind}, err
 	}
 	p.mu.Lock()

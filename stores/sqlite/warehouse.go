@@ -237,7 +237,8 @@ func (w *Warehouse) Delete(ctx context.Context, table, column, value string) (in
 	if err != nil {
 		return 0, sqliteErr("warehouse: delete", err)
 	}
-	return n, sqliteErr("warehouse: delete", w.purge.afterDelete(ctx, w.db, n))
+	w.purge.noteDelete(n) // Purge makes it physical
+	return n, nil
 }
 
 // DeleteOrphans deletes rows of parent whose key column is one of keys and
@@ -286,7 +287,8 @@ func (w *Warehouse) DeleteOrphans(ctx context.Context, parent, child, key string
 	if err != nil {
 		return 0, sqliteErr("warehouse: delete orphans", err)
 	}
-	return n, sqliteErr("warehouse: delete orphans", w.purge.afterDelete(ctx, w.db, n))
+	w.purge.noteDelete(n) // Purge makes it physical
+	return n, nil
 }
 
 // Distinct returns the distinct non-null values of column among rows whose
