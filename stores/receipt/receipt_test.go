@@ -19,7 +19,7 @@ const requestID = "0192f0c4-7d4a-7e5b-9c6d-0a1b2c3d4e5f"
 
 // chain is two chained audit entries of one request and one of another,
 // newest first as the ledger lists them.
-func chain(t *testing.T) []stores.AuditEntry {
+func chain(t testing.TB) []stores.AuditEntry {
 	t.Helper()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	purged := at.Add(2 * time.Second)
