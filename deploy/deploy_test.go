@@ -773,8 +773,23 @@ func TestKubernetes(t *testing.T) {
 					t.Errorf("%s: %s is not GET /healthz on 8080", name, p)
 				}
 			}
-			if annotations["prometheus.io/scrape"] != "true" || annotations["prometheus.io/port"] != "8080" || annotations["prometheus.io/path"] != "/metrics" {
-				t.Errorf("%s: Prometheus annotations %v, want scrape true, port 8080, path /metrics", name, annotations)
+			// /metrics stays off the user-facing port.
+			addr, mport := "", 0
+			for _, e := range list(c, "env") {
+				if str(e, "name") == "ERASURE_METRICS_ADDR" {
+					addr = str(e, "value")
+				}
+			}
+			for _, p := range list(c, "ports") {
+				if str(p, "name") == "metrics" {
+					mport, _ = toInt(get(p, "containerPort"))
+				}
+			}
+			if addr != "0.0.0.0:9090" || mport != 9090 {
+				t.Errorf("%s: metrics address %q and port %d, want 0.0.0.0:9090 and 9090", name, addr, mport)
+			}
+			if annotations["prometheus.io/scrape"] != "true" || annotations["prometheus.io/port"] != "9090" || annotations["prometheus.io/path"] != "/metrics" {
+				t.Errorf("%s: Prometheus annotations %v, want scrape true, port 9090, path /metrics", name, annotations)
 			}
 		} else {
 			// The other roles serve /metrics and /healthz on the metrics

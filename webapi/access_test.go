@@ -70,6 +70,9 @@ func TestAccess(t *testing.T) {
 		{"receipt public key", "GET", "/api/v1/receipts/public-key", nil, all(200), nil},
 		{"oidc login (not configured)", "GET", "/api/v1/oidc/login", nil, all(404), nil},
 		{"unknown api path", "GET", "/api/v1/nope", nil, all(404), nil},
+		{"logout everywhere", "POST", "/api/v1/sessions/logout-all", nil,
+			want{"anonymous": 401, "agent": 204, "dpo": 204, "auditor": 204, "admin": 204, "token": 400},
+			want{"agent": 403, "dpo": 403, "auditor": 403, "admin": 403}},
 		// Logout last in spirit: each role gets a fresh session per call.
 		{"logout", "POST", "/api/v1/logout", nil,
 			want{"anonymous": 401, "agent": 204, "dpo": 204, "auditor": 204, "admin": 204, "token": 400},

@@ -32,12 +32,12 @@ func TestLogin(t *testing.T) {
 	}
 
 	// Throttled after repeated failures, even with the right password.
-	for range loginMaxFailures {
+	for range pairPolicy.Free {
 		h.do(caller{}, "POST", "/api/v1/login", map[string]string{"name": "auditor", "password": "guess"}, false).Body.Close()
 	}
 	res := h.do(caller{}, "POST", "/api/v1/login", map[string]string{"name": "auditor", "password": "auditor-password"}, false)
 	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
-		t.Errorf("after %d failures: status %d, want 429 with Retry-After", loginMaxFailures, res.StatusCode)
+		t.Errorf("after %d failures: status %d, want 429 with Retry-After", pairPolicy.Free, res.StatusCode)
 	}
 	res.Body.Close()
 	// Other names from the same address are not affected.

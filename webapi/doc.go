@@ -12,6 +12,7 @@
 //	GET  /api/v1/config                anyone (what the sign-in page needs)
 //	POST /api/v1/login                 anyone; sets the session cookie, returns the CSRF token
 //	POST /api/v1/logout                a session
+//	POST /api/v1/sessions/logout-all   a session; ends every session of its user
 //	GET  /api/v1/me                    signed in
 //	GET  /api/v1/oidc/login, callback  anyone, when single sign-on is configured
 //	GET  /api/v1/contacts              contacts.read

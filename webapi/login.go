@@ -1,7 +1,7 @@
 package webapi
 
 import (
-	"net"
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -63,14 +63,6 @@ type meResponse struct {
 	Auth        string   `json:"auth"` // "session" or "token"
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // handleLogin signs in with name and password. A failed login says the same
 // thing, and takes as long, whether or not the user exists.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -83,20 +75,37 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_credentials_format", "enter a user name and a password")
 		return
 	}
-	ip := clientIP(r)
-	if ok, wait := s.limiter.allow(req.Name, ip); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+	// Charged before the password check, so concurrent guesses cannot all
+	// pass the limit before any is counted; a success is taken back below.
+	keys := newLoginKeys(req.Name, s.clientAddr(r))
+	ok, wait, err := s.attempts.ReserveAttempt(r.Context(), s.now(), keys.limits()...)
+	if err != nil {
+		// Without the counters there is no limit: refuse rather than allow
+		// unlimited guessing.
+		s.log.ErrorContext(r.Context(), "sign-in attempt counter unavailable", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "sign-in is unavailable; try again shortly")
+		return
+	}
+	if !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 		writeError(w, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-in attempts; try again later")
 		return
 	}
 	acc, ok := s.checkPassword(req.Name, req.Password)
 	if !ok {
-		s.limiter.fail(req.Name, ip)
 		s.log.Info("sign-in failed")
 		writeError(w, http.StatusUnauthorized, "invalid_credentials", "wrong user name or password")
 		return
 	}
-	s.limiter.succeed(req.Name, ip)
+	// Detached from the request: a client hanging up must not keep its
+	// counters charged.
+	ctx := context.WithoutCancel(r.Context())
+	if err := s.attempts.ResetAttempts(ctx, keys.pair, keys.account); err != nil {
+		s.log.WarnContext(ctx, "resetting sign-in attempt counters failed", "error", err)
+	}
+	if err := s.attempts.RefundAttempt(ctx, keys.addr); err != nil {
+		s.log.WarnContext(ctx, "refunding a sign-in attempt failed", "error", err)
+	}
 	sess := s.startSession(w, acc.name, acc.roles)
 	s.log.Info("signed in", "user", acc.name, "method", "password")
 	writeJSON(w, http.StatusOK, meResponse{
@@ -128,10 +137,31 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions.delete(p.Session.id)
 	s.hub.dropScope(p.key())
+	s.clearSessionCookie(w)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) clearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode,
 	})
+}
+
+// handleLogoutAll ends every session of the signed-in user held by this
+// server (a lost laptop, a shared browser) and closes their websockets.
+func (s *Server) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	if p.Session == nil {
+		writeError(w, http.StatusBadRequest, "not_a_session", "API tokens do not sign out")
+		return
+	}
+	ids := s.sessions.deleteUser(p.Session.user)
+	for _, id := range ids {
+		s.hub.dropScope((&principal{Session: &session{id: id}}).key())
+	}
+	s.log.InfoContext(r.Context(), "signed out everywhere", "user", p.Name, "sessions", len(ids))
+	s.clearSessionCookie(w)
 	w.WriteHeader(http.StatusNoContent)
 }
 

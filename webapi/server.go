@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/erasure-project/erasure/producers"
@@ -46,6 +47,9 @@ type Deps struct {
 	Requests  Requester
 	DataMap   *locate.DataMap
 	Logger    *slog.Logger
+	// Attempts keeps the sign-in attempt counters, shared by every replica
+	// (the ledger); without it they are kept in memory, per process.
+	Attempts AttemptStore
 }
 
 // User is a local account. PasswordHash is a bcrypt hash.
@@ -85,10 +89,19 @@ type Config struct {
 	Users         []User
 	APITokens     []APIToken
 	OIDC          *OIDCConfig
-	// SessionTTL is how long a sign-in lasts; default 8h.
+	// SessionTTL is how long a sign-in lasts at most; default 8h.
 	SessionTTL time.Duration
-	// SecureCookies sets the Secure flag on cookies (on behind TLS).
+	// SessionIdle ends a session unused for this long; default 30 min.
+	SessionIdle time.Duration
+	// SecureCookies sets the Secure flag on cookies (on behind TLS); it
+	// also turns on HSTS, as it means the UI is served over HTTPS.
 	SecureCookies bool
+	// TrustedProxyHeader names the header (X-Forwarded-For, say) holding
+	// the client's address, believed only from TrustedProxies; empty means
+	// the socket's peer is the client.
+	TrustedProxyHeader string
+	// TrustedProxies are the CIDRs (or addresses) of the proxies in front.
+	TrustedProxies []string
 	// Deadline is how long a deletion may take, as shown to the user;
 	// default 30s, the specification's figure.
 	Deadline time.Duration
@@ -100,6 +113,7 @@ type Config struct {
 const (
 	defaultContactIndex = "contacts"
 	defaultSessionTTL   = 8 * time.Hour
+	defaultSessionIdle  = 30 * time.Minute
 	defaultDeadline     = 30 * time.Second
 )
 
@@ -112,7 +126,8 @@ type Server struct {
 	users    []account
 	tokens   []account
 	sessions *sessionStore
-	limiter  *loginLimiter
+	attempts AttemptStore
+	trusted  []netip.Prefix
 	owners   *ownerMap
 	hub      *hub
 	oidc     *oidcClient
@@ -139,6 +154,9 @@ func newServer(cfg Config, deps Deps, sendBuffer int) (*Server, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = defaultSessionTTL
 	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = defaultSessionIdle
+	}
 	if cfg.Deadline <= 0 {
 		cfg.Deadline = defaultDeadline
 	}
@@ -147,15 +165,21 @@ func newServer(cfg Config, deps Deps, sendBuffer int) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:     cfg,
-		deps:    deps,
-		log:     log.With("component", "webapi"),
-		rule:    cfg.ContactIDRule,
-		limiter: newLoginLimiter(),
-		owners:  newOwnerMap(),
-		now:     time.Now,
+		cfg:      cfg,
+		deps:     deps,
+		log:      log.With("component", "webapi"),
+		rule:     cfg.ContactIDRule,
+		attempts: deps.Attempts,
+		owners:   newOwnerMap(),
+		now:      time.Now,
+	}
+	if s.attempts == nil {
+		s.attempts = newMemAttempts()
 	}
 	var err error
+	if s.trusted, err = parseProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("webapi: %w", err)
+	}
 	if s.users, err = usersFromConfig(cfg.Users); err != nil {
 		return nil, fmt.Errorf("webapi: %w", err)
 	}
@@ -170,7 +194,7 @@ func newServer(cfg Config, deps Deps, sendBuffer int) (*Server, error) {
 	if len(s.users) == 0 && len(s.tokens) == 0 && s.oidc == nil {
 		return nil, errors.New("webapi: configure at least one user, API token or OIDC provider")
 	}
-	s.sessions = newSessionStore(cfg.SessionTTL)
+	s.sessions = newSessionStore(cfg.SessionTTL, cfg.SessionIdle)
 	s.hub = newHub(sendBuffer, s.log)
 	go s.hub.run()
 	s.handler = s.routes()
@@ -198,6 +222,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/config", s.handleConfig)
 	mux.HandleFunc("POST /api/v1/login", s.handleLogin)
 	mux.Handle("POST /api/v1/logout", s.authenticated(s.csrf(http.HandlerFunc(s.handleLogout))))
+	mux.Handle("POST /api/v1/sessions/logout-all", s.authenticated(s.csrf(http.HandlerFunc(s.handleLogoutAll))))
 	mux.Handle("GET /api/v1/me", s.authenticated(http.HandlerFunc(s.handleMe)))
 	mux.HandleFunc("GET /api/v1/oidc/login", s.handleOIDCLogin)
 	mux.HandleFunc("GET /api/v1/oidc/callback", s.handleOIDCCallback)
@@ -228,6 +253,7 @@ func (s *Server) routes() http.Handler {
 	h = s.authenticate(h)
 	h = s.accessLog(h)
 	h = securityHeaders(h)
+	h = hsts(s.cfg.SecureCookies, h)
 	h = s.recoverer(h)
 	return h
 }

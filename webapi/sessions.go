@@ -19,18 +19,27 @@ type session struct {
 	user    string
 	roles   []string
 	csrf    string
-	expires time.Time
+	expires time.Time // absolute end
+	// lastSeen is when the session was last used; it ends idle after the
+	// store's idle timeout. Guarded by the store's mutex.
+	lastSeen time.Time
 }
 
 type sessionStore struct {
 	mu   sync.Mutex
 	ttl  time.Duration
+	idle time.Duration
 	byID map[string]*session
 	now  func() time.Time
 }
 
-func newSessionStore(ttl time.Duration) *sessionStore {
-	return &sessionStore{ttl: ttl, byID: map[string]*session{}, now: time.Now}
+func newSessionStore(ttl, idle time.Duration) *sessionStore {
+	return &sessionStore{ttl: ttl, idle: idle, byID: map[string]*session{}, now: time.Now}
+}
+
+// live reports whether s has neither reached its end nor sat idle too long.
+func (st *sessionStore) live(s *session, now time.Time) bool {
+	return now.Before(s.expires) && now.Before(s.lastSeen.Add(st.idle))
 }
 
 // randomToken returns 32 random bytes, URL-safe encoded.
@@ -48,12 +57,14 @@ func sessionID(cookie string) string {
 // create starts a session and returns the cookie value.
 func (st *sessionStore) create(user string, roles []string) (string, *session) {
 	cookie := randomToken()
+	now := st.now()
 	s := &session{
-		id:      sessionID(cookie),
-		user:    user,
-		roles:   slices.Clone(roles),
-		csrf:    randomToken(),
-		expires: st.now().Add(st.ttl),
+		id:       sessionID(cookie),
+		user:     user,
+		roles:    slices.Clone(roles),
+		csrf:     randomToken(),
+		expires:  now.Add(st.ttl),
+		lastSeen: now,
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -75,11 +86,27 @@ func (st *sessionStore) get(cookie string) *session {
 	if s == nil {
 		return nil
 	}
-	if !st.now().Before(s.expires) {
+	now := st.now()
+	if !st.live(s, now) {
 		delete(st.byID, id)
 		return nil
 	}
+	s.lastSeen = now
 	return s
+}
+
+// deleteUser ends every session of user and returns their IDs.
+func (st *sessionStore) deleteUser(user string) []string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var ids []string
+	for id, s := range st.byID {
+		if s.user == user {
+			delete(st.byID, id)
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 func (st *sessionStore) delete(id string) {
@@ -93,7 +120,7 @@ func (st *sessionStore) delete(id string) {
 func (st *sessionStore) sweepLocked() {
 	now := st.now()
 	for id, s := range st.byID {
-		if !now.Before(s.expires) {
+		if !st.live(s, now) {
 			delete(st.byID, id)
 		}
 	}

@@ -25,3 +25,27 @@ func TestMetricsAddrForConsumerRoles(t *testing.T) {
 		}
 	}
 }
+
+// The web API keeps /metrics off the port users reach; it is served on the
+// metrics address only.
+func TestMetricsNotOnUIPort(t *testing.T) {
+	p := startPipelineWith(t, 0, func(c *app.Config) { c.MetricsAddr = "127.0.0.1:0" }, []string{app.RoleWebAPI, app.RoleAggregator})
+	res, err := http.Get(p.app.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode == http.StatusOK || strings.Contains(string(body), "go_goroutines") {
+		t.Errorf("GET /metrics on the UI port: %d, want no metrics", res.StatusCode)
+	}
+	res, err = http.Get(p.app.MetricsURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
+		t.Errorf("GET /metrics on the metrics address: %d", res.StatusCode)
+	}
+}

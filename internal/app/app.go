@@ -205,6 +205,7 @@ type App struct {
 	feedSub   message.Subscriber
 	webLn     net.Listener
 	metricsLn net.Listener
+	deadline  time.Duration
 }
 
 // KafkaClient is cfg's broker configuration for a client named id, logging
@@ -238,7 +239,7 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 	}
 	fail := func(err error) (*App, func(), error) { cleanup(); return nil, nil, err }
 
-	a := &App{logger: logger, Topics: schemas.Topics{Prefix: cfg.TopicPrefix}, Kafka: KafkaClient(cfg, "erasure", logger)}
+	a := &App{logger: logger, Topics: schemas.Topics{Prefix: cfg.TopicPrefix}, Kafka: KafkaClient(cfg, "erasure", logger), deadline: cfg.Deadline}
 	if err := kafka.EnsureTopics(ctx, a.Kafka, cfg.Partitions, cfg.Replication,
 		a.Topics.Requests(), a.Topics.Finalize(), a.Topics.ChannelResults(), a.Topics.Outcomes(), a.Topics.DLQ()); err != nil {
 		return fail(fmt.Errorf("topics: %w", err))
@@ -324,10 +325,18 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 		if err != nil {
 			return fail(err)
 		}
+		// Sign-in limits live in the ledger, so every replica shares them.
+		attempts, ok := st.Ledger.(webapi.AttemptStore)
+		if !ok {
+			return fail(errors.New("the ledger keeps no sign-in attempt counters"))
+		}
 		web, err := webapi.New(webapi.Config{
 			Users: cfg.Web.Users, APITokens: cfg.Web.APITokens, SecureCookies: cfg.Web.SecureCookies,
+			SessionTTL: cfg.Web.SessionTTL, SessionIdle: cfg.Web.SessionIdle,
+			TrustedProxyHeader: cfg.Web.TrustedProxyHeader, TrustedProxies: cfg.Web.TrustedProxies,
 			Deadline: cfg.Deadline, ContactIDRule: st.Rule, OIDC: cfg.Web.OIDC, ReceiptKey: receiptKey,
-		}, webapi.Deps{Contacts: st.Index, Inventory: st.Locator, Ledger: st.Ledger, Requests: req, DataMap: st.DataMap, Logger: logger.With("role", RoleWebAPI)})
+		}, webapi.Deps{Contacts: st.Index, Inventory: st.Locator, Ledger: st.Ledger, Requests: req, DataMap: st.DataMap,
+			Attempts: attempts, Logger: logger.With("role", RoleWebAPI)})
 		if err != nil {
 			return fail(err)
 		}
@@ -371,7 +380,12 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return a.agg.RunDeadlines(ctx, time.Second) })
 	}
 	serve := func(ln net.Listener, h http.Handler) {
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		// Slow or idle clients cannot hold connections open. The websocket
+		// is unaffected: the upgrade clears these deadlines on the hijacked
+		// connection and its pumps set their own. The write timeout leaves
+		// room for a deletion's deadline and a large audit export.
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 2*time.Minute + a.deadline, IdleTimeout: 2 * time.Minute}
 		g.Go(func() error {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("http: %w", err)
@@ -387,10 +401,8 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if a.web != nil {
 		g.Go(func() error { return a.web.RunFeed(ctx, a.feedSub, a.Topics) })
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.Handler())
-		mux.Handle("/", a.web.Handler())
-		serve(a.webLn, mux)
+		// No /metrics here: this port faces users; see metrics_addr.
+		serve(a.webLn, a.web.Handler())
 	}
 	if a.metricsLn != nil {
 		mux := http.NewServeMux()

@@ -30,8 +30,9 @@ type Config struct {
 	// DataDir holds everything the embedded defaults store.
 	DataDir  string `yaml:"data_dir"`
 	HTTPAddr string `yaml:"http_addr"`
-	// MetricsAddr, when set, serves /metrics and /healthz for a process
-	// without the web API (which serves both on HTTPAddr).
+	// MetricsAddr, when set, serves /metrics and /healthz on a listener of
+	// their own. /metrics is never served on HTTPAddr, which faces users;
+	// the web API's /healthz is.
 	MetricsAddr string `yaml:"metrics_addr"`
 
 	TopicPrefix      string        `yaml:"topic_prefix"`
@@ -96,8 +97,18 @@ type LedgerConfig struct {
 type WebConfig struct {
 	Users     []webapi.User     `yaml:"users"`
 	APITokens []webapi.APIToken `yaml:"api_tokens"`
-	// SecureCookies sets the Secure flag; on behind TLS.
+	// SecureCookies sets the Secure flag and HSTS; on behind TLS.
 	SecureCookies bool `yaml:"secure_cookies"`
+	// SessionTTL is the longest a sign-in lasts (default 8h); SessionIdle
+	// ends one unused for that long (default 30m).
+	SessionTTL  time.Duration `yaml:"session_ttl"`
+	SessionIdle time.Duration `yaml:"session_idle"`
+	// TrustedProxyHeader (X-Forwarded-For, say) names where the client's
+	// address is, believed only from the TrustedProxies CIDRs. Without it
+	// sign-in limits are per socket address, which behind an ingress is
+	// the ingress's.
+	TrustedProxyHeader string   `yaml:"trusted_proxy_header"`
+	TrustedProxies     []string `yaml:"trusted_proxies"`
 	// OIDC enables single sign-on, with group claims mapped to roles; the
 	// client secret may come from ERASURE_OIDC_CLIENT_SECRET instead.
 	OIDC *webapi.OIDCConfig `yaml:"oidc"`
@@ -160,6 +171,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 	str := map[string]*string{
 		"ERASURE_DATA_DIR":            &c.DataDir,
 		"ERASURE_HTTP_ADDR":           &c.HTTPAddr,
+		"ERASURE_METRICS_ADDR":        &c.MetricsAddr,
 		"ERASURE_TOPIC_PREFIX":        &c.TopicPrefix,
 		"ERASURE_KAFKA_SASL_PASSWORD": &c.Kafka.SASL.Password,
 		"ERASURE_OPENSEARCH_PASSWORD": &c.Index.OpenSearch.Password,
@@ -222,6 +234,12 @@ func (c Config) Validate() error {
 	}
 	if c.TopicPrefix != "" && strings.ContainsAny(c.TopicPrefix, " /\\") {
 		errs = append(errs, fmt.Errorf("topic_prefix %q has characters Kafka refuses", c.TopicPrefix))
+	}
+	if (c.Web.TrustedProxyHeader == "") != (len(c.Web.TrustedProxies) == 0) {
+		errs = append(errs, errors.New("web.trusted_proxy_header and web.trusted_proxies go together"))
+	}
+	if c.Web.SessionTTL < 0 || c.Web.SessionIdle < 0 {
+		errs = append(errs, errors.New("web.session_ttl and web.session_idle must not be negative"))
 	}
 	if err := c.Receipts.validate(); err != nil {
 		errs = append(errs, err)

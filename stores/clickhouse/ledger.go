@@ -70,6 +70,8 @@ type Ledger struct {
 
 	mu          sync.Mutex // serialises every write; see the type comment
 	lastVersion uint64
+
+	attempts attemptCounters // see attempts.go
 }
 
 var _ stores.Ledger = (*Ledger)(nil)
@@ -142,6 +144,7 @@ func NewLedger(ctx context.Context, cfg Config) (*Ledger, error) {
 			digest     String,
 			bound_at   UInt64
 		) ENGINE = MergeTree() ORDER BY (request_id, bound_at, digest)`,
+		attemptsTableSQL(w.table(chLoginAttempts)),
 	}
 	for _, q := range stmts {
 		if err := w.conn.Exec(ctx, q); err != nil {

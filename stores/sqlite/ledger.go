@@ -66,6 +66,8 @@ func NewLedger(db *sql.DB) *Ledger {
 		`CREATE INDEX IF NOT EXISTS erasure_ledger_requests_unpublished
 			ON erasure_ledger_requests (completed_at) WHERE outcome IS NOT NULL AND published = 0`,
 		auditTableSQL("erasure_audit"),
+		attemptsTableSQL,
+		attemptsIndexSQL,
 	}}}
 }
 

@@ -16,6 +16,16 @@ import (
 // only. newLedger must return an empty ledger of its own for every call:
 // several subtests look at the whole audit log.
 func TestLedger(t *testing.T, newLedger func(t *testing.T) stores.Ledger) {
+	// Every ledger also keeps the sign-in attempt counters.
+	t.Run("AttemptLimiter", func(t *testing.T) {
+		testAttemptLimiter(t, func(t *testing.T) stores.AttemptLimiter {
+			l, ok := newLedger(t).(stores.AttemptLimiter)
+			if !ok {
+				t.Fatal("the ledger does not implement stores.AttemptLimiter")
+			}
+			return l
+		})
+	})
 	t.Run("PutRequestTwiceIsHarmless", func(t *testing.T) {
 		l := newLedger(t)
 		r := Request(LedgerBase, NewUUID(), NewUUID())
@@ -745,6 +755,154 @@ func testLedgerLateAndRefused(t *testing.T, newLedger func(t *testing.T) stores.
 		out.RequestDigest = ""
 		if _, _, err := l.Refuse(t.Context(), out, "Delete Contact"); !errors.Is(err, stores.ErrPermanent) {
 			t.Fatalf("Refuse without a digest: err = %v, want a permanent error", err)
+		}
+	})
+}
+
+// testAttemptLimiter checks the attempt counters: back-off, all-or-nothing
+// charging, reset, refund, forgetting and concurrent reservations.
+func testAttemptLimiter(t *testing.T, newLimiter func(t *testing.T) stores.AttemptLimiter) {
+	t0 := LedgerBase
+	reserve := func(t *testing.T, l stores.AttemptLimiter, at time.Duration, limits ...stores.AttemptLimit) (bool, time.Duration) {
+		t.Helper()
+		ok, wait, err := l.ReserveAttempt(t.Context(), t0.Add(at), limits...)
+		if err != nil {
+			t.Fatalf("ReserveAttempt: %v", err)
+		}
+		if ok != (wait == 0) {
+			t.Fatalf("ReserveAttempt = %v, %v: allowed and a wait disagree", ok, wait)
+		}
+		return ok, wait
+	}
+	policy := stores.AttemptPolicy{Free: 3, Base: time.Second, Max: 4 * time.Second, Forget: time.Hour}
+
+	t.Run("BackOffDoublesUpToTheCap", func(t *testing.T) {
+		l := newLimiter(t)
+		k := stores.AttemptLimit{Key: "k-" + NewUUID(), Policy: policy}
+		for i := range 3 {
+			if ok, _ := reserve(t, l, 0, k); !ok {
+				t.Fatalf("attempt %d refused, want %d free attempts", i+1, policy.Free)
+			}
+		}
+		steps := []struct {
+			at   time.Duration
+			ok   bool
+			wait time.Duration
+		}{
+			{0, false, time.Second},
+			{time.Second, true, 0}, // 4th: next after 2s
+			{2 * time.Second, false, time.Second},
+			{3 * time.Second, true, 0}, // 5th: next after 4s
+			{6 * time.Second, false, time.Second},
+			{7 * time.Second, true, 0}, // 6th: 8s, capped at 4s
+			{10 * time.Second, false, time.Second},
+			{11 * time.Second, true, 0},
+		}
+		for _, s := range steps {
+			if ok, wait := reserve(t, l, s.at, k); ok != s.ok || wait != s.wait {
+				t.Errorf("at +%v: allowed %v, wait %v; want %v, %v", s.at, ok, wait, s.ok, s.wait)
+			}
+		}
+	})
+
+	t.Run("ChargesAllKeysOrNone", func(t *testing.T) {
+		l := newLimiter(t)
+		a := stores.AttemptLimit{Key: "a-" + NewUUID(), Policy: stores.AttemptPolicy{Free: 1, Base: time.Minute, Max: time.Minute, Forget: time.Hour}}
+		b := stores.AttemptLimit{Key: "b-" + NewUUID(), Policy: stores.AttemptPolicy{Free: 2, Base: time.Minute, Max: time.Minute, Forget: time.Hour}}
+		if ok, _ := reserve(t, l, 0, a, b); !ok {
+			t.Fatal("first attempt refused")
+		}
+		if ok, wait := reserve(t, l, 0, a, b); ok || wait != time.Minute {
+			t.Fatalf("second attempt: allowed %v, wait %v; want refused for a minute", ok, wait)
+		}
+		// The refused attempt charged nothing: b has one attempt left.
+		if ok, _ := reserve(t, l, 0, b); !ok {
+			t.Fatal("b alone refused: the refused attempt was charged to it")
+		}
+		if ok, _ := reserve(t, l, 0, b); ok {
+			t.Fatal("b allowed past its free attempts")
+		}
+	})
+
+	t.Run("ResetStartsOver", func(t *testing.T) {
+		l := newLimiter(t)
+		k := stores.AttemptLimit{Key: "k-" + NewUUID(), Policy: policy}
+		for range 3 {
+			reserve(t, l, 0, k)
+		}
+		if ok, _ := reserve(t, l, 0, k); ok {
+			t.Fatal("allowed past the free attempts")
+		}
+		if err := l.ResetAttempts(t.Context(), k.Key, "unknown-"+NewUUID()); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if ok, _ := reserve(t, l, 0, k); !ok {
+				t.Fatalf("attempt %d after a reset refused", i+1)
+			}
+		}
+	})
+
+	t.Run("RefundTakesOneBack", func(t *testing.T) {
+		l := newLimiter(t)
+		k := stores.AttemptLimit{Key: "k-" + NewUUID(), Policy: policy}
+		reserve(t, l, 0, k)
+		reserve(t, l, 0, k)
+		if err := l.RefundAttempt(t.Context(), k.Key); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.RefundAttempt(t.Context(), "unknown-"+NewUUID()); err != nil {
+			t.Fatal(err)
+		}
+		// Two charged, one refunded: two of the three free attempts remain.
+		for i := range 2 {
+			if ok, _ := reserve(t, l, 0, k); !ok {
+				t.Fatalf("attempt %d after a refund refused", i+1)
+			}
+		}
+		if ok, _ := reserve(t, l, 0, k); ok {
+			t.Fatal("allowed past the free attempts: the refund took back more than one")
+		}
+	})
+
+	t.Run("IdleKeysAreForgotten", func(t *testing.T) {
+		l := newLimiter(t)
+		k := stores.AttemptLimit{Key: "k-" + NewUUID(), Policy: policy}
+		for range 3 {
+			reserve(t, l, 0, k)
+		}
+		for i := range 3 {
+			if ok, _ := reserve(t, l, policy.Forget, k); !ok {
+				t.Fatalf("attempt %d after Forget refused", i+1)
+			}
+		}
+	})
+
+	t.Run("ConcurrentReservationsAreCounted", func(t *testing.T) {
+		l := newLimiter(t)
+		k := stores.AttemptLimit{Key: "k-" + NewUUID(), Policy: stores.AttemptPolicy{Free: 5, Base: time.Minute, Max: time.Hour, Forget: 24 * time.Hour}}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		allowed := 0
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, _, err := l.ReserveAttempt(t.Context(), t0, k)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok {
+					mu.Lock()
+					allowed++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if allowed != 5 {
+			t.Errorf("%d of 50 concurrent reservations allowed, want 5", allowed)
 		}
 	})
 }

@@ -7,7 +7,7 @@
 // Sign in
 //   login-form, login-name, login-password, login-submit, login-error, login-sso
 // Shell
-//   nav-search, nav-audit (rendered only when permitted), user-name, user-roles, logout-button
+//   nav-search, nav-audit (rendered only when permitted), user-name, user-roles, logout-all-button, logout-button
 // Contact Search
 //   search-form, search-contact-id, search-customer, search-channel, search-agent, search-queue,
 //   search-from, search-to, search-submit, search-clear, search-results, search-table,
@@ -128,6 +128,8 @@ function shell(active) {
             h('div', {},
               h('div', { class: 'user-name', 'data-testid': 'user-name' }, session.user),
               h('div', { class: 'user-roles', 'data-testid': 'user-roles' }, session.roles.join(', ')))),
+          h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': 'logout-all-button', onclick: logoutAll,
+            title: 'End every session of this account' }, 'Sign out everywhere'),
           h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': 'logout-button', onclick: logout }, icon('logout'), 'Sign out'))),
       main)));
 }
@@ -191,6 +193,15 @@ function signedOut() {
 
 async function logout() {
   try { await api('/api/v1/logout', { method: 'POST' }); } catch { /* signed out either way */ }
+  signedOut();
+  location.hash = '#/login';
+  route();
+}
+
+// logoutAll ends every session of this account (a lost laptop, a shared
+// browser), this one included.
+async function logoutAll() {
+  try { await api('/api/v1/sessions/logout-all', { method: 'POST' }); } catch { /* signed out either way */ }
   signedOut();
   location.hash = '#/login';
   route();
