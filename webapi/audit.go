@@ -108,9 +108,12 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 // auditCSVHeader: a late entry has amends (the seq of the decision it
 // completes) and its one channel; a refused one has outcome "refused".
 // Columns after hash were added later, so earlier readers still work.
+// user is the principal; account says whether it is an "sso" or a "local"
+// one. SSO display names are not exported: the log holds principals only.
 var auditCSVHeader = []string{
 	"setting", "seq", "completed_at", "requested_at", "user", "functionality", "request_id",
 	"contact_ids", "outcome", "error_code", "channels", "replay_of", "hash", "amends", "request_digest",
+	"account",
 }
 
 // handleAuditCSV exports the filtered audit log, streamed in batches.
@@ -185,6 +188,7 @@ func auditCSVRow(e stores.AuditEntry) []string {
 		e.Hash,
 		amendsCell(e.Amends),
 		e.RequestDigest,
+		accountKind(e.Actor),
 	}
 	for i, v := range row {
 		row[i] = csvSafe(v)

@@ -73,6 +73,9 @@ func usersFromConfig(users []User) ([]account, error) {
 		if !principalRE.MatchString(u.Name) {
 			return nil, fmt.Errorf("user #%d: name must match %s", i+1, principalRE)
 		}
+		if IsSSOName(u.Name) {
+			return nil, fmt.Errorf("user #%d: name must not start with %q: that prefix is reserved for single sign-on accounts", i+1, ssoPrefix)
+		}
 		if seen[u.Name] {
 			return nil, fmt.Errorf("user %q configured twice", u.Name)
 		}
@@ -94,6 +97,9 @@ func tokensFromConfig(tokens []APIToken) ([]account, error) {
 	for i, t := range tokens {
 		if !principalRE.MatchString(t.Name) {
 			return nil, fmt.Errorf("API token #%d: name must match %s", i+1, principalRE)
+		}
+		if IsSSOName(t.Name) {
+			return nil, fmt.Errorf("API token #%d: name must not start with %q: that prefix is reserved for single sign-on accounts", i+1, ssoPrefix)
 		}
 		if seen[t.Name] {
 			return nil, fmt.Errorf("API token %q configured twice", t.Name)

@@ -61,6 +61,11 @@ type meResponse struct {
 	Permissions []string `json:"permissions"`
 	CSRFToken   string   `json:"csrf_token,omitempty"`
 	Auth        string   `json:"auth"` // "session" or "token"
+	// Account is "sso" or "local"; DisplayName is an SSO user's name for
+	// the UI, while User stays the principal that requests and the audit
+	// log carry.
+	Account     string `json:"account"`
+	DisplayName string `json:"display_name,omitempty"`
 }
 
 // handleLogin signs in with name and password. A failed login says the same
@@ -106,17 +111,18 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err := s.attempts.RefundAttempt(ctx, keys.addr); err != nil {
 		s.log.WarnContext(ctx, "refunding a sign-in attempt failed", "error", err)
 	}
-	sess := s.startSession(w, acc.name, acc.roles)
+	sess := s.startSession(w, acc.name, "", acc.roles)
 	s.log.Info("signed in", "user", acc.name, "method", "password")
 	writeJSON(w, http.StatusOK, meResponse{
 		User: sess.user, Roles: sess.roles, Permissions: permissionsOf(sess.roles),
-		CSRFToken: sess.csrf, Auth: "session",
+		CSRFToken: sess.csrf, Auth: "session", Account: accountKind(sess.user),
 	})
 }
 
-// startSession creates a session and sets its cookie.
-func (s *Server) startSession(w http.ResponseWriter, user string, roles []string) *session {
-	cookie, sess := s.sessions.create(user, roles)
+// startSession creates a session and sets its cookie. display is the SSO
+// user's name for the UI, empty for local accounts.
+func (s *Server) startSession(w http.ResponseWriter, user, display string, roles []string) *session {
+	cookie, sess := s.sessions.createDisplayed(user, display, roles)
 	http.SetCookie(w, &http.Cookie{
 		Name:     sessionCookie,
 		Value:    cookie,
@@ -167,9 +173,9 @@ func (s *Server) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
-	resp := meResponse{User: p.Name, Roles: p.Roles, Permissions: p.Permissions, Auth: "token"}
+	resp := meResponse{User: p.Name, Roles: p.Roles, Permissions: p.Permissions, Auth: "token", Account: accountKind(p.Name)}
 	if p.Session != nil {
-		resp.CSRFToken, resp.Auth = p.Session.csrf, "session"
+		resp.CSRFToken, resp.Auth, resp.DisplayName = p.Session.csrf, "session", p.Session.display
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -203,15 +203,15 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		fail("claims", err)
 		return
 	}
-	name := ""
-	for _, k := range []string{"preferred_username", "email", "sub"} {
-		if v, _ := claims[k].(string); v != "" {
-			name = v
-			break
-		}
+	if idt.Subject == "" {
+		fail("no subject", nil)
+		return
 	}
+	// Identified by issuer and subject, in a namespace no local account can
+	// take; the user name or email is only shown, never trusted as a name.
+	name := ssoPrincipal(idt.Issuer, idt.Subject)
 	if !principalRE.MatchString(name) {
-		fail("user name not usable as a principal", nil)
+		fail("principal does not match the principal pattern", nil)
 		return
 	}
 	roles := s.oidc.rolesOf(stringsOf(claims[s.oidc.cfg.GroupsClaim]))
@@ -219,9 +219,9 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		fail("no roles for the user's groups", nil)
 		return
 	}
-	s.startSession(w, name, roles)
+	s.startSession(w, name, ssoDisplayName(claims), roles)
 	// Logged by subject: an opaque, stable ID for the account, where the
-	// session's name is often an email address or a personal user name.
+	// display name is often an email address or a personal user name.
 	s.log.Info("signed in", "sub", idt.Subject, "method", "oidc")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -105,7 +105,8 @@ func TestOIDCSignIn(t *testing.T) {
 	var got meResponse
 	_ = json.NewDecoder(me.Body).Decode(&got)
 	me.Body.Close()
-	if got.User != "pat.sso" || len(got.Roles) != 1 || got.Roles[0] != "dpo" {
+	if got.User != ssoPrincipal(idp.URL, "u-1") || got.DisplayName != "pat.sso" || got.Account != "sso" ||
+		len(got.Roles) != 1 || got.Roles[0] != "dpo" {
 		t.Fatalf("me: %+v", got)
 	}
 
@@ -200,11 +201,12 @@ func (b *syncBuffer) String() string {
 func TestOIDCSignInLogsSubjectOnly(t *testing.T) {
 	const sub, email, username = "a8f3c2e1-5d4b-4e7a-9c6f-0b1d2e3f4a5b", "pat.example@example.com", "pat.sso"
 	for _, tt := range []struct {
-		name     string
-		ident    map[string]string
-		wantUser string // the session's name, unchanged by what is logged
+		name        string
+		ident       map[string]string
+		wantDisplay string // the session's display name, unchanged by what is logged
 	}{
-		{"email only", map[string]string{"sub": sub, "email": email}, email},
+		{"unverified email only", map[string]string{"sub": sub, "email": email}, ""},
+		{"verified email only", map[string]string{"sub": sub, "email": email, "email_verified": "true"}, email},
 		{"user name and email", map[string]string{"sub": sub, "preferred_username": username, "email": email}, username},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,8 +238,8 @@ func TestOIDCSignInLogsSubjectOnly(t *testing.T) {
 			var got meResponse
 			_ = json.NewDecoder(me.Body).Decode(&got)
 			me.Body.Close()
-			if got.User != tt.wantUser {
-				t.Errorf("session user = %q, want %q", got.User, tt.wantUser)
+			if want := ssoPrincipal(idp.URL, sub); got.User != want || got.DisplayName != tt.wantDisplay {
+				t.Errorf("session user %q, display %q; want %q, %q", got.User, got.DisplayName, want, tt.wantDisplay)
 			}
 
 			out := logs.String()

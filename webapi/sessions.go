@@ -16,7 +16,8 @@ const sessionCookie = "erasure_session"
 // restart signs everyone out.
 type session struct {
 	id      string // hex SHA-256 of the cookie value; the value itself is not kept
-	user    string
+	user    string // the principal: requested_by, the audit log's user
+	display string // an SSO user's name for the UI only; empty for local accounts
 	roles   []string
 	csrf    string
 	expires time.Time // absolute end
@@ -56,11 +57,17 @@ func sessionID(cookie string) string {
 
 // create starts a session and returns the cookie value.
 func (st *sessionStore) create(user string, roles []string) (string, *session) {
+	return st.createDisplayed(user, "", roles)
+}
+
+// createDisplayed is create with a display name beside the principal.
+func (st *sessionStore) createDisplayed(user, display string, roles []string) (string, *session) {
 	cookie := randomToken()
 	now := st.now()
 	s := &session{
 		id:       sessionID(cookie),
 		user:     user,
+		display:  display,
 		roles:    slices.Clone(roles),
 		csrf:     randomToken(),
 		expires:  now.Add(st.ttl),

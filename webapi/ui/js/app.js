@@ -7,7 +7,8 @@
 // Sign in
 //   login-form, login-name, login-password, login-submit, login-error, login-sso
 // Shell
-//   nav-search, nav-audit (rendered only when permitted), user-name, user-roles, logout-all-button, logout-button
+//   nav-search, nav-audit (rendered only when permitted), user-name, account-kind (data-kind sso|local),
+//   user-roles, logout-all-button, logout-button
 // Contact Search
 //   search-form, search-contact-id, search-customer, search-channel, search-agent, search-queue,
 //   search-from, search-to, search-submit, search-clear, search-results, search-table,
@@ -38,12 +39,12 @@
 //   audit-form, audit-setting (Setting name, read-only), audit-setting-badge, audit-user, audit-from,
 //   audit-to, audit-functionality, audit-contact-id, audit-apply, audit-clear, audit-export,
 //   audit-results, audit-table, audit-row (attributes data-request-id, data-seq, data-status, and
-//   data-amends on a late entry), audit-late, audit-user-cell,
+//   data-amends on a late entry), audit-late, audit-user-cell (data-principal; holds an account-kind),
 //   audit-contacts, audit-status, audit-expand, audit-detail, audit-channel-table,
 //   audit-channel-<channel>, audit-empty, audit-error, audit-page, audit-prev, audit-next
 
 import { api, setCsrf, setUnauthorizedHandler } from './api.js';
-import { h, icon } from './dom.js';
+import { h, icon, accountBadge } from './dom.js';
 import { live } from './live.js';
 import { closeAnyModal } from './modal.js';
 import { renderLogin } from './views/login.js';
@@ -124,9 +125,10 @@ function shell(active) {
         crumbs,
         h('div', { class: 'topbar-right' },
           h('div', { class: 'user-chip' },
-            h('span', { class: 'avatar', 'aria-hidden': 'true' }, session.user.slice(0, 2)),
+            h('span', { class: 'avatar', 'aria-hidden': 'true' }, (session.display_name || session.user).slice(0, 2)),
             h('div', {},
-              h('div', { class: 'user-name', 'data-testid': 'user-name' }, session.user),
+              h('div', { class: 'user-name', title: session.user },
+                h('span', { 'data-testid': 'user-name' }, session.display_name || session.user), ' ', accountBadge(session.user)),
               h('div', { class: 'user-roles', 'data-testid': 'user-roles' }, session.roles.join(', ')))),
           h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': 'logout-all-button', onclick: logoutAll,
             title: 'End every session of this account' }, 'Sign out everywhere'),
@@ -164,7 +166,7 @@ function route() {
     renderContact(main, { id: decodeURIComponent(parts[1]), navigate, setTitle, session, lastSearch });
   } else if (page === 'audit' && can('audit.read')) {
     shell('audit');
-    renderAudit(main, { params, navigate, setTitle, config });
+    renderAudit(main, { params, navigate, setTitle, config, session });
   } else {
     shell('');
     setTitle('Not available');

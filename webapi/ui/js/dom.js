@@ -126,6 +126,16 @@ export const STATUS_LABELS = {
   not_found: 'Not found', refused: 'Refused',
 };
 
+// accountBadge marks a principal as a single sign-on or a local account;
+// SSO principals, and only they, start with "sso:".
+export function accountBadge(principal) {
+  const sso = /^sso:/i.test(principal || '');
+  return h('span', {
+    class: `badge nodot badge-account${sso ? ' badge-sso' : ''}`, 'data-testid': 'account-kind', 'data-kind': sso ? 'sso' : 'local',
+    title: sso ? 'Single sign-on account' : 'Local account',
+  }, sso ? 'SSO' : 'local');
+}
+
 export function statusBadge(status, testid, pendingLabel) {
   const label = status === 'pending' && pendingLabel ? pendingLabel : STATUS_LABELS[status] || status;
   return h('span', { class: `badge badge-${status}`, 'data-testid': testid, 'data-status': status }, label);

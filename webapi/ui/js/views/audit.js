@@ -11,11 +11,12 @@
 import { api, query } from '../api.js';
 import {
   h, icon, fmtDateTime, fmtNumber, channelLabel, artefactLabel, statusBadge, failureReason, dateToISO, sumDeleted,
+  accountBadge,
 } from '../dom.js';
 
 const PAGE_SIZE = 50;
 
-export function renderAudit(main, { params, navigate, setTitle, config }) {
+export function renderAudit(main, { params, navigate, setTitle, config, session }) {
   setTitle('Audit Log');
   const setting = (config && config.setting) || 'Data Deletion';
   const functionalities = (config && config.functionalities) || ['Delete Contact', 'Bulk Delete', 'Upstream Request', 'Replay'];
@@ -67,10 +68,10 @@ export function renderAudit(main, { params, navigate, setTitle, config }) {
       h('div', { class: 'page-actions' }, h('span', { class: 'badge badge-setting nodot', 'data-testid': 'audit-setting-badge' }, `Setting: ${setting}`), exportLink)),
     h('section', { class: 'card', 'aria-label': 'Filters' }, form),
     results);
-  load(results, params, apiParams, navigate);
+  load(results, params, apiParams, navigate, session);
 }
 
-async function load(box, params, apiParams, navigate) {
+async function load(box, params, apiParams, navigate, session) {
   const page = Math.max(1, parseInt(params.page || '1', 10) || 1);
   const head = h('div', { class: 'card-head' }, h('h2', { id: 'audit-results-title', class: 'grow' }, 'Entries'));
   box.replaceChildren(head, h('div', { class: 'empty', 'aria-busy': 'true' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' Loading…'));
@@ -100,7 +101,7 @@ async function load(box, params, apiParams, navigate) {
     },
       h('td', {}, toggle),
       h('td', { class: 'nowrap' }, fmtDateTime(e.completed_at, true), h('div', { class: 'sub' }, `requested ${fmtDateTime(e.requested_at, true)}`)),
-      h('td', { 'data-testid': 'audit-user-cell' }, e.actor),
+      actorCell(e.actor, session),
       h('td', {}, e.functionality, e.replay_of ? h('div', { class: 'sub mono' }, `replay of ${e.replay_of}`) : null,
         e.amends ? h('div', { class: 'sub', 'data-testid': 'audit-late' }, `late result for entry #${e.amends}`) : null),
       h('td', { class: 'id-cell', 'data-testid': 'audit-contacts' }, contactList(e.contact_ids)),
@@ -133,6 +134,16 @@ async function load(box, params, apiParams, navigate) {
       h('span', { class: 'spacer' }),
       h('button', { type: 'button', class: 'btn btn-sm', disabled: page <= 1, 'data-testid': 'audit-prev', onclick: () => go(page - 1) }, 'Previous'),
       h('button', { type: 'button', class: 'btn btn-sm', disabled: !res.has_more, 'data-testid': 'audit-next', onclick: () => go(page + 1) }, 'Next')));
+}
+
+// actorCell shows who asked, marked SSO or local. The log holds principals
+// only; an SSO user's display name is known for the signed-in user alone
+// (from their session), so others' SSO entries show the principal. The
+// principal is always in the title and data-principal.
+function actorCell(actor, session) {
+  const mine = session && session.display_name && actor === session.user;
+  return h('td', { 'data-testid': 'audit-user-cell', 'data-principal': actor, title: actor },
+    mine ? session.display_name : actor, ' ', accountBadge(actor));
 }
 
 // receiptLink downloads the signed receipt of a request (every entry of it,
