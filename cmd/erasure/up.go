@@ -71,7 +71,7 @@ func up(ctx context.Context, cfg app.Config, logger *slog.Logger, stdout io.Writ
 		return err
 	}
 	if len(cfg.Kafka.Brokers) == 0 {
-		broker, err := kafka.StartEmbedded(ctx, filepath.Join(cfg.DataDir, "kafka"), cfg.Kafka.EmbeddedPort, cfg.Partitions, logger.With("component", "broker"))
+		broker, err := kafka.StartEmbedded(ctx, filepath.Join(cfg.DataDir, "kafka"), cfg.Kafka.EmbeddedPort, cfg.Partitions, logger)
 		if err != nil {
 			return fmt.Errorf("embedded broker: %w", err)
 		}
