@@ -45,9 +45,15 @@ type Channel struct {
 	// Binder is required: no store is touched for a request until its ID is
 	// known to be bound to the content at hand.
 	Binder RequestBinder
-	Rule   schemas.ContactIDRule
-	Now    func() time.Time
-	Logger *slog.Logger
+	// States is required for contact-search: it deletes only for a request
+	// the ledger knows whose artefact channels all succeeded.
+	States RequestStates
+	// Required are the channels of the data map in force, as the
+	// aggregator waits for them.
+	Required []schemas.Channel
+	Rule     schemas.ContactIDRule
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Register adds the channel's handler to a router: it reads its phase's
@@ -59,6 +65,9 @@ func (c *Channel) Register(r *message.Router, cfg RouterConfig, topics schemas.T
 		topic, handle = topics.Finalize(), c.handleFinalize
 	}
 	h := r.AddHandler("channel-"+string(c.Name), topic, sub, topics.ChannelResults(), pub, handle)
+	if c.Name == schemas.ChannelContactSearch {
+		h.AddMiddleware(Verify(cfg.Keys, topic))
+	}
 	h.AddMiddleware(c.failureResult)
 	h.AddMiddleware(HandlerStack(cfg, c.Logger)...)
 }
@@ -89,6 +98,9 @@ func (c *Channel) handleFinalize(msg *message.Message) ([]*message.Message, erro
 		return nil, fmt.Errorf("%w: finalize of request_id %s carries no request digest", schemas.ErrInvalidEvent, fin.RequestID)
 	}
 	if err := c.checkBinding(msg.Context(), fin.RequestID, fin.RequestDigest); err != nil {
+		return nil, err
+	}
+	if err := c.checkPhase1(msg.Context(), fin.RequestID); err != nil {
 		return nil, err
 	}
 	return c.erase(msg.Context(), fin.RequestID, fin.RequestDigest, fin.ContactIDs)

@@ -120,6 +120,7 @@ func TestChannelFinalizeChecksBinding(t *testing.T) {
 	c := newChannel(schemas.ChannelContactSearch, er, b)
 	_, req := requestMsg(t, tC1)
 	b.BindRequest(t.Context(), tReqID, req.ContentDigest())
+	c.States = phase1Succeeded(req)
 	finalize := func(digest string) (*message.Message, error) {
 		fin := &schemas.FinalizeRequested{RequestID: tReqID, ContactIDs: []string{tC1}, RequestedAt: time.Now().UTC(), RequestDigest: digest}
 		m, err := producers.NewMessage(fin, tReqID)

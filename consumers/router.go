@@ -31,6 +31,9 @@ type RouterConfig struct {
 	DLQTopic string
 	// CloseTimeout bounds the drain on shutdown.
 	CloseTimeout time.Duration
+	// Keys verify internal events (finalize, channel results) before they
+	// are decoded; without keys every internal event is refused.
+	Keys *schemas.Keyring
 }
 
 // Defaults fills zero fields.

@@ -39,6 +39,11 @@ const (
 	HeaderCorrelationID = "erasure-correlation-id"
 	HeaderDLQReason     = "erasure-dlq-reason"
 	HeaderDLQTopic      = "erasure-dlq-source-topic"
+
+	// HeaderSignature is the hex HMAC-SHA256 of the payload of an internal
+	// event, and HeaderKeyID names the key it was made with.
+	HeaderSignature = "erasure-signature"
+	HeaderKeyID     = "erasure-key-id"
 )
 
 // Event type names, used in headers and as the "type" field of every event.

@@ -53,6 +53,10 @@ type AuditEntry struct {
 	RequestDigest string `json:"request_digest,omitempty"`
 	PrevHash      string `json:"prev_hash"`
 	Hash          string `json:"hash"`
+	// Signature is the base64 Ed25519 signature of the writer's audit key
+	// over Hash (see SignAudit). Like Hash it is not hashed, and it is
+	// omitted when empty: entries written without a key stay unsigned.
+	Signature string `json:"signature,omitempty"`
 }
 
 // AuditFilter selects audit entries; zero fields do not filter.
@@ -216,7 +220,7 @@ func NormalizeAudit(e AuditEntry) AuditEntry {
 }
 
 // AuditHash computes an audit entry's hash: hex(SHA-256(prev_hash ||
-// canonical JSON of the entry without its "hash" member)). Canonical JSON is
+// canonical JSON of the entry without its "hash" and "signature" members)). Canonical JSON is
 // the entry's JSON form (times in UTC RFC 3339, empty lists as []) with every
 // object's keys sorted, no whitespace and no HTML escaping, so an external
 // verifier can reproduce it; the first entry's prev_hash is "". Every Ledger
@@ -224,7 +228,7 @@ func NormalizeAudit(e AuditEntry) AuditEntry {
 // interchangeable.
 func AuditHash(e AuditEntry) (string, error) {
 	e = NormalizeAudit(e)
-	e.Hash = ""
+	e.Hash, e.Signature = "", ""
 	raw, err := json.Marshal(e)
 	if err != nil {
 		return "", Permanent(fmt.Errorf("audit: encode entry: %w", err))

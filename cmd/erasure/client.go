@@ -94,6 +94,7 @@ func (c *pipelineClient) publish(ctx context.Context, reqs []schemas.DeletionReq
 		if outs, err = sub.Subscribe(ctx, c.q.Topics.Outcomes()); err != nil {
 			return nil, close, err
 		}
+		outs = c.verified(ctx, outs, stderr)
 	}
 	const chunk = 500
 	for start := 0; start < len(reqs); start += chunk {

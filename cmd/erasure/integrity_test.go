@@ -428,7 +428,7 @@ func runAggregator(t *testing.T, p *pipeline, pub message.Publisher) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := testLogger(t)
-	rcfg := consumers.RouterConfig{DLQTopic: p.app.Topics.DLQ()}
+	rcfg := consumers.RouterConfig{DLQTopic: p.app.Topics.DLQ(), Keys: p.app.EventKeys}
 	router, err := consumers.NewRouter(rcfg, p.app.Publisher, app.Quieter(logger, 0))
 	if err != nil {
 		t.Fatal(err)

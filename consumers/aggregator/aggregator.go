@@ -90,6 +90,11 @@ func (a *Aggregator) Register(r *message.Router, cfg consumers.RouterConfig, req
 		{"aggregator-results", a.Topics.ChannelResults(), results, a.onResult},
 	} {
 		hd := r.AddNoPublisherHandler(h.name, h.topic, h.sub, h.fn)
+		// Results are produced by erasure's channels only; requests come
+		// from upstream unsigned and are checked by schema alone.
+		if h.topic == a.Topics.ChannelResults() {
+			hd.AddMiddleware(consumers.Verify(cfg.Keys, h.topic))
+		}
 		hd.AddMiddleware(consumers.HandlerStack(cfg, a.Logger)...)
 	}
 }

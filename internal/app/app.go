@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -64,8 +65,15 @@ type Stores struct {
 type Option func(*options)
 
 type options struct {
-	prepare func(ctx context.Context, st *Stores) error
-	logger  *slog.Logger
+	prepare  func(ctx context.Context, st *Stores) error
+	logger   *slog.Logger
+	auditKey ed25519.PrivateKey
+}
+
+// WithAuditKey makes the ledger sign every audit entry it appends with key
+// (the receipt key): the aggregator's ledger writes.
+func WithAuditKey(key ed25519.PrivateKey) Option {
+	return func(o *options) { o.auditKey = key }
 }
 
 // WithLogger gives the stores that work in the background (OpenSearch's
@@ -165,7 +173,7 @@ func OpenStores(ctx context.Context, cfg Config, opts ...Option) (*Stores, func(
 		if cfg.Ledger.Database != "" {
 			c.Database = cfg.Ledger.Database
 		}
-		led, err := clickhouse.NewLedger(ctx, c)
+		led, err := clickhouse.NewLedger(ctx, c, clickhouse.WithAuditKey(o.auditKey))
 		if err != nil {
 			return fail(err)
 		}
@@ -176,7 +184,7 @@ func OpenStores(ctx context.Context, cfg Config, opts ...Option) (*Stores, func(
 		if err != nil {
 			return fail(err)
 		}
-		s.Ledger = sqlite.NewLedger(ldb)
+		s.Ledger = sqlite.NewLedger(ldb, sqlite.WithAuditKey(o.auditKey))
 	}
 	s.Locator = &locate.Locator{Map: dm, Rule: rule, Index: s.Index, Objects: s.Objects, Warehouse: s.Warehouse}
 	if o.prepare != nil {
@@ -197,10 +205,13 @@ type App struct {
 	Topics    schemas.Topics
 	// Kafka is the broker configuration every client of this process uses.
 	Kafka kafka.Config
+	// EventKeys sign what Publisher publishes and verify internal events.
+	EventKeys *schemas.Keyring
 
 	logger    *slog.Logger
 	router    *message.Router
 	agg       *aggregator.Aggregator
+	anchorer  *anchorer
 	web       *webapi.Server
 	feedSub   message.Subscriber
 	webLn     net.Listener
@@ -244,7 +255,18 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 		a.Topics.Requests(), a.Topics.Finalize(), a.Topics.ChannelResults(), a.Topics.Outcomes(), a.Topics.DLQ()); err != nil {
 		return fail(fmt.Errorf("topics: %w", err))
 	}
-	st, closeStores, err := OpenStores(ctx, cfg, append(opts, WithLogger(logger.With("component", "stores")))...)
+	opts = append(opts, WithLogger(logger.With("component", "stores")))
+	var auditKey ed25519.PrivateKey
+	if slices.Contains(roles, RoleAggregator) {
+		// The aggregator is the audit log's writer: it signs each entry.
+		k, err := cfg.ReceiptKey()
+		if err != nil {
+			return fail(fmt.Errorf("audit signing key: %w", err))
+		}
+		auditKey = k
+		opts = append(opts, WithAuditKey(k))
+	}
+	st, closeStores, err := OpenStores(ctx, cfg, opts...)
 	if err != nil {
 		return fail(err)
 	}
@@ -267,9 +289,15 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 		return fail(err)
 	}
 	cleanups = append(cleanups, func() { pub.Close() })
-	a.Publisher = pub
+	if a.EventKeys, err = cfg.EventKeys(true); err != nil {
+		return fail(fmt.Errorf("event keys: %w", err))
+	}
+	// Every event this process publishes is signed here; the dlq is fed
+	// unsigned, so that a refused event never leaves with our signature.
+	signed := producers.SigningPublisher{Publisher: pub, Keys: a.EventKeys}
+	a.Publisher = signed
 
-	rcfg := consumers.RouterConfig{DLQTopic: a.Topics.DLQ()}
+	rcfg := consumers.RouterConfig{DLQTopic: a.Topics.DLQ(), Keys: a.EventKeys}
 	router, err := consumers.NewRouter(rcfg, pub, Quieter(logger, slog.LevelWarn))
 	if err != nil {
 		return fail(err)
@@ -295,8 +323,9 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 		if err != nil {
 			return fail(err)
 		}
-		c := &consumers.Channel{Name: schemas.Channel(ch), Eraser: st.Locator, Binder: st.Ledger, Rule: st.Rule, Logger: logger}
-		c.Register(router, rcfg, a.Topics, sub, pub)
+		c := &consumers.Channel{Name: schemas.Channel(ch), Eraser: st.Locator, Binder: st.Ledger, States: st.Ledger,
+			Required: st.DataMap.ChannelsFor(), Rule: st.Rule, Logger: logger}
+		c.Register(router, rcfg, a.Topics, sub, signed)
 	}
 	if slices.Contains(roles, RoleAggregator) {
 		reqSub, err := subscriber(schemas.GroupAggregatorRequests, true)
@@ -307,9 +336,14 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 		if err != nil {
 			return fail(err)
 		}
-		a.agg = &aggregator.Aggregator{Ledger: st.Ledger, Publisher: pub, Topics: a.Topics, Rule: st.Rule,
+		a.agg = &aggregator.Aggregator{Ledger: st.Ledger, Publisher: signed, Topics: a.Topics, Rule: st.Rule,
 			Required: st.DataMap.ChannelsFor(), Deadline: cfg.Deadline, Logger: logger.With("role", RoleAggregator)}
 		a.agg.Register(router, rcfg, reqSub, resSub)
+		anchors, err := cfg.AuditAnchors(ctx)
+		if err != nil {
+			return fail(fmt.Errorf("audit anchors: %w", err))
+		}
+		a.anchorer = &anchorer{ledger: st.Ledger, anchors: anchors, key: auditKey, logger: logger.With("role", RoleAggregator)}
 	}
 	listen := func(addr string) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
@@ -320,7 +354,7 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 		return ln, nil
 	}
 	if slices.Contains(roles, RoleWebAPI) {
-		req := &producers.Requester{Publisher: pub, Topics: a.Topics, Channels: st.DataMap.ChannelsFor(), Rule: st.Rule}
+		req := &producers.Requester{Publisher: signed, Topics: a.Topics, Channels: st.DataMap.ChannelsFor(), Rule: st.Rule}
 		receiptKey, err := cfg.ReceiptKey()
 		if err != nil {
 			return fail(err)
@@ -378,6 +412,7 @@ func (a *App) Run(ctx context.Context) error {
 	g.Go(func() error { return a.router.Run(ctx) })
 	if a.agg != nil {
 		g.Go(func() error { return a.agg.RunDeadlines(ctx, time.Second) })
+		g.Go(func() error { return a.anchorer.run(ctx) })
 	}
 	serve := func(ln net.Listener, h http.Handler) {
 		// Slow or idle clients cannot hold connections open. The websocket

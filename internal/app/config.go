@@ -54,6 +54,10 @@ type Config struct {
 
 	Receipts ReceiptsConfig `yaml:"receipts"`
 
+	Audit AuditConfig `yaml:"audit"`
+
+	Events EventsConfig `yaml:"events"`
+
 	// DemoContacts is how many contacts `erasure up` seeds on first start.
 	DemoContacts int `yaml:"demo_contacts"`
 }
@@ -120,7 +124,8 @@ type ReceiptsConfig struct {
 	// block, as `openssl genpkey -algorithm ed25519` writes it. Empty means
 	// receipt.key in the data directory, created on first start. In production mount the key as a secret and
 	// name it here; a named file must exist, so that replicas never each
-	// invent a key of their own.
+	// invent a key of their own. The same key signs every audit entry and
+	// anchor the aggregator writes, so the aggregator needs it too.
 	KeyFile string `yaml:"key_file"`
 }
 
@@ -184,6 +189,9 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 			*p = v
 		}
 	}
+	if err := c.Events.applyEnv(lookup); err != nil {
+		return err
+	}
 	if v, ok := lookup("ERASURE_OIDC_CLIENT_SECRET"); ok && c.Web.OIDC != nil {
 		c.Web.OIDC.ClientSecret = v
 	}
@@ -241,7 +249,22 @@ func (c Config) Validate() error {
 	if c.Web.SessionTTL < 0 || c.Web.SessionIdle < 0 {
 		errs = append(errs, errors.New("web.session_ttl and web.session_idle must not be negative"))
 	}
+	// Single sign-on principals start with "sso:"; a local account of that
+	// name could pass for an SSO user in requests and the audit log.
+	for i, u := range c.Web.Users {
+		if webapi.IsSSOName(u.Name) {
+			errs = append(errs, fmt.Errorf("web.users[%d]: name must not start with \"sso:\": that prefix is reserved for single sign-on accounts", i))
+		}
+	}
+	for i, t := range c.Web.APITokens {
+		if webapi.IsSSOName(t.Name) {
+			errs = append(errs, fmt.Errorf("web.api_tokens[%d]: name must not start with \"sso:\": that prefix is reserved for single sign-on accounts", i))
+		}
+	}
 	if err := c.Receipts.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Audit.Anchors.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	for kind, v := range map[string]string{"index": c.Index.Kind, "objects": c.Objects.Kind, "warehouse": c.Warehouse.Kind, "ledger": c.Ledger.Kind} {

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,6 +73,17 @@ type Ledger struct {
 	lastVersion uint64
 
 	attempts attemptCounters // see attempts.go
+
+	auditKey ed25519.PrivateKey
+}
+
+// LedgerOption configures a Ledger.
+type LedgerOption func(*Ledger)
+
+// WithAuditKey signs every audit entry the ledger appends with key, and
+// checks signatures with its public half in VerifyChain.
+func WithAuditKey(key ed25519.PrivateKey) LedgerOption {
+	return func(l *Ledger) { l.auditKey = key }
 }
 
 var _ stores.Ledger = (*Ledger)(nil)
@@ -87,12 +99,15 @@ const (
 // NewLedger connects to ClickHouse (the same configuration as the
 // warehouse) and creates the ledger's tables if they are missing. The
 // database must exist.
-func NewLedger(ctx context.Context, cfg Config) (*Ledger, error) {
+func NewLedger(ctx context.Context, cfg Config, opts ...LedgerOption) (*Ledger, error) {
 	w, err := NewWarehouse(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	l := &Ledger{w: w}
+	for _, o := range opts {
+		o(l)
+	}
 	stmts := []string{
 		`CREATE TABLE IF NOT EXISTS ` + w.table(chLedgerRequests) + ` (
 			request_id   String,
@@ -135,7 +150,8 @@ func NewLedger(ctx context.Context, cfg Config) (*Ledger, error) {
 			prev_hash     String,
 			hash          String,
 			amends        UInt64,
-			request_digest String
+			request_digest String,
+			signature     String
 		) ENGINE = MergeTree() ORDER BY seq`,
 		// Plain MergeTree: every binding row is kept, so the earliest one
 		// can always be found (a replacing engine could keep a later copy).
@@ -160,12 +176,13 @@ func NewLedger(ctx context.Context, cfg Config) (*Ledger, error) {
 }
 
 // addAuditColumns adds the columns an audit table created before late and
-// refused entries lacks. Rows written before read them as 0 and "", which is
+// refused entries, or before signatures, lacks. Rows written before read them as 0 and "", which is
 // what their entries hashed as.
 func (l *Ledger) addAuditColumns(ctx context.Context) error {
 	for _, c := range []struct{ name, def string }{
 		{"amends", "UInt64 DEFAULT 0"},
 		{"request_digest", "String DEFAULT ''"},
+		{"signature", "String DEFAULT ''"},
 	} {
 		has := func() (bool, error) {
 			var n uint64
@@ -552,6 +569,7 @@ func (l *Ledger) complete(ctx context.Context, out schemas.DeletionCompleted, fu
 		if err != nil {
 			return out, false, err
 		}
+		stores.SignAudit(&e, l.auditKey)
 		if err := l.appendAudit(ctx, e); err != nil {
 			return out, false, err
 		}
@@ -582,8 +600,8 @@ func (l *Ledger) complete(ctx context.Context, out schemas.DeletionCompleted, fu
 }
 
 var (
-	chAuditCols  = []string{"seq", "request_id", "setting", "functionality", "actor", "contact_ids", "status", "error_code", "channels", "requested_at", "completed_at", "replay_of", "prev_hash", "hash", "amends", "request_digest"}
-	chAuditTypes = []string{"UInt64", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "UInt64", "String"}
+	chAuditCols  = []string{"seq", "request_id", "setting", "functionality", "actor", "contact_ids", "status", "error_code", "channels", "requested_at", "completed_at", "replay_of", "prev_hash", "hash", "amends", "request_digest", "signature"}
+	chAuditTypes = []string{"UInt64", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "UInt64", "String", "String"}
 )
 
 // auditHead returns the seq and hash of the last audit entry, or 0 and ""
@@ -761,6 +779,7 @@ func (l *Ledger) amend(ctx context.Context, res schemas.ChannelCompleted) (store
 	if err != nil {
 		return stores.AuditEntry{}, false, err
 	}
+	stores.SignAudit(&e, l.auditKey)
 	if err := l.appendAudit(ctx, e); err != nil {
 		return stores.AuditEntry{}, false, err
 	}
@@ -793,6 +812,7 @@ func (l *Ledger) Refuse(ctx context.Context, out schemas.DeletionCompleted, func
 	}
 	e, err := stores.NewAuditEntry(out, functionality, prevSeq+1, prevHash)
 	if err == nil {
+		stores.SignAudit(&e, l.auditKey)
 		err = l.appendAudit(ctx, e)
 	}
 	if err != nil {
@@ -816,7 +836,7 @@ func (l *Ledger) appendAudit(ctx context.Context, e stores.AuditEntry) error {
 	return l.chInsert(ctx, chLedgerAudit, chAuditCols, chAuditTypes, []string{
 		strconv.FormatInt(e.Seq, 10), e.RequestID, e.Setting, e.Functionality, e.Actor, string(contactIDs),
 		string(e.Status), e.ErrorCode, string(channels), stores.FormatTime(e.RequestedAt), stores.FormatTime(e.CompletedAt),
-		e.ReplayOf, e.PrevHash, e.Hash, strconv.FormatInt(e.Amends, 10), e.RequestDigest,
+		e.ReplayOf, e.PrevHash, e.Hash, strconv.FormatInt(e.Amends, 10), e.RequestDigest, e.Signature,
 	})
 }
 
@@ -830,7 +850,7 @@ func chScanAudit(rows chdriver.Rows) (stores.AuditEntry, error) {
 	)
 	if err := rows.Scan(&seq, &e.RequestID, &e.Setting, &e.Functionality, &e.Actor, &contactIDs, &status,
 		&e.ErrorCode, &channels, &requestedAt, &completedAt, &e.ReplayOf, &e.PrevHash, &e.Hash, &amends,
-		&e.RequestDigest); err != nil {
+		&e.RequestDigest, &e.Signature); err != nil {
 		return e, err
 	}
 	e.Seq, e.Amends = int64(seq), int64(amends)
@@ -880,36 +900,49 @@ func (l *Ledger) audit(ctx context.Context, f stores.AuditFilter) ([]stores.Audi
 // VerifyChain walks the audit log in seq order, in pages, recomputing every
 // hash, and returns how many entries verified before the first broken link,
 // which it reports by seq. Seqs must run 1, 2, 3…, so a deleted or
-// duplicated entry is a break too. (Removing entries from the end leaves a
-// valid, shorter chain: compare the head hash with one kept elsewhere to
-// detect that.)
+// duplicated entry is a break too. With an audit key, signed entries'
+// signatures are checked as well. (Removing entries from the end leaves a
+// valid, shorter chain: the anchors detect that, see stores.VerifyAudit.)
 func (l *Ledger) VerifyChain(ctx context.Context) (int64, error) {
-	var n int64
-	prev := ""
+	var pub ed25519.PublicKey
+	if l.auditKey != nil {
+		pub = l.auditKey.Public().(ed25519.PublicKey)
+	}
+	v := &stores.AuditVerifier{Public: pub, SkipSignatures: pub == nil}
+	err := l.ScanAudit(ctx, v.Add)
+	return v.Report.Entries, err
+}
+
+// ScanAudit calls fn with every audit entry in seq order, in pages, and
+// stops at its first error. A second row with a seq already passed is an
+// error too.
+func (l *Ledger) ScanAudit(ctx context.Context, fn func(stores.AuditEntry) error) error {
+	var last int64
+	var n uint64
 	for {
 		rows, err := l.conn().Query(ctx, `SELECT `+sqlutil.AuditColumns+` FROM `+l.table(chLedgerAudit)+
-			` WHERE seq > ? ORDER BY seq LIMIT `+strconv.Itoa(sqlutil.VerifyPage), uint64(n))
+			` WHERE seq > ? ORDER BY seq LIMIT `+strconv.Itoa(sqlutil.VerifyPage), uint64(last))
 		if err != nil {
-			return n, clickhouseErr(ctx, "ledger: verify chain", err)
+			return clickhouseErr(ctx, "ledger: scan audit", err)
 		}
 		var page []stores.AuditEntry
 		for rows.Next() {
 			e, err := chScanAudit(rows)
 			if err != nil {
 				rows.Close()
-				return n, clickhouseErr(ctx, "ledger: verify chain", err)
+				return clickhouseErr(ctx, "ledger: scan audit", err)
 			}
 			page = append(page, e)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return n, clickhouseErr(ctx, "ledger: verify chain", err)
+			return clickhouseErr(ctx, "ledger: scan audit", err)
 		}
 		for _, e := range page {
-			if err := stores.VerifyAuditLink(e, n, prev); err != nil {
-				return n, err
+			if err := fn(e); err != nil {
+				return err
 			}
-			prev = e.Hash
+			last = e.Seq
 			n++
 		}
 		if len(page) < sqlutil.VerifyPage {
@@ -917,13 +950,13 @@ func (l *Ledger) VerifyChain(ctx context.Context) (int64, error) {
 		}
 	}
 	// Paging by seq skips a second row carrying the seq that ended a page;
-	// the count of rows up to the last verified seq finds it.
+	// the count of rows up to the last seq passed finds it.
 	var rowsUpTo uint64
-	if err := l.conn().QueryRow(ctx, `SELECT count() FROM `+l.table(chLedgerAudit)+` WHERE seq <= ?`, uint64(n)).Scan(&rowsUpTo); err != nil {
-		return n, clickhouseErr(ctx, "ledger: verify chain", err)
+	if err := l.conn().QueryRow(ctx, `SELECT count() FROM `+l.table(chLedgerAudit)+` WHERE seq <= ?`, uint64(last)).Scan(&rowsUpTo); err != nil {
+		return clickhouseErr(ctx, "ledger: scan audit", err)
 	}
-	if int64(rowsUpTo) != n {
-		return n, stores.Permanent(fmt.Errorf("audit chain broken: %d entries with seq up to %d, a seq is duplicated", rowsUpTo, n))
+	if rowsUpTo != n {
+		return stores.Permanent(fmt.Errorf("audit chain broken: %d entries with seq up to %d, a seq is duplicated", rowsUpTo, last))
 	}
-	return n, nil
+	return nil
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -23,13 +24,32 @@ type Ledger struct {
 
 	migrateMu sync.Mutex
 	migrated  bool
+
+	auditKey ed25519.PrivateKey
 }
 
 var _ stores.Ledger = (*Ledger)(nil)
 
+// LedgerOption configures a Ledger.
+type LedgerOption func(*Ledger)
+
+// WithAuditKey signs every audit entry the ledger appends with key, and
+// checks signatures with its public half in VerifyChain.
+func WithAuditKey(key ed25519.PrivateKey) LedgerOption {
+	return func(l *Ledger) { l.auditKey = key }
+}
+
 // NewLedger returns a ledger stored in db (see Open). Its tables
 // are created on first use.
-func NewLedger(db *sql.DB) *Ledger {
+func NewLedger(db *sql.DB, opts ...LedgerOption) *Ledger {
+	l := newLedger(db)
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+func newLedger(db *sql.DB) *Ledger {
 	return &Ledger{db: db, schema: sqliteSchema{stmts: []string{
 		`CREATE TABLE IF NOT EXISTS erasure_ledger_requests (
 			request_id   TEXT PRIMARY KEY,
@@ -90,7 +110,8 @@ func auditTableSQL(name string) string {
 			prev_hash      TEXT NOT NULL,
 			hash           TEXT NOT NULL,
 			amends         INTEGER NOT NULL DEFAULT 0,
-			request_digest TEXT NOT NULL DEFAULT ''
+			request_digest TEXT NOT NULL DEFAULT '',
+			signature      TEXT NOT NULL DEFAULT ''
 		)`
 }
 
@@ -150,6 +171,15 @@ func migrateAudit(ctx context.Context, tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return err
 			}
+		}
+	}
+	// Entries from before signing read as unsigned, which is what they are.
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('erasure_audit') WHERE name = 'signature'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE erasure_audit ADD COLUMN signature TEXT NOT NULL DEFAULT ''`); err != nil {
+			return err
 		}
 	}
 	for _, stmt := range auditExtras {
@@ -406,6 +436,7 @@ func (l *Ledger) Complete(ctx context.Context, out schemas.DeletionCompleted, fu
 		if err != nil {
 			return err
 		}
+		stores.SignAudit(&e, l.auditKey)
 		if err := insertAudit(ctx, tx, e); err != nil {
 			return err
 		}
@@ -454,10 +485,10 @@ func insertAudit(ctx context.Context, tx *sql.Tx, e stores.AuditEntry) error {
 		return stores.Permanent(fmt.Errorf("encode channels: %w", err))
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO erasure_audit (`+sqlutil.AuditColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.RequestID, e.Setting, e.Functionality, e.Actor, string(contactIDs), string(e.Status),
 		e.ErrorCode, string(channels), stores.FormatTime(e.RequestedAt), stores.FormatTime(e.CompletedAt), e.ReplayOf,
-		e.PrevHash, e.Hash, e.Amends, e.RequestDigest)
+		e.PrevHash, e.Hash, e.Amends, e.RequestDigest, e.Signature)
 	return err
 }
 
@@ -592,6 +623,7 @@ func (l *Ledger) Amend(ctx context.Context, res schemas.ChannelCompleted) (store
 		if err != nil {
 			return err
 		}
+		stores.SignAudit(&e, l.auditKey)
 		if err := insertAudit(ctx, tx, e); err != nil {
 			return err
 		}
@@ -636,6 +668,7 @@ func (l *Ledger) Refuse(ctx context.Context, out schemas.DeletionCompleted, func
 		if err != nil {
 			return err
 		}
+		stores.SignAudit(&e, l.auditKey)
 		if err := insertAudit(ctx, tx, e); err != nil {
 			return err
 		}
@@ -668,7 +701,7 @@ func scanAudit(rows *sql.Rows) (stores.AuditEntry, error) {
 	)
 	if err := rows.Scan(&e.Seq, &e.RequestID, &e.Setting, &e.Functionality, &e.Actor, &contactIDs, &status,
 		&e.ErrorCode, &channels, &requestedAt, &completedAt, &e.ReplayOf, &e.PrevHash, &e.Hash, &e.Amends,
-		&e.RequestDigest); err != nil {
+		&e.RequestDigest, &e.Signature); err != nil {
 		return e, err
 	}
 	return e, sqlutil.DecodeAudit(&e, status, contactIDs, channels, requestedAt, completedAt)
@@ -722,44 +755,55 @@ func (l *Ledger) Audit(ctx context.Context, f stores.AuditFilter) ([]stores.Audi
 // VerifyChain walks the audit log in seq order, recomputing every hash, and
 // returns how many entries verified before the first broken link, which it
 // reports by seq. Seqs must run 1, 2, 3…, so a deleted entry is a break too.
-// (Removing entries from the end leaves a valid, shorter chain: compare the
-// head hash with one kept elsewhere to detect that.)
+// With an audit key, signed entries' signatures are checked as well.
+// (Removing entries from the end leaves a valid, shorter chain: the anchors
+// detect that, see stores.VerifyAudit.)
 func (l *Ledger) VerifyChain(ctx context.Context) (int64, error) {
-	if err := l.ensure(ctx); err != nil {
-		return 0, err
+	var pub ed25519.PublicKey
+	if l.auditKey != nil {
+		pub = l.auditKey.Public().(ed25519.PublicKey)
 	}
-	var n int64
-	prev := ""
+	v := &stores.AuditVerifier{Public: pub, SkipSignatures: pub == nil}
+	err := l.ScanAudit(ctx, v.Add)
+	return v.Report.Entries, err
+}
+
+// ScanAudit calls fn with every audit entry in seq order and stops at its
+// first error.
+func (l *Ledger) ScanAudit(ctx context.Context, fn func(stores.AuditEntry) error) error {
+	if err := l.ensure(ctx); err != nil {
+		return err
+	}
+	var last int64
 	// Read in pages so a long log does not hold the single connection for
 	// the whole walk; entries are append-only, so paging by seq is stable.
 	for {
 		rows, err := l.db.QueryContext(ctx, `SELECT `+sqlutil.AuditColumns+` FROM erasure_audit
-			WHERE seq > ? ORDER BY seq LIMIT ?`, n, sqlutil.VerifyPage)
+			WHERE seq > ? ORDER BY seq LIMIT ?`, last, sqlutil.VerifyPage)
 		if err != nil {
-			return n, sqliteErr("ledger: verify chain", err)
+			return sqliteErr("ledger: scan audit", err)
 		}
 		var page []stores.AuditEntry
 		for rows.Next() {
 			e, err := scanAudit(rows)
 			if err != nil {
 				rows.Close()
-				return n, sqliteErr("ledger: verify chain", err)
+				return sqliteErr("ledger: scan audit", err)
 			}
 			page = append(page, e)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return n, sqliteErr("ledger: verify chain", err)
+			return sqliteErr("ledger: scan audit", err)
 		}
 		for _, e := range page {
-			if err := stores.VerifyAuditLink(e, n, prev); err != nil {
-				return n, err
+			if err := fn(e); err != nil {
+				return err
 			}
-			prev = e.Hash
-			n++
+			last = e.Seq
 		}
 		if len(page) < sqlutil.VerifyPage {
-			return n, nil
+			return nil
 		}
 	}
 }

@@ -101,9 +101,9 @@ func AuditQuery(f stores.AuditFilter, audit, contacts string) (string, []any) {
 }
 
 // AuditColumns are the audit table's columns in the order the ledgers scan
-// them; amends and request_digest came later and are last.
+// them; amends, request_digest and signature came later and are last.
 const AuditColumns = `seq, request_id, setting, functionality, actor, contact_ids, status, error_code,
-	channels, requested_at, completed_at, replay_of, prev_hash, hash, amends, request_digest`
+	channels, requested_at, completed_at, replay_of, prev_hash, hash, amends, request_digest, signature`
 
 // DecodeAudit fills the fields an audit row stores as text; both ledgers store
 // them the same way.

@@ -1,0 +1,134 @@
+package app
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/erasure-project/erasure/schemas"
+)
+
+// EventsConfig holds the HMAC keys internal events (finalize, channel
+// results, outcomes) are signed and verified with. Every process of a
+// deployment needs the same keys. To rotate: add the new key everywhere,
+// then set signing_key_id to it everywhere, then remove the old one.
+//
+// With no keys configured a process uses event.key in the data directory,
+// created (0600) on the first start of `erasure up`: right for the embedded
+// defaults, where every role shares one data directory, and wrong for
+// replicas, which would each mint a key of their own.
+type EventsConfig struct {
+	Keys []EventKeyFile `yaml:"keys"`
+	// SigningKeyID chooses the key to sign with; it may be left empty when
+	// exactly one key is configured.
+	SigningKeyID string `yaml:"signing_key_id"`
+}
+
+// EventKeyFile names a key and the file holding its secret (at least 32
+// bytes; surrounding white space is ignored).
+type EventKeyFile struct {
+	ID   string `yaml:"id"`
+	File string `yaml:"file"`
+}
+
+// DefaultEventKeyID is the ID of the key in the data directory.
+const DefaultEventKeyID = "local"
+
+const defaultEventKeyFile = "event.key"
+
+// applyEnv reads ERASURE_EVENTS_KEYS ("id=file,id=file") and
+// ERASURE_EVENTS_SIGNING_KEY_ID.
+func (e *EventsConfig) applyEnv(lookup func(string) (string, bool)) error {
+	if v, ok := lookup("ERASURE_EVENTS_KEYS"); ok {
+		e.Keys = nil
+		for _, kv := range SplitList(v) {
+			id, file, ok := strings.Cut(kv, "=")
+			if !ok || id == "" || file == "" {
+				return errors.New("ERASURE_EVENTS_KEYS: want id=file[,id=file]")
+			}
+			e.Keys = append(e.Keys, EventKeyFile{ID: id, File: file})
+		}
+	}
+	if v, ok := lookup("ERASURE_EVENTS_SIGNING_KEY_ID"); ok {
+		e.SigningKeyID = v
+	}
+	return nil
+}
+
+// EventKeyFile is where the default event key lives.
+func (c Config) EventKeyFile() string { return filepath.Join(c.DataDir, defaultEventKeyFile) }
+
+// EventKeys loads the keys of internal events. With none configured it
+// uses the data directory's key, creating it when create is set (`erasure
+// up` and the processes it starts); a client that only verifies passes
+// false and gets fs.ErrNotExist when there is none.
+func (c Config) EventKeys(create bool) (*schemas.Keyring, error) {
+	if len(c.Events.Keys) == 0 {
+		secret, err := loadOrCreateEventKey(c.EventKeyFile(), create)
+		if err != nil {
+			return nil, err
+		}
+		return schemas.NewKeyring(DefaultEventKeyID, schemas.EventKey{ID: DefaultEventKeyID, Secret: secret})
+	}
+	var keys []schemas.EventKey
+	for _, k := range c.Events.Keys {
+		raw, err := os.ReadFile(k.File)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("events.keys %s: %w", k.ID, err)
+		}
+		keys = append(keys, schemas.EventKey{ID: k.ID, Secret: bytes.TrimSpace(raw)})
+	}
+	sign := c.Events.SigningKeyID
+	if sign == "" && len(keys) == 1 {
+		sign = keys[0].ID
+	}
+	if sign == "" {
+		return nil, errors.New("events.signing_key_id: required when several keys are configured")
+	}
+	return schemas.NewKeyring(sign, keys...)
+}
+
+func loadOrCreateEventKey(path string, create bool) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		return bytes.TrimSpace(raw), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) || !create {
+		return nil, fmt.Errorf("event key in the data directory: %w", err)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("event key: %w", err)
+	}
+	secret := []byte(hex.EncodeToString(b))
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("event key: %w", err)
+	}
+	// O_EXCL: of two processes starting at once, one key wins and the
+	// other reads it.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return loadOrCreateEventKey(path, false)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("event key: %w", err)
+	}
+	if _, err := f.Write(append(secret, '\n')); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("event key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("event key: %w", err)
+	}
+	return secret, nil
+}
