@@ -38,6 +38,8 @@ var roles = []string{
 // leaves (lists are leaves).
 var configKeys = []string{
 	"http_addr",
+	"events.keys",
+	"receipts.key_file",
 	"topic_prefix",
 	"partitions",
 	"replication",

@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"verify": cmdVerify,
 		"audit":  cmdAudit,
 		"replay": cmdReplay,
+		"keys":   cmdKeys,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -80,6 +81,7 @@ commands:
   audit    query the audit log and verify its hash chain
            audit receipt REQUEST-ID | verify FILE --public-key KEY | public-key
   replay   re-run the deletions requested since a time (after a backup restore)
+  keys     keys init --dir DIR: the event and receipt keys every process of a deployment shares
 
 Run 'erasure <command> -h' for a command's flags.
 `)

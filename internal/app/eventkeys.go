@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores/receipt"
 )
 
 // EventsConfig holds the HMAC keys internal events (finalize, channel
@@ -131,4 +133,29 @@ func loadOrCreateEventKey(path string, create bool) ([]byte, error) {
 		return nil, fmt.Errorf("event key: %w", err)
 	}
 	return secret, nil
+}
+
+// InitKeys creates, in dir, the keys every process of a deployment shares —
+// event.key (HMAC of internal events) and receipt.key (Ed25519, signs
+// receipts and audit entries) — keeping any that exist, and returns the
+// receipt key's public half to publish.
+func InitKeys(dir string) (created []string, public []byte, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("keys: %w", err)
+	}
+	for _, name := range []string{defaultEventKeyFile, defaultReceiptKey} {
+		path := filepath.Join(dir, name)
+		if _, err := os.Stat(path); err == nil {
+			continue
+		}
+		created = append(created, name)
+	}
+	if _, err := loadOrCreateEventKey(filepath.Join(dir, defaultEventKeyFile), true); err != nil {
+		return nil, nil, err
+	}
+	key, err := receipt.LoadOrCreateKey(filepath.Join(dir, defaultReceiptKey))
+	if err != nil {
+		return nil, nil, err
+	}
+	return created, receipt.EncodePublicKey(key.Public().(ed25519.PublicKey)), nil
 }
