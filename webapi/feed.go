@@ -35,14 +35,18 @@ func (s *Server) RunFeed(ctx context.Context, sub message.Subscriber, topics sch
 				results = nil
 				continue
 			}
-			s.onResult(msg)
+			if s.verified(topics.ChannelResults(), msg) {
+				s.onResult(msg)
+			}
 			msg.Ack()
 		case msg, ok := <-outcomes:
 			if !ok {
 				outcomes = nil
 				continue
 			}
-			s.onOutcome(msg)
+			if s.verified(topics.Outcomes(), msg) {
+				s.onOutcome(msg)
+			}
 			msg.Ack()
 		}
 	}
@@ -50,6 +54,20 @@ func (s *Server) RunFeed(ctx context.Context, sub message.Subscriber, topics sch
 		return nil
 	}
 	return errors.New("feed: subscriptions closed")
+}
+
+// verified reports whether msg carries a valid signature of erasure's own
+// keys; only the aggregator and the channels publish to these topics.
+func (s *Server) verified(topic string, msg *message.Message) bool {
+	if s.cfg.EventKeys == nil {
+		return true
+	}
+	err := s.cfg.EventKeys.Verify(topic, msg.Metadata.Get(schemas.HeaderKeyID), msg.Metadata.Get(schemas.HeaderSignature), msg.Payload)
+	if err != nil {
+		s.log.Warn("feed: event refused", "topic", topic, "err", err)
+		return false
+	}
+	return true
 }
 
 func (s *Server) onResult(msg *message.Message) {

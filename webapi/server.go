@@ -105,6 +105,10 @@ type Config struct {
 	// Deadline is how long a deletion may take, as shown to the user;
 	// default 30s, the specification's figure.
 	Deadline time.Duration
+	// EventKeys verify the channel results and outcomes the feed pushes to
+	// browsers, so a forged outcome cannot show a false toast. Nil skips
+	// the check (tests that feed unsigned events).
+	EventKeys *schemas.Keyring
 	// ReceiptKey signs deletion receipts; without it the receipt endpoints
 	// answer 503.
 	ReceiptKey ed25519.PrivateKey

@@ -368,7 +368,7 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 			Users: cfg.Web.Users, APITokens: cfg.Web.APITokens, SecureCookies: cfg.Web.SecureCookies,
 			SessionTTL: cfg.Web.SessionTTL, SessionIdle: cfg.Web.SessionIdle,
 			TrustedProxyHeader: cfg.Web.TrustedProxyHeader, TrustedProxies: cfg.Web.TrustedProxies,
-			Deadline: cfg.Deadline, ContactIDRule: st.Rule, OIDC: cfg.Web.OIDC, ReceiptKey: receiptKey,
+			Deadline: cfg.Deadline, ContactIDRule: st.Rule, OIDC: cfg.Web.OIDC, ReceiptKey: receiptKey, EventKeys: a.EventKeys,
 		}, webapi.Deps{Contacts: st.Index, Inventory: st.Locator, Ledger: st.Ledger, Requests: req, DataMap: st.DataMap,
 			Attempts: attempts, Logger: logger.With("role", RoleWebAPI)})
 		if err != nil {
