@@ -291,3 +291,11 @@ func RequestFromOutcome(out schemas.DeletionCompleted) schemas.DeletionRequested
 	}
 	return r
 }
+
+// OutcomeEntry builds the audit entry of an outcome at a given link of the
+// chain: what a ledger's one chaining function calls with the head it read.
+func OutcomeEntry(out schemas.DeletionCompleted, functionality string) func(seq int64, prevHash string) (AuditEntry, error) {
+	return func(seq int64, prevHash string) (AuditEntry, error) {
+		return NewAuditEntry(out, functionality, seq, prevHash)
+	}
+}

@@ -63,31 +63,9 @@ func TestUpStartsWithTheDefaultDataMap(t *testing.T) {
 	dir := t.TempDir()
 	cfg := upConfig(t, dir, string(locate.DefaultDataMapYAML()))
 	for i, want := range []string{"demo:    12 contacts seeded", "logins:"} {
-		ctx, cancel := context.WithCancel(t.Context())
-		var stdout, stderr lockedBuffer
-		done := make(chan int, 1)
-		go func() {
-			done <- run(ctx, []string{"up", "--config", cfg, "--data", filepath.Join(dir, "data"), "--http", "127.0.0.1:0", "--demo-contacts", "12"},
-				strings.NewReader(""), &stdout, &stderr)
-		}()
-		deadline := time.After(60 * time.Second)
-		for !strings.Contains(stdout.String(), "logins:") {
-			select {
-			case code := <-done:
-				cancel()
-				t.Fatalf("start %d: up exited with %d before it was up: %s", i+1, code, stderr.String())
-			case <-deadline:
-				cancel()
-				t.Fatalf("start %d: up did not come up: %s", i+1, stderr.String())
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("start %d: up exited with %d: %s", i+1, code, stderr.String())
-		}
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("start %d: stdout does not say %q:\n%s", i+1, want, stdout.String())
+		out := runUp(t, "--config", cfg, "--data", filepath.Join(dir, "data"), "--http", "127.0.0.1:0", "--demo-contacts", "12")
+		if !strings.Contains(out, want) {
+			t.Errorf("start %d: stdout does not say %q:\n%s", i+1, want, out)
 		}
 	}
 }

@@ -33,6 +33,33 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// runUp runs `erasure up` with args until it prints its logins, stops it
+// and returns what it printed; it fails the test if up exits before, does
+// not come up within a minute, or does not stop cleanly.
+func runUp(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append([]string{"up"}, args...), strings.NewReader(""), &stdout, &stderr) }()
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(stdout.String(), "logins:") {
+		select {
+		case code := <-done:
+			t.Fatalf("up exited with %d before it was up: %s", code, stderr.String())
+		case <-deadline:
+			t.Fatalf("up did not come up: %s", stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("up exited with %d: %s", code, stderr.String())
+	}
+	return stdout.String()
+}
+
 // `erasure up` with kafka.brokers configured uses those brokers and starts
 // no embedded broker.
 func TestUpUsesConfiguredBrokers(t *testing.T) {
@@ -47,31 +74,9 @@ func TestUpUsesConfiguredBrokers(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte("kafka:\n  brokers: ["+addr+"]\npartitions: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"up", "--config", cfgPath, "--data", filepath.Join(dir, "data"), "--http", "127.0.0.1:0", "--demo-contacts", "0"},
-			strings.NewReader(""), &stdout, &stderr)
-	}()
-	deadline := time.After(60 * time.Second)
-	for !strings.Contains(stdout.String(), "logins:") {
-		select {
-		case code := <-done:
-			cancel()
-			t.Fatalf("up exited with %d before it was up: %s", code, stderr.String())
-		case <-deadline:
-			cancel()
-			t.Fatalf("up did not come up: %s", stderr.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("up exited with %d: %s", code, stderr.String())
-	}
-	if !strings.Contains(stdout.String(), "broker:  "+addr+" ") {
-		t.Errorf("up does not report the configured broker %s:\n%s", addr, stdout.String())
+	stdout := runUp(t, "--config", cfgPath, "--data", filepath.Join(dir, "data"), "--http", "127.0.0.1:0", "--demo-contacts", "0")
+	if !strings.Contains(stdout, "broker:  "+addr+" ") {
+		t.Errorf("up does not report the configured broker %s:\n%s", addr, stdout)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "kafka")); !os.IsNotExist(err) {
 		t.Errorf("up started the embedded broker although kafka.brokers is set (data/kafka: %v)", err)

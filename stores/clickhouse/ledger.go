@@ -561,16 +561,8 @@ func (l *Ledger) complete(ctx context.Context, out schemas.DeletionCompleted, fu
 			out.RequestDigest = e.RequestDigest
 		}
 	} else {
-		prevSeq, prevHash, err := l.auditHead(ctx)
+		e, err := l.chainAudit(ctx, stores.OutcomeEntry(out, functionality))
 		if err != nil {
-			return out, false, err
-		}
-		e, err := stores.NewAuditEntry(out, functionality, prevSeq+1, prevHash)
-		if err != nil {
-			return out, false, err
-		}
-		stores.SignAudit(&e, l.auditKey)
-		if err := l.appendAudit(ctx, e); err != nil {
 			return out, false, err
 		}
 		out.AuditSeq, out.AuditHash = e.Seq, e.Hash
@@ -771,16 +763,10 @@ func (l *Ledger) amend(ctx context.Context, res schemas.ChannelCompleted) (store
 	if len(decision) == 0 {
 		return stores.AuditEntry{}, false, stores.Permanent(fmt.Errorf("decision entry seq %d not found", out.AuditSeq))
 	}
-	prevSeq, prevHash, err := l.auditHead(ctx)
+	e, err := l.chainAudit(ctx, func(seq int64, prevHash string) (stores.AuditEntry, error) {
+		return stores.LateAuditEntry(decision[0], res, seq, prevHash)
+	})
 	if err != nil {
-		return stores.AuditEntry{}, false, err
-	}
-	e, err := stores.LateAuditEntry(decision[0], res, prevSeq+1, prevHash)
-	if err != nil {
-		return stores.AuditEntry{}, false, err
-	}
-	stores.SignAudit(&e, l.auditKey)
-	if err := l.appendAudit(ctx, e); err != nil {
 		return stores.AuditEntry{}, false, err
 	}
 	return e, true, nil
@@ -806,20 +792,28 @@ func (l *Ledger) Refuse(ctx context.Context, out schemas.DeletionCompleted, func
 	if len(prior) > 0 {
 		return sqlutil.OutcomeFromRefusal(out, prior[0]), false, nil
 	}
-	prevSeq, prevHash, err := l.auditHead(ctx)
-	if err != nil {
-		return schemas.DeletionCompleted{}, false, clickhouseErr(ctx, "ledger: refuse", err)
-	}
-	e, err := stores.NewAuditEntry(out, functionality, prevSeq+1, prevHash)
-	if err == nil {
-		stores.SignAudit(&e, l.auditKey)
-		err = l.appendAudit(ctx, e)
-	}
+	e, err := l.chainAudit(ctx, stores.OutcomeEntry(out, functionality))
 	if err != nil {
 		return schemas.DeletionCompleted{}, false, clickhouseErr(ctx, "ledger: refuse", err)
 	}
 	out.AuditSeq, out.AuditHash = e.Seq, e.Hash
 	return out, true, nil
+}
+
+// chainAudit appends the entry build makes as the next link of the chain,
+// signed with the audit key: the one place entries are chained and signed.
+// The caller holds l.mu, so the head cannot move in between.
+func (l *Ledger) chainAudit(ctx context.Context, build func(seq int64, prevHash string) (stores.AuditEntry, error)) (stores.AuditEntry, error) {
+	prevSeq, prevHash, err := l.auditHead(ctx)
+	if err != nil {
+		return stores.AuditEntry{}, err
+	}
+	e, err := build(prevSeq+1, prevHash)
+	if err != nil {
+		return e, err
+	}
+	stores.SignAudit(&e, l.auditKey)
+	return e, l.appendAudit(ctx, e)
 }
 
 // appendAudit inserts one audit entry; the only write to the audit table.
@@ -904,13 +898,7 @@ func (l *Ledger) audit(ctx context.Context, f stores.AuditFilter) ([]stores.Audi
 // signatures are checked as well. (Removing entries from the end leaves a
 // valid, shorter chain: the anchors detect that, see stores.VerifyAudit.)
 func (l *Ledger) VerifyChain(ctx context.Context) (int64, error) {
-	var pub ed25519.PublicKey
-	if l.auditKey != nil {
-		pub = l.auditKey.Public().(ed25519.PublicKey)
-	}
-	v := &stores.AuditVerifier{Public: pub, SkipSignatures: pub == nil}
-	err := l.ScanAudit(ctx, v.Add)
-	return v.Report.Entries, err
+	return stores.VerifyChainWith(ctx, l.auditKey, l.ScanAudit)
 }
 
 // ScanAudit calls fn with every audit entry in seq order, in pages, and

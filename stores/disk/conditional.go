@@ -45,29 +45,11 @@ func (o *Objects) ListVersions(ctx context.Context, bucket, key string) ([]store
 // GetVersion opens key if its file is still the version named, else
 // returns ErrNotFound: a replaced file is gone.
 func (o *Objects) GetVersion(ctx context.Context, bucket, key, versionID string) (io.ReadCloser, error) {
-	dir, path, err := o.objectPath(bucket, key)
+	f, fi, err := o.open(ctx, "objects: get version", bucket, key)
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := requireBucket(dir); err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return nil, fmt.Errorf("objects: get version: %w", stores.ErrNotFound)
-	}
-	if err != nil {
-		return nil, diskErr("objects: get version", err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, diskErr("objects: get version", err)
-	}
-	if !fi.Mode().IsRegular() || fileIdentity(fi) != versionID {
+	if fileIdentity(fi) != versionID {
 		f.Close()
 		return nil, fmt.Errorf("objects: get version: %w", stores.ErrNotFound)
 	}

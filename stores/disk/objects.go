@@ -323,31 +323,42 @@ func syncDir(dir string) error {
 
 // Get opens key, or returns ErrNotFound.
 func (o *Objects) Get(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
-	dir, path, err := o.objectPath(bucket, key)
+	f, _, err := o.open(ctx, "objects: get", bucket, key)
 	if err != nil {
 		return nil, err
 	}
+	return f, nil
+}
+
+// open opens key's file for reading, with its FileInfo; ErrNotFound when
+// there is no regular file.
+func (o *Objects) open(ctx context.Context, op, bucket, key string) (*os.File, fs.FileInfo, error) {
+	dir, path, err := o.objectPath(bucket, key)
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := requireBucket(dir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return nil, fmt.Errorf("objects: get: %w", stores.ErrNotFound)
+			return nil, nil, fmt.Errorf("%s: %w", op, stores.ErrNotFound)
 		}
-		return nil, diskErr("objects: get", err)
+		return nil, nil, diskErr(op, err)
 	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
 		f.Close()
 		if err != nil {
-			return nil, diskErr("objects: get", err)
+			return nil, nil, diskErr(op, err)
 		}
-		return nil, fmt.Errorf("objects: get: %w", stores.ErrNotFound)
+		return nil, nil, fmt.Errorf("%s: %w", op, stores.ErrNotFound)
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 // List calls fn for every object whose key starts with prefix, in byte-wise

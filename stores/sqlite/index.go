@@ -174,16 +174,16 @@ func termFilter(index, field, value string) (string, []any) {
 	return `SELECT id FROM erasure_index_terms WHERE idx = ? AND field = ? AND value = ?`, []any{index, field, value}
 }
 
-// Count counts documents whose field equals value exactly.
-func (s *Index) Count(ctx context.Context, index, field, value string) (int64, error) {
+// termTx checks an exact-match query and runs fn in a transaction with the
+// subquery selecting the matching document IDs.
+func (s *Index) termTx(ctx context.Context, index, field, value string, fn func(tx *sql.Tx, sub string, args []any) error) error {
 	if err := stores.CheckTermQuery(index, field, value); err != nil {
-		return 0, err
+		return err
 	}
 	if err := s.schema.ensure(ctx, s.db); err != nil {
-		return 0, err
+		return err
 	}
-	var n int64
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+	return inTx(ctx, s.db, func(tx *sql.Tx) error {
 		if err := requireIndex(ctx, tx, index); err != nil {
 			return err
 		}
@@ -191,6 +191,14 @@ func (s *Index) Count(ctx context.Context, index, field, value string) (int64, e
 			return err
 		}
 		sub, args := termFilter(index, field, value)
+		return fn(tx, sub, args)
+	})
+}
+
+// Count counts documents whose field equals value exactly.
+func (s *Index) Count(ctx context.Context, index, field, value string) (int64, error) {
+	var n int64
+	err := s.termTx(ctx, index, field, value, func(tx *sql.Tx, sub string, args []any) error {
 		return tx.QueryRowContext(ctx, `SELECT count(DISTINCT id) FROM (`+sub+`)`, args...).Scan(&n)
 	})
 	return n, sqliteErr("index: count", err)
@@ -198,21 +206,8 @@ func (s *Index) Count(ctx context.Context, index, field, value string) (int64, e
 
 // DeleteTerm deletes every document whose field equals value exactly.
 func (s *Index) DeleteTerm(ctx context.Context, index, field, value string) (int64, error) {
-	if err := stores.CheckTermQuery(index, field, value); err != nil {
-		return 0, err
-	}
-	if err := s.schema.ensure(ctx, s.db); err != nil {
-		return 0, err
-	}
 	var n int64
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
-		if err := requireIndex(ctx, tx, index); err != nil {
-			return err
-		}
-		if err := requireField(ctx, tx, index, field); err != nil {
-			return err
-		}
-		sub, args := termFilter(index, field, value)
+	err := s.termTx(ctx, index, field, value, func(tx *sql.Tx, sub string, args []any) error {
 		// The subquery is evaluated before any row goes, so the cascade
 		// removing terms cannot disturb it.
 		res, err := tx.ExecContext(ctx,

@@ -428,16 +428,8 @@ func (l *Ledger) Complete(ctx context.Context, out schemas.DeletionCompleted, fu
 			}
 		}
 
-		prevSeq, prevHash, err := auditHead(ctx, tx)
+		e, err := l.chainAudit(ctx, tx, stores.OutcomeEntry(out, functionality))
 		if err != nil {
-			return err
-		}
-		e, err := stores.NewAuditEntry(out, functionality, prevSeq+1, prevHash)
-		if err != nil {
-			return err
-		}
-		stores.SignAudit(&e, l.auditKey)
-		if err := insertAudit(ctx, tx, e); err != nil {
 			return err
 		}
 
@@ -460,6 +452,21 @@ func (l *Ledger) Complete(ctx context.Context, out schemas.DeletionCompleted, fu
 		return schemas.DeletionCompleted{}, false, sqliteErr("ledger: complete", err)
 	}
 	return stored, created, nil
+}
+
+// chainAudit appends the entry build makes as the next link of the chain,
+// signed with the audit key: the one place entries are chained and signed.
+func (l *Ledger) chainAudit(ctx context.Context, tx *sql.Tx, build func(seq int64, prevHash string) (stores.AuditEntry, error)) (stores.AuditEntry, error) {
+	prevSeq, prevHash, err := auditHead(ctx, tx)
+	if err != nil {
+		return stores.AuditEntry{}, err
+	}
+	e, err := build(prevSeq+1, prevHash)
+	if err != nil {
+		return e, err
+	}
+	stores.SignAudit(&e, l.auditKey)
+	return e, insertAudit(ctx, tx, e)
 }
 
 // auditHead returns the seq and hash of the last audit entry, or 0 and ""
@@ -615,16 +622,10 @@ func (l *Ledger) Amend(ctx context.Context, res schemas.ChannelCompleted) (store
 		if len(decision) != 1 {
 			return stores.Permanent(fmt.Errorf("decision entry seq %d not found", out.AuditSeq))
 		}
-		prevSeq, prevHash, err := auditHead(ctx, tx)
+		e, err := l.chainAudit(ctx, tx, func(seq int64, prevHash string) (stores.AuditEntry, error) {
+			return stores.LateAuditEntry(decision[0], res, seq, prevHash)
+		})
 		if err != nil {
-			return err
-		}
-		e, err := stores.LateAuditEntry(decision[0], res, prevSeq+1, prevHash)
-		if err != nil {
-			return err
-		}
-		stores.SignAudit(&e, l.auditKey)
-		if err := insertAudit(ctx, tx, e); err != nil {
 			return err
 		}
 		entry, created = e, true
@@ -660,16 +661,8 @@ func (l *Ledger) Refuse(ctx context.Context, out schemas.DeletionCompleted, func
 			out = sqlutil.OutcomeFromRefusal(out, prior[0])
 			return nil
 		}
-		prevSeq, prevHash, err := auditHead(ctx, tx)
+		e, err := l.chainAudit(ctx, tx, stores.OutcomeEntry(out, functionality))
 		if err != nil {
-			return err
-		}
-		e, err := stores.NewAuditEntry(out, functionality, prevSeq+1, prevHash)
-		if err != nil {
-			return err
-		}
-		stores.SignAudit(&e, l.auditKey)
-		if err := insertAudit(ctx, tx, e); err != nil {
 			return err
 		}
 		out.AuditSeq, out.AuditHash, created = e.Seq, e.Hash, true
@@ -759,13 +752,7 @@ func (l *Ledger) Audit(ctx context.Context, f stores.AuditFilter) ([]stores.Audi
 // (Removing entries from the end leaves a valid, shorter chain: the anchors
 // detect that, see stores.VerifyAudit.)
 func (l *Ledger) VerifyChain(ctx context.Context) (int64, error) {
-	var pub ed25519.PublicKey
-	if l.auditKey != nil {
-		pub = l.auditKey.Public().(ed25519.PublicKey)
-	}
-	v := &stores.AuditVerifier{Public: pub, SkipSignatures: pub == nil}
-	err := l.ScanAudit(ctx, v.Add)
-	return v.Report.Entries, err
+	return stores.VerifyChainWith(ctx, l.auditKey, l.ScanAudit)
 }
 
 // ScanAudit calls fn with every audit entry in seq order and stops at its
