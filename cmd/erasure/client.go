@@ -70,31 +70,40 @@ func defaultActor(actor string) string {
 	return actor
 }
 
-// publish sends requests in chunks. With waitSince set it first subscribes
-// to outcomes from just before that time, with no consumer group, so no
+// connect opens the publisher and, with waitSince set, a subscription to
+// outcomes from just before that time, with no consumer group, so no
 // outcome published meanwhile is missed. close releases both clients.
-func (c *pipelineClient) publish(ctx context.Context, reqs []schemas.DeletionRequested, waitSince *time.Time, stderr io.Writer) (outs <-chan *message.Message, close func(), err error) {
+func (c *pipelineClient) connect(ctx context.Context, waitSince *time.Time, stderr io.Writer) (pub message.Publisher, outs <-chan *message.Message, close func(), err error) {
 	var closers []func()
 	close = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	pub, err := kafka.NewPublisher(c.kafka)
+	kp, err := kafka.NewPublisher(c.kafka)
 	if err != nil {
-		return nil, close, err
+		return nil, nil, close, err
 	}
-	closers = append(closers, func() { pub.Close() })
+	closers = append(closers, func() { kp.Close() })
 	if waitSince != nil {
 		sub, err := kafka.NewSubscriber(c.kafka, kafka.SubscriberConfig{Since: waitSince.Add(-5 * time.Second)})
 		if err != nil {
-			return nil, close, err
+			return nil, nil, close, err
 		}
 		closers = append(closers, func() { sub.Close() })
 		if outs, err = sub.Subscribe(ctx, c.q.Topics.Outcomes()); err != nil {
-			return nil, close, err
+			return nil, nil, close, err
 		}
 		outs = c.verified(ctx, outs, stderr)
+	}
+	return kp, outs, close, nil
+}
+
+// publish sends requests in chunks, after connect.
+func (c *pipelineClient) publish(ctx context.Context, reqs []schemas.DeletionRequested, waitSince *time.Time, stderr io.Writer) (outs <-chan *message.Message, close func(), err error) {
+	pub, outs, close, err := c.connect(ctx, waitSince, stderr)
+	if err != nil {
+		return nil, close, err
 	}
 	const chunk = 500
 	for start := 0; start < len(reqs); start += chunk {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,139 +22,131 @@ import (
 func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fl := newCommand("delete", stderr, false)
 	fl.Usage = func() {
-		fmt.Fprint(stderr, "usage: erasure delete [flags] ID... | --file F | -\n\n")
+		fmt.Fprint(stderr, `usage: erasure delete [flags] ID... | --file F | -
+
+Deletes contacts: IDs as arguments, from a file (--file), or from stdin (-);
+a file or stdin holds one ID a line, or is CSV with --column. Every ID is
+checked and repeats are dropped before anything is submitted.
+
+`)
 		fl.PrintDefaults()
 	}
 	brokers := fl.String("brokers", "", "Kafka brokers, comma-separated (default 127.0.0.1:9092, the embedded broker)")
 	prefix := fl.String("topic-prefix", "", "topic prefix (default erasure.)")
-	file := fl.String("file", "", "read contact IDs from this file, one per line")
+	file := fl.String("file", "", "read contact IDs from this file: one a line (blank lines and # comments skipped), or CSV with --column")
+	column := fl.String("column", "", "the file or stdin is CSV with a header row; take contact IDs from the column of this name")
 	actor := fl.String("actor", "", "who is deleting, recorded in the audit log (default: the OS user)")
 	reason := fl.String("reason", "", "reason code recorded with the request, e.g. gdpr-art17")
-	batch := fl.Int("batch", 1, "contacts per request (1-1000); each request is audited and reported on its own")
-	wait := fl.Bool("wait", false, "wait for every request's outcome; exit 1 if any failed")
-	timeout := fl.Duration("timeout", 10*time.Minute, "with --wait: give up after this long")
-	asJSON := fl.Bool("json", false, "print one JSON result object per request")
+	batch := fl.Int("batch", 0, fmt.Sprintf("contacts per request (1-%d; default %d from a file or stdin, 1 for IDs given as arguments); each request is audited and reported on its own", schemas.MaxContactsPerRequest, defaultFileBatch))
+	wait := fl.Bool("wait", false, "wait for every request's outcome and keep at most --in-flight outstanding; exit 1 if any failed (default true from a file or stdin)")
+	inFlight := fl.Int("in-flight", 4, "with --wait: requests outstanding at once; the next is published as an outcome arrives")
+	timeout := fl.Duration("timeout", 0, "with --wait: give up after this long (default no limit; the run stops if a request has no outcome well after its deadline)")
+	asJSON := fl.Bool("json", false, "print one JSON result object per request on stdout, and the summary as one JSON object on stderr")
+	quiet := fl.Bool("quiet", false, "no progress output")
+	progressEvery := fl.Duration("progress-interval", 10*time.Second, "when stderr is not a terminal: time between progress lines")
 	pattern := fl.String("contact-id-pattern", "", "contact ID pattern (default: the Amazon Connect UUID form)")
-	journalPath := fl.String("journal", "", "resumable run: record requests and outcomes in this file, and on a rerun reuse its request IDs and skip what is done")
-	deadline := fl.Duration("deadline", 0, "how long each request may take before it is failed (default: 30s plus 20ms per request in this run, since a bulk run queues)")
+	journalPath := fl.String("journal", "", "resumable run: record requests and outcomes in this file; a rerun over the same input skips finished requests, resubmits unanswered ones under their IDs and retries failed ones under new IDs")
+	deadline := fl.Duration("deadline", 0, fmt.Sprintf("how long each request may take before it is failed (default: the configured deadline plus %s for each contact that may be in the pipeline with it: its own, those of the other requests that may be outstanding, and without --wait those published before it)", perContactDeadline))
 	if err := fl.parse(args); err != nil {
 		return err
 	}
-	if *batch < 1 || *batch > schemas.MaxContactsPerRequest {
+	set := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case *batch < 0 || *batch > schemas.MaxContactsPerRequest:
 		return fmt.Errorf("--batch must be between 1 and %d", schemas.MaxContactsPerRequest)
+	case *inFlight < 1:
+		return errors.New("--in-flight must be at least 1")
+	case *deadline < 0:
+		return errors.New("--deadline must be positive")
+	case *progressEvery <= 0:
+		return errors.New("--progress-interval must be positive")
+	case *column != "" && *file == "" && !slices.Contains(fl.Args(), "-"):
+		return errors.New("--column applies to --file or stdin (-)")
 	}
 	c, err := newPipelineClient(*fl.configPath, *brokers, *prefix, *pattern, "erasure-delete")
 	if err != nil {
 		return err
 	}
-	rule, q := c.rule, c.q
 	*actor = defaultActor(*actor)
-	ids, err := readIDs(fl.Args(), *file, stdin)
+	policy := deadlinePolicy{fixed: *deadline, base: c.cfg.Deadline}
+	start := time.Now()
+	in, err := readBulkInput(ctx, bulkInputOptions{Args: fl.Args(), File: *file, Stdin: stdin, Column: *column,
+		Check: func(ids []string) error {
+			return c.rule.ValidateSubmission(schemas.Submission{ContactIDs: ids, RequestedBy: *actor, Source: schemas.SourceCLI,
+				ReasonCode: *reason, Deadline: policy.max()})
+		}})
 	if err != nil {
 		return err
 	}
-	// Validate every request before publishing any: one bad line stops the
-	// whole run with nothing deleted.
-	for start := 0; start < len(ids); start += *batch {
-		err := rule.ValidateSubmission(schemas.Submission{ContactIDs: ids[start:min(start+*batch, len(ids))],
-			RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason})
-		var se *schemas.SubmissionError
-		if errors.As(err, &se) && se.Position > 0 {
-			return fmt.Errorf("input line %d: %w; nothing was submitted", start+se.Position, schemas.ErrInvalidContactID)
-		}
-		if err != nil {
-			return fmt.Errorf("%w; nothing was submitted", err)
+	defer in.Close()
+	if *batch == 0 {
+		// A supervisor deleting two contacts by ID expects two audit
+		// entries; a list is worked through in requests of many.
+		*batch = 1
+		if in.Streamed {
+			*batch = defaultFileBatch
 		}
 	}
-	if *deadline <= 0 {
-		*deadline = bulkDeadline(c.cfg.Deadline, (len(ids)+*batch-1) / *batch)
+	policy.sharing = (*inFlight - 1) * *batch
+	if !set["wait"] {
+		*wait = in.Streamed
 	}
-	var jr *journal
-	if *journalPath != "" {
-		if jr, err = openJournal(*journalPath); err != nil {
-			return err
-		}
-		defer jr.Close()
-	}
-	var reqs, fresh []schemas.DeletionRequested
-	var done []schemas.DeletionCompleted
-	for start := 0; start < len(ids); start += *batch {
-		end := min(start+*batch, len(ids))
-		r := producers.Request{ContactIDs: ids[start:end], RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason, Deadline: *deadline}
-		if jr != nil {
-			r.RequestID = jr.requestID(r.ContactIDs)
-		}
-		ev, err := q.Build(r)
-		if err != nil {
-			return fmt.Errorf("%w; nothing was submitted", err)
-		}
-		// Only an outcome for this very content counts as done: an ID the
-		// journal gives two batches has one outcome, and the other batch is
-		// submitted (and refused by the pipeline, deleting nothing).
-		if jr != nil && r.RequestID != "" {
-			if out, ok := jr.outcome(ev); ok {
-				done = append(done, out)
-				continue
-			}
-		}
-		reqs = append(reqs, ev)
-		if r.RequestID == "" {
-			fresh = append(fresh, ev)
-		}
-	}
-	if jr != nil {
-		fmt.Fprintf(stderr, "journal: %d requests already have their outcome, %d resubmitted, %d new\n", len(done), len(reqs)-len(fresh), len(fresh))
-		if err := jr.recordSubmitted(fresh); err != nil {
-			return fmt.Errorf("journal: %w; nothing was submitted", err)
-		}
-		printOutcomes(stdout, done, *asJSON)
+	requests := (in.Unique + *batch - 1) / *batch
+	if !*quiet {
+		fmt.Fprintf(stderr, "%d contacts checked (%d read, %d duplicates dropped): %d requests of up to %d\n",
+			in.Unique, in.Read, in.Duplicates, requests, *batch)
 	}
 
+	r := &bulkRun{q: c.q, rule: c.rule, batch: *batch, deadline: policy, wait: *wait, inFlight: *inFlight, asJSON: *asJSON,
+		template: producers.Request{RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason},
+		stdout:   stdout, stderr: stderr, ttyStdout: isTerminal(stdout), now: time.Now,
+		sum: newBulkSummary(in, requests, *wait)}
 	var since *time.Time
 	if *wait {
 		t := time.Now()
-		if jr != nil && !jr.earliest.IsZero() && jr.earliest.Before(t) {
-			t = jr.earliest // outcomes of a run that stopped before recording them
-		}
 		since = &t
 	}
-	outs, closeClients, err := c.publish(ctx, reqs, since, stderr)
+	if *journalPath != "" {
+		if r.jr, err = openJournal(*journalPath); err != nil {
+			return err
+		}
+		defer r.jr.Close()
+		p, err := r.plan(in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "journal: %d requests already have their outcome, %d resubmitted, %d new, %d retried under a new request ID after failing\n",
+			p.done.Requests, p.resubmit.Requests, p.fresh.Requests, p.retry.Requests)
+		// Outcomes of requests a stopped run left unanswered may have been
+		// published while no one was listening.
+		if t := r.jr.unfinishedSince(); since != nil && !t.IsZero() && t.Before(*since) {
+			since = &t
+		}
+	}
+	verb := "done"
+	if !*wait {
+		verb = "submitted"
+	}
+	r.prog = newProgress(stderr, *quiet, *progressEvery, verb, in.Unique, requests)
+	pub, outs, closeClients, err := c.connect(ctx, since, stderr)
 	defer closeClients()
 	if err != nil {
 		return err
 	}
-	if !*wait {
-		for _, r := range reqs {
-			if *asJSON {
-				json.NewEncoder(stdout).Encode(map[string]any{"request_id": r.RequestID, "contact_ids": r.ContactIDs, "status": "submitted"})
-			} else {
-				fmt.Fprintf(stdout, "%s submitted %s\n", r.RequestID, strings.Join(r.ContactIDs, ","))
-			}
-		}
-		return nil
-	}
-	var record func(schemas.DeletionCompleted)
-	if jr != nil {
-		record = func(out schemas.DeletionCompleted) {
-			if err := jr.recordOutcome(out); err != nil {
-				fmt.Fprintf(stderr, "journal: %v\n", err)
-			}
-		}
-	}
-	err = waitOutcomes(ctx, reqs, outs, *timeout, *asJSON, rule, record, stdout, stderr)
-	if err == nil && anyFailed(done) {
+	r.pub, r.outs = pub, outs
+	err = r.run(ctx, in, *timeout)
+	r.sum.end(time.Since(start), r.handled)
+	r.sum.print(stderr, *asJSON)
+	switch {
+	case err != nil:
+		return err
+	case r.stop == stopInterrupted:
+		return exitError{130}
+	case r.sum.failed():
 		return exitError{1}
 	}
-	return err
-}
-
-func anyFailed(outs []schemas.DeletionCompleted) bool {
-	for _, o := range outs {
-		if failedStatus(o.Status) {
-			return true
-		}
-	}
-	return false
+	return nil
 }
 
 // failedStatus is what makes delete exit 1: a failed or refused request. A

@@ -18,10 +18,10 @@ func TestDeleteResumesFromJournal(t *testing.T) {
 	j := filepath.Join(t.TempDir(), "run.journal")
 	ids := []string{p.demo[0].ID, p.demo[1].ID, p.demo[2].ID}
 	input := strings.Join(ids, "\n")
-	base := []string{"delete", "--brokers", p.broker.Addr(), "--actor", "bulk", "--journal", j}
+	base := []string{"delete", "--brokers", p.broker.Addr(), "--actor", "bulk", "--journal", j, "--batch", "1"}
 
 	// First run: submits, then "dies" before waiting.
-	if code, _, stderr := cli(t, input, append(base, "-")...); code != 0 {
+	if code, _, stderr := cli(t, input, append(base, "--wait=false", "-")...); code != 0 {
 		t.Fatalf("first run: %d %s", code, stderr)
 	}
 	audited := func() int {
@@ -36,7 +36,7 @@ func TestDeleteResumesFromJournal(t *testing.T) {
 	}
 
 	// Second run resubmits the same IDs and collects the outcomes.
-	code, stdout, stderr := cli(t, input, append(base, "--wait", "--timeout", "60s", "-")...)
+	code, stdout, stderr := cli(t, input, append(base, "--timeout", "60s", "-")...)
 	if code != 0 || strings.Count(stdout, " succeeded ") != 3 {
 		t.Fatalf("resumed run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -44,7 +44,7 @@ func TestDeleteResumesFromJournal(t *testing.T) {
 		t.Errorf("resumed run did not reuse the journal: %s", stderr)
 	}
 	// Third run: everything is in the journal; nothing is published.
-	code, stdout, stderr = cli(t, input, append(base, "--wait", "--timeout", "60s", "-")...)
+	code, stdout, stderr = cli(t, input, append(base, "--timeout", "60s", "-")...)
 	if code != 0 || strings.Count(stdout, " succeeded ") != 3 || !strings.Contains(stderr, "3 requests already have their outcome, 0 resubmitted, 0 new") {
 		t.Fatalf("third run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
