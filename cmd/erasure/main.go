@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"audit":  cmdAudit,
 		"replay": cmdReplay,
 		"keys":   cmdKeys,
+		"bench":  cmdBench,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
