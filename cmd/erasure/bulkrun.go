@@ -91,6 +91,9 @@ type bulkRun struct {
 	prog      *progress
 	sum       *bulkSummary
 	now       func() time.Time
+	// grace is how long after its deadline plus one base deadline a
+	// request's outcome may take before the run stops: answerGrace.
+	grace time.Duration
 
 	pending     map[string][]*flight
 	outstanding int // contacts in pending requests
@@ -187,7 +190,7 @@ func (r *bulkRun) run(ctx context.Context, in *bulkInput, timeout time.Duration)
 	}
 	switch r.stop {
 	case stopStalled:
-		fmt.Fprintf(r.stderr, "stopped: a request had no outcome %s after its deadline; is the pipeline running?\n", answerGrace)
+		fmt.Fprintf(r.stderr, "stopped: a request had no outcome %s after its deadline; is the pipeline running?\n", r.deadline.base+r.grace)
 	case stopTimeout:
 		fmt.Fprintf(r.stderr, "gave up waiting after %s\n", timeout)
 	case stopInterrupted:
@@ -267,7 +270,7 @@ func (r *bulkRun) next(ctx context.Context, ids []string) error {
 		return err
 	}
 	r.pending[ev.RequestID] = append(r.pending[ev.RequestID], &flight{req: ev,
-		expect: r.now().Add(time.Duration(ev.DeadlineSeconds)*time.Second + r.deadline.base + answerGrace)})
+		expect: r.now().Add(time.Duration(ev.DeadlineSeconds)*time.Second + r.deadline.base + r.grace)})
 	r.outstanding += len(ev.ContactIDs)
 	return nil
 }

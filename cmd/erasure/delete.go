@@ -100,7 +100,7 @@ checked and repeats are dropped before anything is submitted.
 
 	r := &bulkRun{q: c.q, rule: c.rule, batch: *batch, deadline: policy, wait: *wait, inFlight: *inFlight, asJSON: *asJSON,
 		template: producers.Request{RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason},
-		stdout:   stdout, stderr: stderr, ttyStdout: isTerminal(stdout), now: time.Now,
+		stdout:   stdout, stderr: stderr, ttyStdout: isTerminal(stdout), now: time.Now, grace: answerGrace,
 		sum: newBulkSummary(in, requests, *wait)}
 	var since *time.Time
 	if *wait {
