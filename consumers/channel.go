@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -12,12 +15,15 @@ import (
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/locate"
 )
 
-// Eraser erases one channel's artefacts for a set of contacts and verifies
-// they are gone, returning per-artefact counts. *locate.Locator is one.
+// Eraser erases one channel's artefacts for a batch of contacts and
+// verifies they are gone, returning per-artefact counts. done carries the
+// artefact types earlier attempts finished, and gains those this one
+// finishes (see locate.Finished). *locate.Locator is one.
 type Eraser interface {
-	EraseChannel(ctx context.Context, ch schemas.Channel, contactIDs []string) ([]schemas.ArtefactCount, error)
+	EraseChannel(ctx context.Context, ch schemas.Channel, contactIDs []string, done locate.Finished) ([]schemas.ArtefactCount, error)
 }
 
 // RequestBinder binds a request ID to the content first seen with it and
@@ -52,8 +58,45 @@ type Channel struct {
 	// aggregator waits for them.
 	Required []schemas.Channel
 	Rule     schemas.ContactIDRule
+	// Deadline is a request's deadline when it names none, as the
+	// aggregator applies it: past it, the channel does no more work.
+	Deadline time.Duration
 	Now      func() time.Time
 	Logger   *slog.Logger
+
+	progress       progress
+	attemptTimeout time.Duration
+}
+
+// progress keeps, per request, what its attempts in this process finished,
+// so a retry resumes there and the counts add up; a request's entry goes
+// when its result is published.
+type progress struct {
+	mu   sync.Mutex
+	done map[string]locate.Finished
+}
+
+func (p *progress) get(key string) locate.Finished {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done == nil {
+		p.done = map[string]locate.Finished{}
+	}
+	f, ok := p.done[key]
+	if !ok {
+		f = locate.Finished{}
+		p.done[key] = f
+	}
+	return f
+}
+
+// take removes a request's entry and returns it (nil if none).
+func (p *progress) take(key string) locate.Finished {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.done[key]
+	delete(p.done, key)
+	return f
 }
 
 // Register adds the channel's handler to a router: it reads its phase's
@@ -69,8 +112,18 @@ func (c *Channel) Register(r *message.Router, cfg RouterConfig, topics schemas.T
 		h.AddMiddleware(Verify(cfg.Keys, topic))
 	}
 	h.AddMiddleware(c.failureResult)
-	h.AddMiddleware(HandlerStack(cfg, c.Logger)...)
+	// The handler bounds each attempt itself, by the batch's size and the
+	// request's deadline; a fixed timeout would cut every large batch.
+	c.attemptTimeout = cfg.Defaults().AttemptTimeout
+	stack := cfg
+	stack.AttemptTimeout = -1
+	h.AddMiddleware(HandlerStack(stack, c.Logger)...)
 }
+
+// perContact is the time an attempt gets for each contact of its batch on
+// top of the base attempt timeout: batched store work grows slowly with the
+// batch, but a listing or a mutation does grow.
+const perContact = 20 * time.Millisecond
 
 func (c *Channel) handleRequest(msg *message.Message) ([]*message.Message, error) {
 	var req schemas.DeletionRequested
@@ -81,10 +134,34 @@ func (c *Channel) handleRequest(msg *message.Message) ([]*message.Message, error
 	if err := c.checkBinding(msg.Context(), req.RequestID, digest); err != nil {
 		return nil, err
 	}
+	// Past its deadline the aggregator has failed the request: the work
+	// stops here instead of running on for nobody (a rerun resubmits it).
+	d := c.Deadline
+	if req.DeadlineSeconds > 0 {
+		d = time.Duration(req.DeadlineSeconds) * time.Second
+	}
+	if d > 0 {
+		deadline := req.RequestedAt.Add(d)
+		if !c.now().Before(deadline) {
+			c.Logger.WarnContext(msg.Context(), "request past its deadline: not started", "request_id", req.RequestID, "channel", c.Name,
+				"contacts", len(req.ContactIDs))
+			return c.result(req.RequestID, digest, schemas.StatusFailed, nil, schemas.ErrCodeDeadline)
+		}
+		ctx, cancel := context.WithDeadline(msg.Context(), deadline)
+		defer cancel()
+		msg.SetContext(ctx)
+	}
 	// Every mapped channel runs for every request, whatever channels the
 	// request lists: a request cannot narrow a deletion by leaving a channel
 	// out, and running an extra channel only deletes nothing twice.
 	return c.erase(msg.Context(), req.RequestID, digest, req.ContactIDs)
+}
+
+func (c *Channel) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 func (c *Channel) handleFinalize(msg *message.Message) ([]*message.Message, error) {
@@ -125,7 +202,14 @@ func (c *Channel) checkBinding(ctx context.Context, requestID, digest string) er
 
 func (c *Channel) erase(ctx context.Context, requestID, digest string, contactIDs []string) ([]*message.Message, error) {
 	start := time.Now()
-	counts, err := c.Eraser.EraseChannel(ctx, c.Name, contactIDs)
+	timeout := c.attemptTimeout
+	if timeout <= 0 {
+		timeout = RouterConfig{}.Defaults().AttemptTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout+time.Duration(len(contactIDs))*perContact)
+	defer cancel()
+	key := requestID + "/" + digest
+	counts, err := c.Eraser.EraseChannel(ctx, c.Name, contactIDs, c.progress.get(key))
 	if err != nil {
 		c.Logger.WarnContext(ctx, "channel erase attempt failed",
 			"request_id", requestID, "channel", c.Name, "retryable", stores.IsRetryable(err), "error", err)
@@ -134,6 +218,7 @@ func (c *Channel) erase(ctx context.Context, requestID, digest string, contactID
 	for _, a := range counts {
 		channelArtefacts.WithLabelValues(string(c.Name), a.Artefact).Add(float64(a.Deleted))
 	}
+	c.progress.take(key)
 	c.Logger.InfoContext(ctx, "channel erased", "request_id", requestID, "channel", c.Name,
 		"contacts", len(contactIDs), "deleted", totalDeleted(counts), "took", time.Since(start))
 	return c.result(requestID, digest, schemas.StatusSucceeded, counts, "")
@@ -160,9 +245,19 @@ func (c *Channel) failureResult(h message.HandlerFunc) message.HandlerFunc {
 		case !stores.IsRetryable(err):
 			code = schemas.ErrCodeStoreRejected
 		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = schemas.ErrCodeDeadline
+		}
+		// What the attempts did finish was deleted: the failed result
+		// carries it, so the audit records every deletion performed.
+		var done []schemas.ArtefactCount
+		for _, a := range c.progress.take(requestID + "/" + digest) {
+			done = append(done, a)
+		}
+		slices.SortFunc(done, func(x, y schemas.ArtefactCount) int { return strings.Compare(x.Artefact, y.Artefact) })
 		c.Logger.ErrorContext(msg.Context(), "channel failed", "request_id", requestID, "channel", c.Name,
 			"contacts", len(contactIDs), "error_code", code, "error", err)
-		return c.result(requestID, digest, schemas.StatusFailed, nil, code)
+		return c.result(requestID, digest, schemas.StatusFailed, done, code)
 	}
 }
 
@@ -183,10 +278,7 @@ func (c *Channel) peek(msg *message.Message) (requestID, digest string, contactI
 }
 
 func (c *Channel) result(requestID, digest string, st schemas.Status, counts []schemas.ArtefactCount, code string) ([]*message.Message, error) {
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
+	now := c.now
 	ev := &schemas.ChannelCompleted{
 		RequestID:     requestID,
 		Channel:       c.Name,

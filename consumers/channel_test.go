@@ -15,6 +15,7 @@ import (
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/locate"
 )
 
 type countingEraser struct {
@@ -23,7 +24,7 @@ type countingEraser struct {
 	err   error
 }
 
-func (e *countingEraser) EraseChannel(_ context.Context, _ schemas.Channel, ids []string) ([]schemas.ArtefactCount, error) {
+func (e *countingEraser) EraseChannel(_ context.Context, _ schemas.Channel, ids []string, _ locate.Finished) ([]schemas.ArtefactCount, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.calls = append(e.calls, ids)

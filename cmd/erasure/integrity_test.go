@@ -185,7 +185,7 @@ type slowBucket struct {
 	delay  time.Duration
 }
 
-func (s *slowBucket) Delete(ctx context.Context, bucket, key string) error {
+func (s *slowBucket) Delete(ctx context.Context, bucket string, keys ...string) error {
 	if bucket == s.bucket {
 		select {
 		case <-time.After(s.delay):
@@ -193,7 +193,7 @@ func (s *slowBucket) Delete(ctx context.Context, bucket, key string) error {
 			return ctx.Err()
 		}
 	}
-	return s.Objects.Delete(ctx, bucket, key)
+	return s.Objects.Delete(ctx, bucket, keys...)
 }
 
 // deletedBy sums what each channel deleted, over entries.
