@@ -484,7 +484,10 @@ func expectObjectsUnchanged(t *testing.T, o stores.Objects, bucket string, befor
 	}
 	sort.Strings(want)
 	if got := ListKeys(t, o, bucket, ""); !slices.Equal(got, want) {
-		t.Errorf("List = %q, want exactly %q", got, want)
+		extra := slices.DeleteFunc(slices.Clone(got), func(k string) bool { return slices.Contains(want, k) })
+		missing := slices.DeleteFunc(slices.Clone(want), func(k string) bool { return slices.Contains(got, k) })
+		t.Errorf("List = %d keys, want exactly %q: %d more (%q…), %d missing (%q)",
+			len(got), want, len(extra), extra[:min(len(extra), 5)], len(missing), missing)
 	}
 }
 
