@@ -2,17 +2,23 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/erasure-project/erasure/stores"
 	"github.com/erasure-project/erasure/stores/storetest"
 	"golang.org/x/sync/errgroup"
 )
@@ -186,4 +192,63 @@ func setDiff(a, b []string) []string {
 		}
 	}
 	return d
+}
+
+// DeleteObjects answers 200 even when it deleted nothing: each version it
+// did not delete comes back with an error code, which decides the class of
+// the whole call. Versions already gone are what was asked for. No key is
+// quoted in the error.
+func TestS3DeleteObjectsItemErrors(t *testing.T) {
+	var body string
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !r.URL.Query().Has("delete") {
+			http.Error(w, "unexpected request", http.StatusBadRequest)
+			return
+		}
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/xml")
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`+body+`</DeleteResult>`)
+	}))
+	defer srv.Close()
+	o, err := New(t.Context(), Config{Endpoint: srv.URL, Region: "us-east-1", PathStyle: true, AccessKey: "a", SecretKey: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := func(code string) string {
+		return `<Error><Key>secret/c-secret.wav</Key><VersionId>v1</VersionId><Code>` + code + `</Code><Message>about secret/c-secret.wav</Message></Error>`
+	}
+	objs := make([]types.ObjectIdentifier, 2500)
+	for i := range objs {
+		objs[i] = types.ObjectIdentifier{Key: aws.String(fmt.Sprintf("secret/c-%d.wav", i)), VersionId: aws.String("v1")}
+	}
+	for _, tc := range []struct {
+		name  string
+		items string
+		want  error // nil: success
+	}{
+		{"all deleted", "", nil},
+		{"gone already", item("NoSuchVersion") + item("NoSuchKey"), nil},
+		{"slow down", item("NoSuchVersion") + item("SlowDown"), stores.ErrRetryable},
+		{"internal error", item("InternalError"), stores.ErrRetryable},
+		{"access denied", item("AccessDenied"), stores.ErrPermanent},
+		{"denied and slowed", item("AccessDenied") + item("SlowDown"), stores.ErrRetryable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body = tc.items
+			calls.Store(0)
+			err := o.deleteObjects(t.Context(), "objects: delete", "some-bucket", objs)
+			switch {
+			case tc.want == nil && err != nil:
+				t.Errorf("err = %v, want success", err)
+			case tc.want != nil && !errors.Is(err, tc.want):
+				t.Errorf("err = %v, want %v", err, tc.want)
+			case err != nil && strings.Contains(err.Error(), "secret/"):
+				t.Errorf("error %q quotes a key", err)
+			}
+			if tc.want == nil && calls.Load() != 3 {
+				t.Errorf("%d DeleteObjects calls for %d versions, want 3", calls.Load(), len(objs))
+			}
+		})
+	}
 }
