@@ -69,7 +69,7 @@ const (
 	s3DeleteBatch = 1000
 	// s3DeleteParallel bounds the listings and the DeleteObjects calls one
 	// Delete has in flight: measured on MinIO, 4 calls at once delete about
-	// twice as fast as one, and more only queue on the server.
+	// twice as fast as one.
 	s3DeleteParallel = 4
 	// s3AbortTimeout bounds the clean-up of a failed multipart upload.
 	s3AbortTimeout = 30 * time.Second
