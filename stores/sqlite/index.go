@@ -173,8 +173,8 @@ func requireIndex(ctx context.Context, q interface {
 // matching two values of it (an array field) is counted once by
 // count(DISTINCT), where counts of chunks would add it up twice. This is
 // exact because CheckTerm admits only valid UTF-8, which encoding/json and
-// SQLite's JSON parser carry through unchanged, NULs included; it is also
-// faster than chunks or a temporary table.
+// SQLite's JSON parser carry through unchanged, NULs included. For 10,000
+// values it also measured faster than chunks or a temporary table.
 func termFilter(index, field string, values []string) (string, []any, error) {
 	raw, err := json.Marshal(values)
 	if err != nil {

@@ -206,8 +206,9 @@ func checkMatch(table, column string, values []string) error {
 	return stores.CheckMatchValues(values)
 }
 
-// inChunks runs fn in one transaction for each chunk of the distinct
-// values, with the chunk's "IN (?, …)" and its arguments.
+// inChunks opens one transaction and in it calls fn for each chunk of at
+// most sqliteBatch distinct values, with the chunk's "IN (?, …)" and its
+// arguments.
 //
 // Chunks of bound parameters, unlike the index's json_each: the warehouse
 // matches any bytes, and encoding/json turns invalid UTF-8 into U+FFFD, a
