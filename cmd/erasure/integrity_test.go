@@ -164,18 +164,18 @@ type failingWarehouse struct {
 	table string
 }
 
-func (f *failingWarehouse) Count(ctx context.Context, table, column, value string) (int64, error) {
+func (f *failingWarehouse) Count(ctx context.Context, table, column string, values ...string) (int64, error) {
 	if table == f.table {
 		return 0, stores.Permanent(errors.New("access denied"))
 	}
-	return f.Warehouse.Count(ctx, table, column, value)
+	return f.Warehouse.Count(ctx, table, column, values...)
 }
 
-func (f *failingWarehouse) Delete(ctx context.Context, table, column, value string) (int64, error) {
+func (f *failingWarehouse) Delete(ctx context.Context, table, column string, values ...string) (int64, error) {
 	if table == f.table {
 		return 0, stores.Permanent(errors.New("access denied"))
 	}
-	return f.Warehouse.Delete(ctx, table, column, value)
+	return f.Warehouse.Delete(ctx, table, column, values...)
 }
 
 // slowBucket delays every delete in one bucket.

@@ -215,7 +215,6 @@ func TestClickHouseErrorClassification(t *testing.T) {
 		{"code: 252, message: Too many parts", false, true},
 		{"Code: 252. DB::Exception: Too many parts (300). Merges are processing significantly slower than inserts", false, true},
 		{"code: 173, message: Cannot allocate memory", false, true},
-		{"code: 341, message: Mutation is not finished", false, true},
 		{"code: 159, message: Timeout exceeded", false, true},
 		{"code: 210, message: Connection refused", false, true},
 	} {
