@@ -68,36 +68,90 @@ type Channel struct {
 	attemptTimeout time.Duration
 }
 
-// progress keeps, per request, what its attempts in this process finished,
-// so a retry resumes there and the counts add up; a request's entry goes
-// when its result is published.
+// progress keeps, per request, what its attempts in this process did, so a
+// retry resumes where the last one stopped and the counts add up across
+// attempts; a request's entry goes when its result is published.
 type progress struct {
-	mu   sync.Mutex
-	done map[string]locate.Finished
+	mu sync.Mutex
+	m  map[string]*attempts
 }
 
-func (p *progress) get(key string) locate.Finished {
+// attempts is what earlier attempts at one request did: the artefact types
+// they finished, and what they deleted of those they did not finish.
+type attempts struct {
+	done    locate.Finished
+	partial map[string]int64
+}
+
+func (p *progress) get(key string) *attempts {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.done == nil {
-		p.done = map[string]locate.Finished{}
+	if p.m == nil {
+		p.m = map[string]*attempts{}
 	}
-	f, ok := p.done[key]
+	a, ok := p.m[key]
 	if !ok {
-		f = locate.Finished{}
-		p.done[key] = f
+		a = &attempts{done: locate.Finished{}, partial: map[string]int64{}}
+		p.m[key] = a
 	}
-	return f
+	return a
 }
 
 // take removes a request's entry and returns it (nil if none).
-func (p *progress) take(key string) locate.Finished {
+func (p *progress) take(key string) *attempts {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	f := p.done[key]
-	delete(p.done, key)
-	return f
+	a := p.m[key]
+	delete(p.m, key)
+	return a
 }
+
+// failed notes what a failed attempt deleted of the types it did not finish.
+func (a *attempts) failed(counts []schemas.ArtefactCount) {
+	for _, c := range counts {
+		if _, ok := a.done[c.Artefact]; !ok {
+			a.partial[c.Artefact] += c.Deleted
+		}
+	}
+}
+
+// add puts what earlier attempts deleted into an attempt's counts.
+func (a *attempts) add(counts []schemas.ArtefactCount) []schemas.ArtefactCount {
+	for i, c := range counts {
+		if n := a.partial[c.Artefact]; n > 0 {
+			counts[i].Before += n
+			counts[i].Deleted += n
+		}
+	}
+	return counts
+}
+
+// sofar is everything the attempts deleted, for a failed result.
+func (a *attempts) sofar() []schemas.ArtefactCount {
+	if a == nil {
+		return nil
+	}
+	var out []schemas.ArtefactCount
+	for _, c := range a.done {
+		out = append(out, c)
+	}
+	for art, n := range a.partial {
+		if _, ok := a.done[art]; !ok && n > 0 {
+			out = append(out, schemas.ArtefactCount{Artefact: art, Before: n, Deleted: n})
+		}
+	}
+	slices.SortFunc(out, func(x, y schemas.ArtefactCount) int { return strings.Compare(x.Artefact, y.Artefact) })
+	for i := range out {
+		if _, ok := a.done[out[i].Artefact]; ok {
+			out[i] = a.add(out[i : i+1])[0]
+		}
+	}
+	return out
+}
+
+// errPastDeadline stops the work for a request the aggregator has already
+// failed at its deadline.
+var errPastDeadline = stores.Permanent(fmt.Errorf("request past its deadline: %w", context.DeadlineExceeded))
 
 // Register adds the channel's handler to a router: it reads its phase's
 // topic in its own consumer group and publishes one ChannelCompleted per
@@ -143,9 +197,7 @@ func (c *Channel) handleRequest(msg *message.Message) ([]*message.Message, error
 	if d > 0 {
 		deadline := req.RequestedAt.Add(d)
 		if !c.now().Before(deadline) {
-			c.Logger.WarnContext(msg.Context(), "request past its deadline: not started", "request_id", req.RequestID, "channel", c.Name,
-				"contacts", len(req.ContactIDs))
-			return c.result(req.RequestID, digest, schemas.StatusFailed, nil, schemas.ErrCodeDeadline)
+			return nil, errPastDeadline
 		}
 		ctx, cancel := context.WithDeadline(msg.Context(), deadline)
 		defer cancel()
@@ -209,8 +261,10 @@ func (c *Channel) erase(ctx context.Context, requestID, digest string, contactID
 	ctx, cancel := context.WithTimeout(ctx, timeout+time.Duration(len(contactIDs))*perContact)
 	defer cancel()
 	key := requestID + "/" + digest
-	counts, err := c.Eraser.EraseChannel(ctx, c.Name, contactIDs, c.progress.get(key))
+	att := c.progress.get(key)
+	counts, err := c.Eraser.EraseChannel(ctx, c.Name, contactIDs, att.done)
 	if err != nil {
+		att.failed(counts)
 		c.Logger.WarnContext(ctx, "channel erase attempt failed",
 			"request_id", requestID, "channel", c.Name, "retryable", stores.IsRetryable(err), "error", err)
 		return nil, err
@@ -218,6 +272,7 @@ func (c *Channel) erase(ctx context.Context, requestID, digest string, contactID
 	for _, a := range counts {
 		channelArtefacts.WithLabelValues(string(c.Name), a.Artefact).Add(float64(a.Deleted))
 	}
+	counts = att.add(counts)
 	c.progress.take(key)
 	c.Logger.InfoContext(ctx, "channel erased", "request_id", requestID, "channel", c.Name,
 		"contacts", len(contactIDs), "deleted", totalDeleted(counts), "took", time.Since(start))
@@ -248,16 +303,12 @@ func (c *Channel) failureResult(h message.HandlerFunc) message.HandlerFunc {
 		if errors.Is(err, context.DeadlineExceeded) {
 			code = schemas.ErrCodeDeadline
 		}
-		// What the attempts did finish was deleted: the failed result
-		// carries it, so the audit records every deletion performed.
-		var done []schemas.ArtefactCount
-		for _, a := range c.progress.take(requestID + "/" + digest) {
-			done = append(done, a)
-		}
-		slices.SortFunc(done, func(x, y schemas.ArtefactCount) int { return strings.Compare(x.Artefact, y.Artefact) })
+		// What the attempts deleted before failing is gone: the failed
+		// result carries it, so the audit records every deletion performed.
+		sofar := c.progress.take(requestID + "/" + digest).sofar()
 		c.Logger.ErrorContext(msg.Context(), "channel failed", "request_id", requestID, "channel", c.Name,
-			"contacts", len(contactIDs), "error_code", code, "error", err)
-		return c.result(requestID, digest, schemas.StatusFailed, done, code)
+			"contacts", len(contactIDs), "error_code", code, "deleted", totalDeleted(sofar), "error", err)
+		return c.result(requestID, digest, schemas.StatusFailed, sofar, code)
 	}
 }
 
