@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -12,12 +15,15 @@ import (
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/locate"
 )
 
-// Eraser erases one channel's artefacts for a set of contacts and verifies
-// they are gone, returning per-artefact counts. *locate.Locator is one.
+// Eraser erases one channel's artefacts for a batch of contacts and
+// verifies they are gone, returning per-artefact counts. done carries the
+// artefact types earlier attempts finished, and gains those this one
+// finishes (see locate.Finished). *locate.Locator is one.
 type Eraser interface {
-	EraseChannel(ctx context.Context, ch schemas.Channel, contactIDs []string) ([]schemas.ArtefactCount, error)
+	EraseChannel(ctx context.Context, ch schemas.Channel, contactIDs []string, done locate.Finished) ([]schemas.ArtefactCount, error)
 }
 
 // RequestBinder binds a request ID to the content first seen with it and
@@ -52,9 +58,100 @@ type Channel struct {
 	// aggregator waits for them.
 	Required []schemas.Channel
 	Rule     schemas.ContactIDRule
+	// Deadline is a request's deadline when it names none, as the
+	// aggregator applies it: past it, the channel does no more work.
+	Deadline time.Duration
 	Now      func() time.Time
 	Logger   *slog.Logger
+
+	progress       progress
+	attemptTimeout time.Duration
 }
+
+// progress keeps, per request, what its attempts in this process did, so a
+// retry resumes where the last one stopped and the counts add up across
+// attempts; a request's entry goes when its result is published.
+type progress struct {
+	mu sync.Mutex
+	m  map[string]*attempts
+}
+
+// attempts is what earlier attempts at one request did: the artefact types
+// they finished, and what they deleted of those they did not finish.
+type attempts struct {
+	done    locate.Finished
+	partial map[string]int64
+}
+
+func (p *progress) get(key string) *attempts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]*attempts{}
+	}
+	a, ok := p.m[key]
+	if !ok {
+		a = &attempts{done: locate.Finished{}, partial: map[string]int64{}}
+		p.m[key] = a
+	}
+	return a
+}
+
+// take removes a request's entry and returns it (nil if none).
+func (p *progress) take(key string) *attempts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a := p.m[key]
+	delete(p.m, key)
+	return a
+}
+
+// failed notes what a failed attempt deleted of the types it did not finish.
+func (a *attempts) failed(counts []schemas.ArtefactCount) {
+	for _, c := range counts {
+		if _, ok := a.done[c.Artefact]; !ok {
+			a.partial[c.Artefact] += c.Deleted
+		}
+	}
+}
+
+// add puts what earlier attempts deleted into an attempt's counts.
+func (a *attempts) add(counts []schemas.ArtefactCount) []schemas.ArtefactCount {
+	for i, c := range counts {
+		if n := a.partial[c.Artefact]; n > 0 {
+			counts[i].Before += n
+			counts[i].Deleted += n
+		}
+	}
+	return counts
+}
+
+// sofar is everything the attempts deleted, for a failed result.
+func (a *attempts) sofar() []schemas.ArtefactCount {
+	if a == nil {
+		return nil
+	}
+	var out []schemas.ArtefactCount
+	for _, c := range a.done {
+		out = append(out, c)
+	}
+	for art, n := range a.partial {
+		if _, ok := a.done[art]; !ok && n > 0 {
+			out = append(out, schemas.ArtefactCount{Artefact: art, Before: n, Deleted: n})
+		}
+	}
+	slices.SortFunc(out, func(x, y schemas.ArtefactCount) int { return strings.Compare(x.Artefact, y.Artefact) })
+	for i := range out {
+		if _, ok := a.done[out[i].Artefact]; ok {
+			out[i] = a.add(out[i : i+1])[0]
+		}
+	}
+	return out
+}
+
+// errPastDeadline stops the work for a request the aggregator has already
+// failed at its deadline.
+var errPastDeadline = stores.Permanent(fmt.Errorf("request past its deadline: %w", context.DeadlineExceeded))
 
 // Register adds the channel's handler to a router: it reads its phase's
 // topic in its own consumer group and publishes one ChannelCompleted per
@@ -69,8 +166,18 @@ func (c *Channel) Register(r *message.Router, cfg RouterConfig, topics schemas.T
 		h.AddMiddleware(Verify(cfg.Keys, topic))
 	}
 	h.AddMiddleware(c.failureResult)
-	h.AddMiddleware(HandlerStack(cfg, c.Logger)...)
+	// The handler bounds each attempt itself, by the batch's size and the
+	// request's deadline; a fixed timeout would cut every large batch.
+	c.attemptTimeout = cfg.Defaults().AttemptTimeout
+	stack := cfg
+	stack.AttemptTimeout = -1
+	h.AddMiddleware(HandlerStack(stack, c.Logger)...)
 }
+
+// perContact is the time an attempt gets for each contact of its batch on
+// top of the base attempt timeout: batched store work grows slowly with the
+// batch, but a listing or a mutation does grow.
+const perContact = 20 * time.Millisecond
 
 func (c *Channel) handleRequest(msg *message.Message) ([]*message.Message, error) {
 	var req schemas.DeletionRequested
@@ -81,10 +188,32 @@ func (c *Channel) handleRequest(msg *message.Message) ([]*message.Message, error
 	if err := c.checkBinding(msg.Context(), req.RequestID, digest); err != nil {
 		return nil, err
 	}
+	// Past its deadline the aggregator has failed the request: the work
+	// stops here instead of running on for nobody (a rerun resubmits it).
+	d := c.Deadline
+	if req.DeadlineSeconds > 0 {
+		d = time.Duration(req.DeadlineSeconds) * time.Second
+	}
+	if d > 0 {
+		deadline := req.RequestedAt.Add(d)
+		if !c.now().Before(deadline) {
+			return nil, errPastDeadline
+		}
+		ctx, cancel := context.WithDeadline(msg.Context(), deadline)
+		defer cancel()
+		msg.SetContext(ctx)
+	}
 	// Every mapped channel runs for every request, whatever channels the
 	// request lists: a request cannot narrow a deletion by leaving a channel
 	// out, and running an extra channel only deletes nothing twice.
 	return c.erase(msg.Context(), req.RequestID, digest, req.ContactIDs)
+}
+
+func (c *Channel) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 func (c *Channel) handleFinalize(msg *message.Message) ([]*message.Message, error) {
@@ -125,8 +254,17 @@ func (c *Channel) checkBinding(ctx context.Context, requestID, digest string) er
 
 func (c *Channel) erase(ctx context.Context, requestID, digest string, contactIDs []string) ([]*message.Message, error) {
 	start := time.Now()
-	counts, err := c.Eraser.EraseChannel(ctx, c.Name, contactIDs)
+	timeout := c.attemptTimeout
+	if timeout <= 0 {
+		timeout = RouterConfig{}.Defaults().AttemptTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout+time.Duration(len(contactIDs))*perContact)
+	defer cancel()
+	key := requestID + "/" + digest
+	att := c.progress.get(key)
+	counts, err := c.Eraser.EraseChannel(ctx, c.Name, contactIDs, att.done)
 	if err != nil {
+		att.failed(counts)
 		c.Logger.WarnContext(ctx, "channel erase attempt failed",
 			"request_id", requestID, "channel", c.Name, "retryable", stores.IsRetryable(err), "error", err)
 		return nil, err
@@ -134,6 +272,8 @@ func (c *Channel) erase(ctx context.Context, requestID, digest string, contactID
 	for _, a := range counts {
 		channelArtefacts.WithLabelValues(string(c.Name), a.Artefact).Add(float64(a.Deleted))
 	}
+	counts = att.add(counts)
+	c.progress.take(key)
 	c.Logger.InfoContext(ctx, "channel erased", "request_id", requestID, "channel", c.Name,
 		"contacts", len(contactIDs), "deleted", totalDeleted(counts), "took", time.Since(start))
 	return c.result(requestID, digest, schemas.StatusSucceeded, counts, "")
@@ -160,9 +300,15 @@ func (c *Channel) failureResult(h message.HandlerFunc) message.HandlerFunc {
 		case !stores.IsRetryable(err):
 			code = schemas.ErrCodeStoreRejected
 		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = schemas.ErrCodeDeadline
+		}
+		// What the attempts deleted before failing is gone: the failed
+		// result carries it, so the audit records every deletion performed.
+		sofar := c.progress.take(requestID + "/" + digest).sofar()
 		c.Logger.ErrorContext(msg.Context(), "channel failed", "request_id", requestID, "channel", c.Name,
-			"contacts", len(contactIDs), "error_code", code, "error", err)
-		return c.result(requestID, digest, schemas.StatusFailed, nil, code)
+			"contacts", len(contactIDs), "error_code", code, "deleted", totalDeleted(sofar), "error", err)
+		return c.result(requestID, digest, schemas.StatusFailed, sofar, code)
 	}
 }
 
@@ -183,10 +329,7 @@ func (c *Channel) peek(msg *message.Message) (requestID, digest string, contactI
 }
 
 func (c *Channel) result(requestID, digest string, st schemas.Status, counts []schemas.ArtefactCount, code string) ([]*message.Message, error) {
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
+	now := c.now
 	ev := &schemas.ChannelCompleted{
 		RequestID:     requestID,
 		Channel:       c.Name,

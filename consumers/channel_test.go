@@ -15,6 +15,7 @@ import (
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/locate"
 )
 
 type countingEraser struct {
@@ -23,7 +24,7 @@ type countingEraser struct {
 	err   error
 }
 
-func (e *countingEraser) EraseChannel(_ context.Context, _ schemas.Channel, ids []string) ([]schemas.ArtefactCount, error) {
+func (e *countingEraser) EraseChannel(_ context.Context, _ schemas.Channel, ids []string, _ locate.Finished) ([]schemas.ArtefactCount, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.calls = append(e.calls, ids)
@@ -174,5 +175,85 @@ func TestChannelWithoutBinderDeletesNothing(t *testing.T) {
 	m, _ := requestMsg(t, tC1)
 	if _, err := c.handleRequest(m); !errors.Is(err, stores.ErrPermanent) || len(er.calls) != 0 {
 		t.Fatalf("err = %v, %d calls", err, len(er.calls))
+	}
+}
+
+// scriptedEraser plays one attempt per call: what it finishes goes into
+// done, as the Locator's does, and what it deleted is returned either way.
+type scriptedEraser struct {
+	calls    int
+	attempts []func(done locate.Finished) ([]schemas.ArtefactCount, error)
+}
+
+func (e *scriptedEraser) EraseChannel(_ context.Context, _ schemas.Channel, _ []string, done locate.Finished) ([]schemas.ArtefactCount, error) {
+	f := e.attempts[e.calls]
+	e.calls++
+	return f(done)
+}
+
+// Counts add up across attempts: a retry does not redo what an earlier
+// attempt finished, and what a failed attempt deleted is not forgotten,
+// whether the request then succeeds or fails.
+func TestChannelCountsAddUpAcrossAttempts(t *testing.T) {
+	first := func(done locate.Finished) ([]schemas.ArtefactCount, error) {
+		done["qa_evaluations"] = schemas.ArtefactCount{Artefact: "qa_evaluations", Before: 4, Deleted: 4}
+		return []schemas.ArtefactCount{{Artefact: "qa_evaluations", Before: 4, Deleted: 4}, {Artefact: "call_recordings", Before: 3, Deleted: 3, After: 0}},
+			stores.Retryable(errors.New("verify: connection reset"))
+	}
+	second := func(done locate.Finished) ([]schemas.ArtefactCount, error) {
+		if _, ok := done["qa_evaluations"]; !ok {
+			t.Error("the retry was not told qa_evaluations was finished")
+		}
+		return []schemas.ArtefactCount{done["qa_evaluations"], {Artefact: "call_recordings", Before: 1, Deleted: 1}}, nil
+	}
+	er := &scriptedEraser{attempts: []func(locate.Finished) ([]schemas.ArtefactCount, error){first, second}}
+	c := newChannel(schemas.ChannelVoice, er, &memBinder{})
+	m, _ := requestMsg(t, tC1, tC2)
+	if _, err := c.handleRequest(m); err == nil {
+		t.Fatal("first attempt succeeded")
+	}
+	out, err := c.handleRequest(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, a := range decodeResult(t, out).Artefacts {
+		got[a.Artefact] = a.Deleted
+	}
+	if got["qa_evaluations"] != 4 || got["call_recordings"] != 4 {
+		t.Fatalf("deleted %v, want qa_evaluations 4 and call_recordings 3+1", got)
+	}
+
+	// A request that fails for good still reports what was deleted.
+	er = &scriptedEraser{attempts: []func(locate.Finished) ([]schemas.ArtefactCount, error){first}}
+	c = newChannel(schemas.ChannelVoice, er, &memBinder{})
+	m, _ = requestMsg(t, tC1, tC2)
+	out, err = c.failureResult(c.handleRequest)(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := decodeResult(t, out)
+	got = map[string]int64{}
+	for _, a := range res.Artefacts {
+		got[a.Artefact] = a.Deleted
+	}
+	if res.Status != schemas.StatusFailed || got["qa_evaluations"] != 4 || got["call_recordings"] != 3 {
+		t.Fatalf("failed result %s %v, want what the attempt deleted", res.Status, got)
+	}
+}
+
+// A request past its deadline is not started: no store is touched.
+func TestChannelStopsAtTheRequestDeadline(t *testing.T) {
+	er := &countingEraser{}
+	c := newChannel(schemas.ChannelVoice, er, &memBinder{})
+	c.Deadline = time.Second
+	c.Now = func() time.Time { return time.Now().Add(2 * time.Second) }
+	m, _ := requestMsg(t, tC1)
+	out, err := c.failureResult(c.handleRequest)(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := decodeResult(t, out); res.Status != schemas.StatusFailed || res.ErrorCode != schemas.ErrCodeDeadline || len(er.calls) != 0 {
+		t.Fatalf("result %s %s after %d erase calls; want deadline_exceeded and none", res.Status, res.ErrorCode, len(er.calls))
 	}
 }

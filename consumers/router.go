@@ -21,7 +21,8 @@ import (
 
 // RouterConfig configures the shared middleware stack.
 type RouterConfig struct {
-	// AttemptTimeout bounds one attempt of a handler.
+	// AttemptTimeout bounds one attempt of a handler; a negative one leaves
+	// it to the handler.
 	AttemptTimeout time.Duration
 	// Retries and back-off for retryable errors.
 	MaxRetries      int
@@ -91,6 +92,9 @@ func HandlerStack(cfg RouterConfig, logger *slog.Logger) []message.HandlerMiddle
 			return !errors.Is(p.Err, schemas.ErrInvalidEvent) && stores.IsRetryable(p.Err)
 		},
 		Logger: watermill.NewSlogLogger(logger),
+	}
+	if cfg.AttemptTimeout < 0 { // the handler bounds its own attempts
+		return []message.HandlerMiddleware{retry.Middleware, middleware.Recoverer}
 	}
 	return []message.HandlerMiddleware{retry.Middleware, middleware.Timeout(cfg.AttemptTimeout), middleware.Recoverer}
 }

@@ -129,13 +129,23 @@ func termText(v any) (string, bool) {
 	return "", false
 }
 
-// CheckTermQuery validates an exact-match query before any store sees it.
-func CheckTermQuery(index, field, value string) error {
+// CheckTermQuery validates an exact-match query on a batch of values before
+// any store sees it: an empty batch is refused, as it could only come from a
+// caller bug and a builder that dropped the condition would match all.
+func CheckTermQuery(index, field string, values ...string) error {
 	if err := CheckIndexName(index); err != nil {
 		return err
 	}
 	if err := CheckField(field); err != nil {
 		return err
 	}
-	return CheckTerm(value)
+	if len(values) == 0 {
+		return Permanent(errors.New("no match values"))
+	}
+	for _, v := range values {
+		if err := CheckTerm(v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -147,14 +147,17 @@ type Index interface {
 	Put(ctx context.Context, index string, docs ...Doc) error
 	// Get returns one document, or ErrNotFound.
 	Get(ctx context.Context, index, id string) (Doc, error)
-	// Count counts documents whose field equals value exactly ("_id" means the
-	// document ID).
-	Count(ctx context.Context, index, field, value string) (int64, error)
+	// Count counts documents whose field equals one of values exactly ("_id"
+	// means the document ID). Values are a batch (up to MaxBatch and more:
+	// an adapter splits what its store cannot take in one call); none is an
+	// error.
+	Count(ctx context.Context, index, field string, values ...string) (int64, error)
 	// DeleteIDs deletes documents by ID and returns how many existed.
 	DeleteIDs(ctx context.Context, index string, ids ...string) (int64, error)
-	// DeleteTerm deletes every document whose field equals value exactly and
-	// returns how many were deleted. Deletions are visible when it returns.
-	DeleteTerm(ctx context.Context, index, field, value string) (int64, error)
+	// DeleteTerm deletes every document whose field equals one of values
+	// exactly, in as few store calls as the store allows, and returns how
+	// many were deleted. Deletions are visible when it returns.
+	DeleteTerm(ctx context.Context, index, field string, values ...string) (int64, error)
 	// Search pages through an index for the UI.
 	Search(ctx context.Context, index string, q Query) (SearchResult, error)
 	// RequireField fails with a permanent error unless index exists and
@@ -176,9 +179,10 @@ type Objects interface {
 	// stored (a current object, an old version or a delete marker), in key
 	// order, once per key, across as many pages as it takes.
 	List(ctx context.Context, bucket, prefix string, fn func(key string) error) error
-	// Delete removes every version and delete marker of key. Deleting what is
-	// not there succeeds.
-	Delete(ctx context.Context, bucket, key string) error
+	// Delete removes every version and delete marker of each key, batched
+	// (S3 DeleteObjects by version ID, up to 1,000 per call). Deleting what
+	// is not there succeeds.
+	Delete(ctx context.Context, bucket string, keys ...string) error
 	// Versions counts what remains of key: current object, old versions and
 	// delete markers. Zero means physically gone.
 	Versions(ctx context.Context, bucket, key string) (int, error)
@@ -219,22 +223,29 @@ type Warehouse interface {
 	// EnsureTable creates table with the given text columns if missing.
 	EnsureTable(ctx context.Context, table string, columns []string) error
 	Insert(ctx context.Context, table string, rows ...Row) error
-	// Count counts rows whose column equals value.
-	Count(ctx context.Context, table, column, value string) (int64, error)
-	// Delete physically removes rows whose column equals value (waiting for a
-	// ClickHouse mutation to finish) and returns how many there were.
-	Delete(ctx context.Context, table, column, value string) (int64, error)
+	// Count counts rows whose column equals one of values. Values are a
+	// batch; none is an error.
+	Count(ctx context.Context, table, column string, values ...string) (int64, error)
+	// Delete removes rows whose column equals one of values, in one
+	// statement per table and batch (one transaction in SQLite, one
+	// mutation in ClickHouse, waited for), and returns how many there were.
+	Delete(ctx context.Context, table, column string, values ...string) (int64, error)
 	// DeleteOrphans removes parent rows whose key no child row references any
 	// more, among the given keys only; used for shared records such as email
 	// threads once their last contact is gone.
 	DeleteOrphans(ctx context.Context, parent, child, key string, keys []string) (int64, error)
 	// Distinct returns the distinct values of column among rows whose
-	// matchColumn equals value (for example the threads a contact is in).
-	Distinct(ctx context.Context, table, column, matchColumn, value string) ([]string, error)
+	// matchColumn equals one of values (for example the threads a batch of
+	// contacts is in).
+	Distinct(ctx context.Context, table, column, matchColumn string, values ...string) ([]string, error)
 	// RequireColumns fails with a permanent error unless table exists and
 	// has every one of columns.
 	RequireColumns(ctx context.Context, table string, columns ...string) error
 }
+
+// MaxBatch is how many contacts the pipeline hands a store in one batch.
+// Adapters split a longer list into calls their store accepts.
+const MaxBatch = 10000
 
 // CheckMatchValue refuses an empty match value: it could only match rows whose
 // column is empty, never one contact's, so it is a caller bug. (Unlike the
@@ -242,6 +253,21 @@ type Warehouse interface {
 func CheckMatchValue(value string) error {
 	if value == "" {
 		return Permanent(errors.New("warehouse: empty match value"))
+	}
+	return nil
+}
+
+// CheckMatchValues refuses an empty batch (a caller bug: it matches
+// nothing, and a builder that dropped the condition would match everything)
+// and any empty value in it.
+func CheckMatchValues(values []string) error {
+	if len(values) == 0 {
+		return Permanent(errors.New("warehouse: no match values"))
+	}
+	for _, v := range values {
+		if err := CheckMatchValue(v); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -24,11 +24,11 @@ type brokenObjects struct {
 	broken atomic.Bool
 }
 
-func (b *brokenObjects) Delete(ctx context.Context, bucket, key string) error {
+func (b *brokenObjects) Delete(ctx context.Context, bucket string, keys ...string) error {
 	if b.broken.Load() && bucket == b.bucket {
 		return stores.Permanent(errors.New("access denied"))
 	}
-	return b.Objects.Delete(ctx, bucket, key)
+	return b.Objects.Delete(ctx, bucket, keys...)
 }
 
 func (b *brokenObjects) Replace(ctx context.Context, bucket, key string, r io.Reader) error {
@@ -140,7 +140,7 @@ type slowObjects struct {
 	fail  atomic.Bool
 }
 
-func (s *slowObjects) Delete(ctx context.Context, bucket, key string) error {
+func (s *slowObjects) Delete(ctx context.Context, bucket string, keys ...string) error {
 	if s.fail.Load() {
 		return stores.Permanent(errors.New("access denied"))
 	}
@@ -151,5 +151,5 @@ func (s *slowObjects) Delete(ctx context.Context, bucket, key string) error {
 			return ctx.Err()
 		}
 	}
-	return s.Objects.Delete(ctx, bucket, key)
+	return s.Objects.Delete(ctx, bucket, keys...)
 }

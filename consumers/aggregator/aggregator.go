@@ -303,7 +303,7 @@ func (a *Aggregator) evaluate(ctx context.Context, requestID string) error {
 		return nil
 	}
 	if phase1Failed {
-		return a.complete(ctx, st, schemas.StatusFailed, schemas.ErrCodeChannelFailed)
+		return a.complete(ctx, st, schemas.StatusFailed, failureCode(st))
 	}
 	if r, ok := st.Results[schemas.ChannelContactSearch]; ok {
 		if r.Status != schemas.StatusSucceeded {
@@ -494,6 +494,18 @@ func (a *Aggregator) expire(ctx context.Context, id string) error {
 		}
 	}
 	return a.complete(ctx, st, schemas.StatusFailed, code)
+}
+
+// failureCode is why a request with a failed channel failed: its deadline,
+// when every failed channel stopped at it (a channel stops there, possibly
+// just before the deadline sweep sees it), else a channel failure.
+func failureCode(st stores.RequestState) string {
+	for _, r := range st.Results {
+		if r.Status != schemas.StatusSucceeded && r.ErrorCode != schemas.ErrCodeDeadline {
+			return schemas.ErrCodeChannelFailed
+		}
+	}
+	return schemas.ErrCodeDeadline
 }
 
 func totalDeleted(counts []schemas.ArtefactCount) int64 {

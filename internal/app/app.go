@@ -324,7 +324,7 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 			return fail(err)
 		}
 		c := &consumers.Channel{Name: schemas.Channel(ch), Eraser: st.Locator, Binder: st.Ledger, States: st.Ledger,
-			Required: st.DataMap.ChannelsFor(), Rule: st.Rule, Logger: logger}
+			Required: st.DataMap.ChannelsFor(), Rule: st.Rule, Deadline: cfg.Deadline, Logger: logger}
 		c.Register(router, rcfg, a.Topics, sub, signed)
 	}
 	if slices.Contains(roles, RoleAggregator) {

@@ -17,18 +17,19 @@ import (
 // never be seen with none pending.
 
 // mutate runs one ALTER TABLE … DELETE statement and waits until the
-// mutation it created is done. value, if not empty, is a value the
-// statement matches; it tells this mutation from others issued at the same
-// moment (the server keeps the command text with its values inlined).
-func (w *Warehouse) mutate(ctx context.Context, op, table, value, query string, args ...any) error {
+// mutation it created is done. values are the values its IN list matches;
+// a few of them tell this mutation from others issued at the same moment
+// (the server keeps the command text with its values inlined). query may
+// be longer than the server's default max_query_size (see sizedCtx).
+func (w *Warehouse) mutate(ctx context.Context, op, table string, values []string, query string, args ...any) error {
 	before, err := w.mutationIDs(ctx, table)
 	if err != nil {
 		return clickhouseErr(ctx, op, err)
 	}
-	if err := w.conn.Exec(ctx, query, args...); err != nil {
+	if err := w.conn.Exec(sizedCtx(ctx, query, args), query, args...); err != nil {
 		return clickhouseErr(ctx, op, err)
 	}
-	ids, err := w.newMutations(ctx, table, before, value)
+	ids, err := w.newMutations(ctx, table, before, mutationNeedles(values))
 	if err != nil {
 		return clickhouseErr(ctx, op, err)
 	}
@@ -43,6 +44,45 @@ func (w *Warehouse) mutate(ctx context.Context, op, table, value, query string, 
 	}
 	w.mutated.Store(table, time.Now())
 	return nil
+}
+
+// mutationNeedles picks up to three values (the first, middle and last one
+// the server writes unescaped) and returns them quoted as they appear in a
+// mutation's command text. A mutation whose command holds all of them is
+// this call's or one deleting an overlapping batch, which is worth waiting
+// for too; three values make a mere overlap unlikely without searching for
+// thousands.
+func mutationNeedles(values []string) []string {
+	var plain []string
+	for _, v := range values {
+		if isPlainLiteral(v) {
+			plain = append(plain, v)
+		}
+	}
+	if len(plain) == 0 {
+		return nil
+	}
+	picks := []string{plain[0], plain[len(plain)/2], plain[len(plain)-1]}
+	needles := make([]string, 0, len(picks))
+	for _, v := range stores.UniqueKeys(picks) {
+		needles = append(needles, "'"+v+"'")
+	}
+	return needles
+}
+
+// isPlainLiteral reports whether v is written into a command text as is
+// between quotes: printable ASCII without a quote or a backslash, which
+// the server would escape.
+func isPlainLiteral(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c > 0x7e || c == '\\' || c == '\'' {
+			return false
+		}
+	}
+	return true
 }
 
 // mutationIDs returns the IDs of the mutations system.mutations lists for
@@ -65,35 +105,49 @@ func (w *Warehouse) mutationIDs(ctx context.Context, table string) (map[string]b
 }
 
 // newMutations returns the mutations of table not in before: those whose
-// command names value when there are any, else all of them.
-func (w *Warehouse) newMutations(ctx context.Context, table string, before map[string]bool, value string) ([]string, error) {
-	rows, err := w.conn.Query(ctx, `SELECT mutation_id, command FROM system.mutations WHERE database = ? AND table = ?`, w.db, table)
+// command holds every one of needles when there are any, else all of them.
+// The server does the matching, so commands with IN lists of thousands of
+// values are never transferred.
+func (w *Warehouse) newMutations(ctx context.Context, table string, before map[string]bool, needles []string) ([]string, error) {
+	named := `0`
+	args := []any{}
+	if len(needles) > 0 {
+		conds := make([]string, len(needles))
+		for i, n := range needles {
+			conds[i] = `position(command, ?) > 0`
+			args = append(args, n)
+		}
+		named = strings.Join(conds, ` AND `)
+	}
+	args = append(args, w.db, table)
+	rows, err := w.conn.Query(ctx, `SELECT mutation_id, toUInt8(`+named+`) FROM system.mutations WHERE database = ? AND table = ?`, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var all, named []string
+	var all, own []string
 	for rows.Next() {
-		var id, command string
-		if err := rows.Scan(&id, &command); err != nil {
+		var id string
+		var match uint8
+		if err := rows.Scan(&id, &match); err != nil {
 			return nil, err
 		}
 		if before[id] {
 			continue
 		}
 		all = append(all, id)
-		// The command holds the value as a quoted literal; a value that
-		// needs escaping is not found and all new mutations are waited for.
-		if value != "" && strings.Contains(command, "'"+value+"'") {
-			named = append(named, id)
+		if match == 1 {
+			own = append(own, id)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if len(named) > 0 {
-		return named, nil
+	if len(own) > 0 {
+		return own, nil
 	}
+	// No needle, or a command written otherwise than expected: every new
+	// mutation is waited for, which is slower but never too early.
 	return all, nil
 }
 

@@ -116,7 +116,8 @@ func TestClickHousePurgeWithoutOldParts(t *testing.T) {
 }
 
 // The mutation a delete waits for is its own: of the mutations created
-// while it ran, the one whose command holds its value.
+// while it ran, the one whose IN list holds its batch, even when another
+// batch shares a value with it.
 func TestClickHouseDeleteFindsItsOwnMutation(t *testing.T) {
 	native, _ := clickhouseAddrs(t)
 	w := newClickHouseTestWarehouse(t, native, native, "native")
@@ -125,24 +126,34 @@ func TestClickHouseDeleteFindsItsOwnMutation(t *testing.T) {
 	if err := w.EnsureTable(ctx, table, []string{"contact_id", "payload"}); err != nil {
 		t.Fatal(err)
 	}
-	mine, theirs := storetest.NewUUID(), storetest.NewUUID()
-	if err := w.Insert(ctx, table, stores.Row{"contact_id": mine}, stores.Row{"contact_id": theirs}); err != nil {
+	var mine, theirs []string
+	var rows []stores.Row
+	for range 5 {
+		m, o := storetest.NewUUID(), storetest.NewUUID()
+		mine, theirs = append(mine, m), append(theirs, o)
+		rows = append(rows, stores.Row{"contact_id": m}, stores.Row{"contact_id": o})
+	}
+	if err := w.Insert(ctx, table, rows...); err != nil {
 		t.Fatal(err)
 	}
+	// A batch overlapping mine in its first value only, as a retry of a
+	// neighbouring batch might.
+	overlap := append([]string{mine[0]}, theirs[:2]...)
 	before, err := w.mutationIDs(ctx, table)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{theirs, mine} {
-		if err := w.conn.Exec(ctx, `ALTER TABLE `+w.table(table)+` DELETE WHERE contact_id = ?`, id); err != nil {
+	for _, batch := range [][]string{theirs, mine, overlap} {
+		ph, args := inArgs(batch)
+		if err := w.conn.Exec(ctx, `ALTER TABLE `+w.table(table)+` DELETE WHERE contact_id IN (`+ph+`)`, args...); err != nil {
 			t.Fatal(err)
 		}
 	}
-	all, err := w.newMutations(ctx, table, before, "")
-	if err != nil || len(all) != 2 {
-		t.Fatalf("new mutations = %v, %v; want 2", all, err)
+	all, err := w.newMutations(ctx, table, before, nil)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("new mutations = %v, %v; want 3", all, err)
 	}
-	own, err := w.newMutations(ctx, table, before, mine)
+	own, err := w.newMutations(ctx, table, before, mutationNeedles(mine))
 	if err != nil || len(own) != 1 {
 		t.Fatalf("own mutations = %v, %v; want 1", own, err)
 	}
@@ -150,8 +161,21 @@ func TestClickHouseDeleteFindsItsOwnMutation(t *testing.T) {
 	if err := w.conn.QueryRow(ctx, `SELECT command FROM system.mutations WHERE database = ? AND table = ? AND mutation_id = ?`, w.db, table, own[0]).Scan(&command); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(command, mine) || strings.Contains(command, theirs) {
-		t.Errorf("picked the mutation %q, want the one deleting %s", command, mine)
+	for _, id := range mine {
+		if !strings.Contains(command, id) {
+			t.Errorf("picked the mutation %q, which does not delete %s", command, id)
+		}
+	}
+	if strings.Contains(command, theirs[0]) {
+		t.Errorf("picked the mutation %q, want the one deleting only %q", command, mine)
+	}
+	// Values the server would escape are never needles; with none left,
+	// every new mutation is waited for.
+	if got := mutationNeedles([]string{`it's`, `back\slash`, "tab\t"}); len(got) != 0 {
+		t.Errorf("needles of escaped values = %q, want none", got)
+	}
+	if all, err := w.newMutations(ctx, table, before, mutationNeedles([]string{`it's`})); err != nil || len(all) != 3 {
+		t.Errorf("new mutations without needles = %v, %v; want all 3", all, err)
 	}
 	if err := w.waitOwnMutations(ctx, "test", table, own); err != nil {
 		t.Fatal(err)

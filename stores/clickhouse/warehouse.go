@@ -46,9 +46,9 @@ type Config struct {
 // INSERT … SELECT statements over bound values (no batch API), which work
 // on old servers as well as current ones.
 //
-// Delete is an ALTER TABLE … DELETE mutation, which rewrites the parts and
-// so removes the rows physically, followed by a bounded wait until every
-// mutation of the table is done.
+// Delete is one ALTER TABLE … DELETE WHERE … IN mutation per batch, which
+// rewrites the parts and so removes the rows physically, followed by a
+// bounded wait until that mutation is done (see mutation.go).
 type Warehouse struct {
 	conn chdriver.Conn
 	db   string
@@ -62,6 +62,9 @@ type Warehouse struct {
 	// mutated holds, per table, when the last mutation this warehouse
 	// waited for was done: the old parts it left start ageing then.
 	mutated sync.Map
+	// matchBatch caps the values of one IN list; 0 means
+	// clickhouseMatchBatch.
+	matchBatch int
 }
 
 var _ stores.Warehouse = (*Warehouse)(nil)
@@ -152,14 +155,85 @@ func checkCHColumns(cols ...string) error {
 	return nil
 }
 
-func checkCHMatch(table, column, value string) error {
+func checkCHMatch(table, column string, values []string) error {
 	if err := checkCHTable(table); err != nil {
 		return err
 	}
 	if err := checkCHColumns(column); err != nil {
 		return err
 	}
-	return stores.CheckMatchValue(value)
+	return stores.CheckMatchValues(values)
+}
+
+// An IN list takes a whole pipeline batch, so a batch costs one query (and
+// one mutation) per table. The driver inlines bound values into the query
+// text, and the server's default max_query_size (256 KiB) holds only about
+// 6,700 quoted UUIDs, so queries with a long list raise it for themselves
+// (see sizedCtx). max_ast_elements (50,000 by default) counts one element
+// per value, so clickhouseMatchBatch stays well below it.
+const (
+	clickhouseMatchBatch = stores.MaxBatch
+	// clickhouseMatchBytes bounds the inlined text of one IN list, so a
+	// batch of long values is split rather than parsed as one huge query.
+	clickhouseMatchBytes = 8 << 20
+	// clickhouseMaxQuerySize is the server's default max_query_size.
+	clickhouseMaxQuerySize = 256 << 10
+)
+
+// inlinedSize is an upper bound of the bytes value takes inlined in a
+// query: quotes, an escape per byte at worst, and the ", " after it.
+func inlinedSize(value string) int { return 2*len(value) + 4 }
+
+// matchChunks drops repeated values and splits the rest into IN lists of
+// at most batch values (clickhouseMatchBatch when batch is 0) and
+// clickhouseMatchBytes of inlined text.
+func matchChunks(values []string, batch int) [][]string {
+	if batch <= 0 {
+		batch = clickhouseMatchBatch
+	}
+	uniq := stores.UniqueKeys(values)
+	var chunks [][]string
+	for len(uniq) > 0 {
+		n, size := 0, 0
+		for n < len(uniq) && n < batch {
+			size += inlinedSize(uniq[n])
+			if n > 0 && size > clickhouseMatchBytes {
+				break
+			}
+			n++
+		}
+		chunks = append(chunks, uniq[:n:n])
+		uniq = uniq[n:]
+	}
+	return chunks
+}
+
+// sizedCtx returns ctx carrying a max_query_size that fits query once the
+// driver has inlined args, when that is more than the server's default.
+// (Settings go to 18.16 as integers, the only form its protocol revision
+// takes.)
+func sizedCtx(ctx context.Context, query string, args []any) context.Context {
+	size := len(query) + 4<<10
+	for _, a := range args {
+		if s, ok := a.(string); ok {
+			size += inlinedSize(s)
+		} else {
+			size += 64
+		}
+	}
+	if size <= clickhouseMaxQuerySize {
+		return ctx
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": size}))
+}
+
+// inArgs returns the placeholders and arguments of an IN list of values.
+func inArgs(values []string) (string, []any) {
+	args := make([]any, len(values))
+	for i, v := range values {
+		args[i] = v
+	}
+	return sqlutil.Placeholders(len(values)), args
 }
 
 // EnsureTable creates table if missing and adds the columns an existing
@@ -412,41 +486,57 @@ func (w *Warehouse) sortingKey(ctx context.Context, table string) (string, error
 	return key, nil
 }
 
-// Count counts rows whose column equals value exactly.
-func (w *Warehouse) Count(ctx context.Context, table, column, value string) (int64, error) {
-	if err := checkCHMatch(table, column, value); err != nil {
+// Count counts rows whose column equals one of values exactly, with one
+// query per IN list.
+func (w *Warehouse) Count(ctx context.Context, table, column string, values ...string) (int64, error) {
+	if err := checkCHMatch(table, column, values); err != nil {
 		return 0, err
 	}
-	n, err := w.count(ctx, table, column, value)
-	return n, clickhouseErr(ctx, "warehouse: count", err)
+	var total int64
+	for _, chunk := range matchChunks(values, w.matchBatch) {
+		n, err := w.count(ctx, table, column, chunk)
+		if err != nil {
+			return 0, clickhouseErr(ctx, "warehouse: count", err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
-func (w *Warehouse) count(ctx context.Context, table, column, value string) (int64, error) {
+func (w *Warehouse) count(ctx context.Context, table, column string, values []string) (int64, error) {
+	ph, args := inArgs(values)
+	q := `SELECT count() FROM ` + w.table(table) + ` WHERE ` + chIdent(column) + ` IN (` + ph + `)`
 	var n uint64
-	err := w.conn.QueryRow(ctx, `SELECT count() FROM `+w.table(table)+` WHERE `+chIdent(column)+` = ?`, value).Scan(&n)
+	err := w.conn.QueryRow(sizedCtx(ctx, q, args), q, args...).Scan(&n)
 	return int64(n), err
 }
 
-// Delete removes rows whose column equals value with an ALTER TABLE …
-// DELETE mutation, waits until that mutation is done, and returns how many
-// rows matched. When nothing matches no mutation is issued. The rows stay
-// in the table's old, inactive parts for old_parts_lifetime (see Purge).
-func (w *Warehouse) Delete(ctx context.Context, table, column, value string) (int64, error) {
-	if err := checkCHMatch(table, column, value); err != nil {
+// Delete removes rows whose column equals one of values with one ALTER
+// TABLE … DELETE … IN mutation per IN list (one for a pipeline batch),
+// waits until that mutation is done, and returns how many rows matched.
+// When nothing matches no mutation is issued. The rows stay in the table's
+// old, inactive parts for old_parts_lifetime (see Purge).
+func (w *Warehouse) Delete(ctx context.Context, table, column string, values ...string) (int64, error) {
+	if err := checkCHMatch(table, column, values); err != nil {
 		return 0, err
 	}
-	n, err := w.count(ctx, table, column, value)
-	if err != nil {
-		return 0, clickhouseErr(ctx, "warehouse: delete", err)
+	var total int64
+	for _, chunk := range matchChunks(values, w.matchBatch) {
+		n, err := w.count(ctx, table, column, chunk)
+		if err != nil {
+			return total, clickhouseErr(ctx, "warehouse: delete", err)
+		}
+		if n == 0 {
+			continue
+		}
+		ph, args := inArgs(chunk)
+		if err := w.mutate(ctx, "warehouse: delete", table, chunk,
+			`ALTER TABLE `+w.table(table)+` DELETE WHERE `+chIdent(column)+` IN (`+ph+`)`, args...); err != nil {
+			return total, err
+		}
+		total += n
 	}
-	if n == 0 {
-		return 0, nil
-	}
-	if err := w.mutate(ctx, "warehouse: delete", table, value,
-		`ALTER TABLE `+w.table(table)+` DELETE WHERE `+chIdent(column)+` = ?`, value); err != nil {
-		return 0, err
-	}
-	return n, nil
+	return total, nil
 }
 
 // waitMutations polls system.mutations until every mutation of table is
@@ -542,8 +632,11 @@ func (w *Warehouse) DeleteOrphans(ctx context.Context, parent, child, key string
 		if len(orphans) == 0 {
 			continue
 		}
-		first, _ := orphans[0].(string)
-		if err := w.mutate(ctx, "warehouse: delete orphans", parent, first,
+		names := make([]string, len(orphans))
+		for i, o := range orphans {
+			names[i], _ = o.(string)
+		}
+		if err := w.mutate(ctx, "warehouse: delete orphans", parent, names,
 			`ALTER TABLE `+w.table(parent)+` DELETE WHERE `+k+` IN (`+sqlutil.Placeholders(len(orphans))+`)`, orphans...); err != nil {
 			return total, err
 		}
@@ -553,30 +646,45 @@ func (w *Warehouse) DeleteOrphans(ctx context.Context, parent, child, key string
 }
 
 // Distinct returns the distinct non-null values of column among rows whose
-// matchColumn equals value, sorted.
-func (w *Warehouse) Distinct(ctx context.Context, table, column, matchColumn, value string) ([]string, error) {
-	if err := checkCHMatch(table, matchColumn, value); err != nil {
+// matchColumn equals one of values, sorted, with one query per IN list.
+func (w *Warehouse) Distinct(ctx context.Context, table, column, matchColumn string, values ...string) ([]string, error) {
+	if err := checkCHMatch(table, matchColumn, values); err != nil {
 		return nil, err
 	}
 	if err := checkCHColumns(column); err != nil {
 		return nil, err
 	}
 	c := chIdent(column)
-	rows, err := w.conn.Query(ctx, `SELECT DISTINCT assumeNotNull(`+c+`) AS v FROM `+w.table(table)+
-		` WHERE `+chIdent(matchColumn)+` = ? AND `+c+` IS NOT NULL ORDER BY v`, value)
-	if err != nil {
-		return nil, clickhouseErr(ctx, "warehouse: distinct", err)
-	}
-	defer rows.Close()
+	seen := map[string]bool{}
 	out := []string{}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
+	for _, chunk := range matchChunks(values, w.matchBatch) {
+		ph, args := inArgs(chunk)
+		q := `SELECT DISTINCT assumeNotNull(` + c + `) AS v FROM ` + w.table(table) +
+			` WHERE ` + chIdent(matchColumn) + ` IN (` + ph + `) AND ` + c + ` IS NOT NULL`
+		rows, err := w.conn.Query(sizedCtx(ctx, q, args), q, args...)
+		if err != nil {
 			return nil, clickhouseErr(ctx, "warehouse: distinct", err)
 		}
-		out = append(out, v)
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return nil, clickhouseErr(ctx, "warehouse: distinct", err)
+			}
+			if !seen[v] {
+				seen[v] = true
+				out = append(out, v)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, clickhouseErr(ctx, "warehouse: distinct", err)
+		}
 	}
-	return out, clickhouseErr(ctx, "warehouse: distinct", rows.Err())
+	// Sorted here, as the lists' results are merged; bytewise, as
+	// ClickHouse sorts strings.
+	sort.Strings(out)
+	return out, nil
 }
 
 // ClickHouse error codes worth retrying, with their names: timeouts, network
@@ -585,6 +693,7 @@ var clickhouseRetryableCodes = map[int32]string{
 	3:   "UNEXPECTED_END_OF_FILE",
 	32:  "ATTEMPT_TO_READ_AFTER_EOF",
 	159: "TIMEOUT_EXCEEDED",
+	173: "CANNOT_ALLOCATE_MEMORY",
 	202: "TOO_MANY_SIMULTANEOUS_QUERIES",
 	203: "NO_FREE_CONNECTION",
 	209: "SOCKET_TIMEOUT",
@@ -602,6 +711,7 @@ var clickhouseRetryableCodes = map[int32]string{
 	425: "SYSTEM_ERROR",
 	439: "CANNOT_SCHEDULE_TASK",
 	473: "DEADLOCK_AVOIDED",
+	517: "CANNOT_ASSIGN_ALTER",
 	999: "KEEPER_EXCEPTION",
 }
 

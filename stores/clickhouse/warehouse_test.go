@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -211,6 +213,8 @@ func TestClickHouseErrorClassification(t *testing.T) {
 		{"code: 60, message: Table x doesn't exist", true, false},
 		{"code: 47, message: Unknown identifier", true, false},
 		{"code: 252, message: Too many parts", false, true},
+		{"Code: 252. DB::Exception: Too many parts (300). Merges are processing significantly slower than inserts", false, true},
+		{"code: 173, message: Cannot allocate memory", false, true},
 		{"code: 159, message: Timeout exceeded", false, true},
 		{"code: 210, message: Connection refused", false, true},
 	} {
@@ -399,5 +403,182 @@ func TestClickHouseMutationFailReasonKeepsOnlyTheCode(t *testing.T) {
 		if got := clickhouseFailReason(reason); got != want {
 			t.Errorf("clickhouseFailReason(%q) = %q, want %q", reason, got, want)
 		}
+	}
+}
+
+// A pipeline batch of 10,000 contacts is one IN list: one count and one
+// mutation, although the query is longer than the server's default
+// max_query_size. Rows of other contacts stay.
+func TestClickHouseDeleteBatchIsOneMutation(t *testing.T) {
+	native, _ := clickhouseAddrs(t)
+	w := newClickHouseTestWarehouse(t, native, native, "native")
+	ctx := t.Context()
+	table := storetest.UniqueName("wh")
+	if err := w.EnsureTable(ctx, table, []string{"contact_id", "thread", "payload"}); err != nil {
+		t.Fatal(err)
+	}
+	targets := make([]string, stores.MaxBatch)
+	size := 0
+	for i := range targets {
+		targets[i] = storetest.NewUUID()
+		size += inlinedSize(targets[i])
+	}
+	if size <= clickhouseMaxQuerySize {
+		t.Fatalf("the IN list takes %d bytes, within the default max_query_size: the test proves nothing", size)
+	}
+	var rows []stores.Row
+	for i, id := range targets {
+		rows = append(rows, stores.Row{"contact_id": id, "thread": fmt.Sprintf("t%d", i%7), "payload": "secret"})
+	}
+	// Two more rows for one target, and contacts outside the batch.
+	rows = append(rows, stores.Row{"contact_id": targets[0], "payload": "secret"}, stores.Row{"contact_id": targets[9999], "payload": "secret"})
+	others := []string{storetest.NewUUID(), storetest.NewUUID(), storetest.NewUUID()}
+	for _, id := range others {
+		rows = append(rows, stores.Row{"contact_id": id, "thread": "kept", "payload": "keep"})
+	}
+	if err := w.Insert(ctx, table, rows...); err != nil {
+		t.Fatal(err)
+	}
+	want := int64(len(targets) + 2)
+	if n, err := w.Count(ctx, table, "contact_id", targets...); err != nil || n != want {
+		t.Fatalf("Count(batch) = %d, %v; want %d", n, err, want)
+	}
+	threads, err := w.Distinct(ctx, table, "thread", "contact_id", targets...)
+	if err != nil || strings.Join(threads, ",") != "t0,t1,t2,t3,t4,t5,t6" {
+		t.Fatalf("Distinct(batch) = %q, %v; want t0 to t6", threads, err)
+	}
+	start := time.Now()
+	n, err := w.Delete(ctx, table, "contact_id", targets...)
+	if err != nil || n != want {
+		t.Fatalf("Delete(batch) = %d, %v; want %d", n, err, want)
+	}
+	t.Logf("Delete of %d IDs (%d rows), one mutation waited for: %s", len(targets), n, time.Since(start))
+	var total, done uint64
+	if err := w.conn.QueryRow(ctx, "SELECT count(), countIf(is_done = 1) FROM system.mutations WHERE database = ? AND table = ?",
+		w.db, table).Scan(&total, &done); err != nil {
+		t.Fatal(err)
+	}
+	if total != 1 || done != 1 {
+		t.Errorf("system.mutations: %d mutations, %d done; want exactly one, finished", total, done)
+	}
+	var left, kept uint64
+	if err := w.conn.QueryRow(ctx, "SELECT countIf(payload = 'secret'), countIf(payload = 'keep') FROM "+w.table(table)).Scan(&left, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 || kept != uint64(len(others)) {
+		t.Errorf("after Delete: %d deleted rows readable, %d other rows; want 0 and %d", left, kept, len(others))
+	}
+	if n, err := w.Count(ctx, table, "contact_id", targets...); err != nil || n != 0 {
+		t.Errorf("Count(batch) after Delete = %d, %v; want 0", n, err)
+	}
+}
+
+// A batch longer than an IN list takes is split, and the lists' results
+// add up: counts sum, distinct values merge sorted, and each list that
+// matches is one mutation. Values that need escaping match exactly.
+func TestClickHouseBatchAcrossINLists(t *testing.T) {
+	native, _ := clickhouseAddrs(t)
+	w := newClickHouseTestWarehouse(t, native, native, "native")
+	w.matchBatch = 3
+	ctx := t.Context()
+	table := storetest.UniqueName("wh")
+	if err := w.EnsureTable(ctx, table, []string{"contact_id", "thread"}); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"c1", `it's`, `back\slash`, "c4", "c5", "c6", "c7"}
+	var rows []stores.Row
+	for i, id := range ids {
+		rows = append(rows, stores.Row{"contact_id": id, "thread": fmt.Sprintf("t%d", len(ids)-i)})
+	}
+	rows = append(rows, stores.Row{"contact_id": "c1", "thread": "t7"}, stores.Row{"contact_id": "c", "thread": "t0"},
+		stores.Row{"contact_id": "c10", "thread": "t0"}, stores.Row{"contact_id": `it`, "thread": "t0"})
+	if err := w.Insert(ctx, table, rows...); err != nil {
+		t.Fatal(err)
+	}
+	// Repeats count once; "gone" matches nothing.
+	batch := append(slices.Clone(ids), "c1", "gone", "c4")
+	if n, err := w.Count(ctx, table, "contact_id", batch...); err != nil || n != int64(len(ids)+1) {
+		t.Fatalf("Count = %d, %v; want %d", n, err, len(ids)+1)
+	}
+	got, err := w.Distinct(ctx, table, "thread", "contact_id", batch...)
+	if err != nil || strings.Join(got, ",") != "t1,t2,t3,t4,t5,t6,t7" {
+		t.Fatalf("Distinct = %q, %v; want t1 to t7 once each, sorted", got, err)
+	}
+	// Lists: [c1 it's back\slash] [c4 c5 c6] [c7 gone].
+	if n, err := w.Delete(ctx, table, "contact_id", batch...); err != nil || n != int64(len(ids)+1) {
+		t.Fatalf("Delete = %d, %v; want %d", n, err, len(ids)+1)
+	}
+	var mutations uint64
+	if err := w.conn.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table = ?", w.db, table).Scan(&mutations); err != nil {
+		t.Fatal(err)
+	}
+	if mutations != 3 {
+		t.Errorf("%d mutations, want one per IN list: 3", mutations)
+	}
+	left, err := w.Distinct(ctx, table, "contact_id", "thread", "t0")
+	if err != nil || strings.Join(left, ",") != "c,c10,it" {
+		t.Errorf("rows left = %q, %v; want the near misses c, c10 and it", left, err)
+	}
+	// The next batch of deletes finds nothing and issues no mutation.
+	if n, err := w.Delete(ctx, table, "contact_id", ids...); err != nil || n != 0 {
+		t.Errorf("second Delete = %d, %v; want 0", n, err)
+	}
+	for name, call := range map[string]func() error{
+		"Count":    func() error { _, err := w.Count(ctx, table, "contact_id"); return err },
+		"Delete":   func() error { _, err := w.Delete(ctx, table, "contact_id"); return err },
+		"Distinct": func() error { _, err := w.Distinct(ctx, table, "thread", "contact_id"); return err },
+		"empty":    func() error { _, err := w.Delete(ctx, table, "contact_id", "c", ""); return err },
+	} {
+		if err := call(); !errors.Is(err, stores.ErrPermanent) {
+			t.Errorf("%s without a value: err = %v, want permanent", name, err)
+		}
+	}
+	if n, err := w.Count(ctx, table, "contact_id", "c"); err != nil || n != 1 {
+		t.Errorf("Count(c) after the refused deletes = %d, %v; want 1", n, err)
+	}
+}
+
+// IN lists are cut by count and by the bytes their values take inlined.
+func TestClickHouseMatchChunks(t *testing.T) {
+	long := strings.Repeat("x", 3<<20)
+	for _, tc := range []struct {
+		name   string
+		values []string
+		batch  int
+		want   []int
+	}{
+		{"repeats dropped", []string{"a", "b", "a", "c", "b"}, 0, []int{3}},
+		{"by count", []string{"a", "b", "c", "d", "e"}, 2, []int{2, 2, 1}},
+		{"by bytes", []string{long, long + "1", "a", long + "2"}, 0, []int{1, 2, 1}},
+		{"one value over the byte cap", []string{long + long}, 0, []int{1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []int
+			n := 0
+			for _, c := range matchChunks(tc.values, tc.batch) {
+				got = append(got, len(c))
+				n += len(c)
+				size := 0
+				for _, v := range c {
+					size += inlinedSize(v)
+				}
+				if len(c) > 1 && size > clickhouseMatchBytes {
+					t.Errorf("a list of %d values takes %d bytes, over %d", len(c), size, clickhouseMatchBytes)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("list lengths = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if n := len(matchChunks(make([]string, 0), 0)); n != 0 {
+		t.Errorf("%d lists for no values", n)
+	}
+	big := make([]string, stores.MaxBatch+1)
+	for i := range big {
+		big[i] = fmt.Sprintf("%036d", i)
+	}
+	if got := matchChunks(big, 0); len(got) != 2 || len(got[0]) != stores.MaxBatch || len(got[1]) != 1 {
+		t.Errorf("%d values: %d lists, want one full batch and one of the rest", len(big), len(got))
 	}
 }

@@ -433,13 +433,27 @@ func (o *Objects) walk(ctx context.Context, dir, keyPrefix, namePrefix string, f
 	return nil
 }
 
-// Delete removes key and then any parent directories it leaves empty (never
-// the bucket itself). Deleting a missing key succeeds; a key naming a
-// directory of other objects is not an object and deletes nothing.
-func (o *Objects) Delete(ctx context.Context, bucket, key string) error {
-	dir, path, err := o.objectPath(bucket, key)
+// Delete removes each key and then any parent directories left empty
+// (never the bucket itself). Every key is checked before anything is
+// removed, so a bad key in a batch deletes nothing. Deleting a missing key
+// succeeds; a key naming a directory of other objects is not an object and
+// deletes nothing.
+func (o *Objects) Delete(ctx context.Context, bucket string, keys ...string) error {
+	dir, err := o.bucketDir(bucket)
 	if err != nil {
 		return err
+	}
+	paths := make([]string, 0, len(keys))
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		_, path, err := o.objectPath(bucket, k)
+		if err != nil {
+			return err
+		}
+		if !seen[path] {
+			seen[path] = true
+			paths = append(paths, path)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -447,30 +461,67 @@ func (o *Objects) Delete(ctx context.Context, bucket, key string) error {
 	if err := requireBucket(dir); err != nil {
 		return err
 	}
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return nil
+	// Directories are synced and pruned even after a failure part-way, and
+	// from missing keys too: a retry then finds the files gone, and must
+	// still not leave their emptied directories (named by key segments)
+	// behind.
+	lost, visited := map[string]bool{}, map[string]bool{}
+	err = removeFiles(ctx, paths, lost, visited)
+	if perr := prune(dir, lost, visited); err == nil {
+		err = perr
 	}
-	if err != nil {
-		return diskErr("objects: delete", err)
-	}
-	if fi.IsDir() {
-		return nil
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return diskErr("objects: delete", err)
-	}
-	parent := filepath.Dir(path)
-	if err := syncDir(parent); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return diskErr("objects: delete", err)
-	}
-	// Prune now-empty directories; Remove fails on the first non-empty one.
-	for d := parent; within(dir, d); d = filepath.Dir(d) {
-		if os.Remove(d) != nil {
-			break
+	return err
+}
+
+// removeFiles removes the regular file at each path, noting in lost the
+// directories that lost one and in visited every parent looked at.
+func removeFiles(ctx context.Context, paths []string, lost, visited map[string]bool) error {
+	for _, path := range paths {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
+		parent := filepath.Dir(path)
+		visited[parent] = true
+		fi, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			continue
+		}
+		if err != nil {
+			return diskErr("objects: delete", err)
+		}
+		if fi.IsDir() {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return diskErr("objects: delete", err)
+		}
+		lost[parent] = true
 	}
 	return nil
+}
+
+// prune makes the removals in the lost directories durable, each directory
+// synced once rather than once per file, then removes the directories under
+// bucketDir left empty, walking up from each visited one. A walk stops at
+// the first directory not empty; the walk from the last of its children to
+// be emptied passes it again and removes it.
+func prune(bucketDir string, lost, visited map[string]bool) error {
+	var err error
+	for d := range lost {
+		if serr := syncDir(d); serr != nil && !errors.Is(serr, fs.ErrNotExist) && err == nil {
+			err = diskErr("objects: delete", serr)
+		}
+	}
+	for p := range visited {
+		for d := p; within(bucketDir, d); d = filepath.Dir(d) {
+			// Rmdir, not Remove: the parent of a missing key may be an
+			// object ("a" when deleting "a/b"), which must stay.
+			if syscall.Rmdir(d) != nil {
+				break
+			}
+		}
+	}
+	return err
 }
 
 // Versions is 1 if key exists and 0 if not: there is no versioning on disk.

@@ -96,6 +96,86 @@ func TestDiskObjectsDeletePrunesEmptyDirectories(t *testing.T) {
 	}
 }
 
+func TestDiskObjectsDeleteBatchPrunesEmptyDirectories(t *testing.T) {
+	root := t.TempDir()
+	o := New(root)
+	if err := o.EnsureBucket(t.Context(), "bkt"); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, k := range []string{"a/b/c/1", "a/b/c/2", "a/b/3", "a/d/4", "e/5", "f"} {
+		storetest.MustPutObject(t, o, "bkt", k, k)
+		keys = append(keys, k)
+	}
+	storetest.MustPutObject(t, o, "bkt", "a/keep", "k")
+	// A directory emptied some other way (say a crash after its file
+	// went) is pruned when a key under it is deleted, though nothing is.
+	if err := os.MkdirAll(filepath.Join(root, "bkt", "g", "h"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Delete(t.Context(), "bkt", append(keys, "g/h/gone")...); err != nil {
+		t.Fatal(err)
+	}
+	if got := filesUnder(t, filepath.Join(root, "bkt")); !slices.Equal(got, []string{"a/keep"}) {
+		t.Errorf("files left: %q, want [a/keep]", got)
+	}
+	var dirs []string
+	filepath.WalkDir(filepath.Join(root, "bkt"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			rel, _ := filepath.Rel(root, p)
+			dirs = append(dirs, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if want := []string{"bkt", "bkt/a"}; !slices.Equal(dirs, want) {
+		t.Errorf("directories left: %q, want %q", dirs, want)
+	}
+}
+
+// cancelAfter is a context whose Err reports cancellation after n calls, to
+// stop a batch part-way at a known point.
+type cancelAfter struct {
+	context.Context
+	n int
+}
+
+func (c *cancelAfter) Err() error {
+	if c.n--; c.n < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+func TestDiskObjectsDeleteStoppedPartWayLeavesNoEmptyDirectory(t *testing.T) {
+	root := t.TempDir()
+	o := New(root)
+	if err := o.EnsureBucket(t.Context(), "bkt"); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"a/1/x", "b/2/y", "c/3/z"}
+	for _, k := range keys {
+		storetest.MustPutObject(t, o, "bkt", k, k)
+	}
+	// One check before the batch and one per key: the first key goes.
+	ctx := &cancelAfter{Context: t.Context(), n: 2}
+	if err := o.Delete(ctx, "bkt", keys...); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Delete: err = %v, want context.Canceled", err)
+	}
+	if got := filesUnder(t, filepath.Join(root, "bkt")); !slices.Equal(got, []string{"b/2/y", "c/3/z"}) {
+		t.Errorf("files left: %q, want the two keys after the first", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, "bkt", "a")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("directory of the deleted key: %v, want it pruned", err)
+	}
+	// Stopped before any key: nothing goes.
+	if err := o.Delete(&cancelAfter{Context: t.Context(), n: 0}, "bkt", keys...); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Delete: err = %v, want context.Canceled", err)
+	}
+	if got := filesUnder(t, filepath.Join(root, "bkt")); len(got) != 2 {
+		t.Errorf("files left: %q, want 2", got)
+	}
+}
+
 func TestDiskObjectsKeyConflicts(t *testing.T) {
 	o := New(t.TempDir())
 	if err := o.EnsureBucket(t.Context(), "bkt"); err != nil {

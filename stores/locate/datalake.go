@@ -51,7 +51,7 @@ type fileSnapshot struct {
 }
 
 // snapshotFile lists key's versions and reads those that matter.
-func (l *Locator) snapshotFile(ctx context.Context, a Artefact, key, contactID string) (fileSnapshot, error) {
+func (l *Locator) snapshotFile(ctx context.Context, a Artefact, key string, ids idSet) (fileSnapshot, error) {
 	var s fileSnapshot
 	versions, err := l.Objects.ListVersions(ctx, a.Bucket, key)
 	if err != nil {
@@ -62,7 +62,7 @@ func (l *Locator) snapshotFile(ctx context.Context, a Artefact, key, contactID s
 		switch {
 		case v.DeleteMarker:
 		case v.Current:
-			mine, others, err := l.scanVersion(ctx, a, key, v.ID, contactID, false)
+			mine, others, err := l.scanVersion(ctx, a, key, v.ID, ids, false)
 			if errors.Is(err, stores.ErrNotFound) {
 				return s, errSnapshotStale
 			}
@@ -72,7 +72,7 @@ func (l *Locator) snapshotFile(ctx context.Context, a Artefact, key, contactID s
 			cur := v
 			s.current, s.mine, s.others = &cur, mine, others
 		default:
-			mine, _, err := l.scanVersion(ctx, a, key, v.ID, contactID, true)
+			mine, _, err := l.scanVersion(ctx, a, key, v.ID, ids, true)
 			if errors.Is(err, stores.ErrNotFound) {
 				continue // deleted meanwhile: nothing left to hold the contact
 			}
@@ -87,17 +87,18 @@ func (l *Locator) snapshotFile(ctx context.Context, a Artefact, key, contactID s
 	return s, nil
 }
 
-// scanVersion counts the contact's records and the other records in one
-// version of a file; with firstOnly it stops at the contact's first record.
-func (l *Locator) scanVersion(ctx context.Context, a Artefact, key, versionID, contactID string, firstOnly bool) (mine, others int64, err error) {
+// scanVersion counts the batch's records and the other records in one
+// version of a file; with firstOnly it stops at the batch's first record.
+func (l *Locator) scanVersion(ctx context.Context, a Artefact, key, versionID string, ids idSet, firstOnly bool) (mine, others int64, err error) {
 	rc, err := l.Objects.GetVersion(ctx, a.Bucket, key, versionID)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer rc.Close()
 	errFound := errors.New("found")
+	field := quoted(a.Field)
 	err = eachLine(rc, func(line []byte) error {
-		if recordIs(line, a.Field, contactID) {
+		if recordIn(line, field, ids) {
 			mine++
 			if firstOnly {
 				return errFound
@@ -113,12 +114,12 @@ func (l *Locator) scanVersion(ctx context.Context, a Artefact, key, versionID, c
 	return mine, others, err
 }
 
-// countFile counts what one data-lake file still holds of the contact: its
+// countFile counts what one data-lake file still holds of the batch: its
 // records in the current version, plus one for each older version that
 // holds any.
-func (l *Locator) countFile(ctx context.Context, a Artefact, key, contactID string) (int64, error) {
+func (l *Locator) countFile(ctx context.Context, a Artefact, key string, ids idSet) (int64, error) {
 	for attempt := 0; ; attempt++ {
-		s, err := l.snapshotFile(ctx, a, key, contactID)
+		s, err := l.snapshotFile(ctx, a, key, ids)
 		if errors.Is(err, errSnapshotStale) {
 			if attempt < datalakeAttempts {
 				continue
@@ -132,13 +133,13 @@ func (l *Locator) countFile(ctx context.Context, a Artefact, key, contactID stri
 	}
 }
 
-// rewriteFile removes the contact's records from one data-lake file and
-// returns how many there were in its current version. The current version
-// is streamed into a new one without them, every other record byte for
-// byte; a file left with nothing is deleted; older versions holding the
-// contact are deleted. A file whose versions never held the contact is
-// left alone.
-func (l *Locator) rewriteFile(ctx context.Context, a Artefact, key, contactID string) (int64, error) {
+// rewriteFile removes the batch's records from one data-lake file, in one
+// read and one write whatever the batch's size, and returns how many there
+// were in its current version. The current version is streamed into a new
+// one without them, every other record byte for byte; a file left with
+// nothing is deleted; older versions holding any are deleted. A file whose
+// versions never held a contact of the batch is never rewritten.
+func (l *Locator) rewriteFile(ctx context.Context, a Artefact, key string, ids idSet) (int64, error) {
 	unlock := l.fileLocks.Lock(a.Bucket + "/" + key)
 	defer unlock()
 	for attempt := 0; attempt < datalakeAttempts; attempt++ {
@@ -152,7 +153,7 @@ func (l *Locator) rewriteFile(ctx context.Context, a Artefact, key, contactID st
 			case <-t.C:
 			}
 		}
-		s, err := l.snapshotFile(ctx, a, key, contactID)
+		s, err := l.snapshotFile(ctx, a, key, ids)
 		if errors.Is(err, errSnapshotStale) {
 			continue
 		}
@@ -173,7 +174,7 @@ func (l *Locator) rewriteFile(ctx context.Context, a Artefact, key, contactID st
 			// back as current. A version written since stays.
 			return s.mine, l.Objects.DeleteVersions(ctx, a.Bucket, key, s.all)
 		}
-		written, err := l.writeWithout(ctx, a, key, contactID, *s.current)
+		written, err := l.writeWithout(ctx, a, key, ids, *s.current)
 		if errors.Is(err, stores.ErrConflict) {
 			continue
 		}
@@ -187,8 +188,8 @@ func (l *Locator) rewriteFile(ctx context.Context, a Artefact, key, contactID st
 }
 
 // writeWithout streams the version read into a new current version without
-// the contact's records, on condition that it is still current.
-func (l *Locator) writeWithout(ctx context.Context, a Artefact, key, contactID string, read stores.ObjectVersion) (stores.ObjectVersion, error) {
+// the batch's records, on condition that it is still current.
+func (l *Locator) writeWithout(ctx context.Context, a Artefact, key string, ids idSet, read stores.ObjectVersion) (stores.ObjectVersion, error) {
 	rc, err := l.Objects.GetVersion(ctx, a.Bucket, key, read.ID)
 	if errors.Is(err, stores.ErrNotFound) {
 		return stores.ObjectVersion{}, stores.Retryable(fmt.Errorf("rewrite: %w", stores.ErrConflict))
@@ -202,8 +203,9 @@ func (l *Locator) writeWithout(ctx context.Context, a Artefact, key, contactID s
 	go func() {
 		defer close(copied)
 		bw := bufio.NewWriterSize(pw, 64<<10)
+		field := quoted(a.Field)
 		err := eachLine(rc, func(line []byte) error {
-			if recordIs(line, a.Field, contactID) {
+			if recordIn(line, field, ids) {
 				return nil
 			}
 			_, err := bw.Write(line)
@@ -221,3 +223,7 @@ func (l *Locator) writeWithout(ctx context.Context, a Artefact, key, contactID s
 	<-copied
 	return v, err
 }
+
+// quoted is a field name as it appears as a JSON key (data-map field names
+// are identifiers, so nothing needs escaping).
+func quoted(field string) []byte { return []byte(`"` + field + `"`) }

@@ -71,7 +71,7 @@ func TestDatalakeRewriteKeepsConcurrentWrites(t *testing.T) {
 	}
 	w.races.Store(3)
 
-	res, err := l.Erase(ctx, a, target, nil)
+	res, err := l.Erase(ctx, a, target)
 	if err != nil {
 		t.Fatalf("Erase: %v", err)
 	}
@@ -91,7 +91,7 @@ func TestDatalakeRewriteSkipsFilesWithoutTheContact(t *testing.T) {
 	storetest.MustPutObject(t, objects, a.Bucket, other, record(target, "q1")+record(neighbor, "q2"))
 	before := storetest.CurrentVersion(t, objects, a.Bucket, lakeKey)
 
-	res, err := l.Erase(t.Context(), a, target, nil)
+	res, err := l.Erase(t.Context(), a, target)
 	if err != nil || res.Before != 1 || res.Deleted != 1 || res.After != 0 {
 		t.Fatalf("Erase = %+v, %v; want the one record found and erased", res, err)
 	}

@@ -92,7 +92,7 @@ func TestEraseFindsArtefactsFarFromTheContactDate(t *testing.T) {
 	putRecording(t, l, target, day.AddDate(0, 2, 0))
 	putRecording(t, l, neighbor, day.AddDate(0, 2, 0))
 
-	counts, err := l.EraseChannel(t.Context(), schemas.ChannelVoice, []string{target})
+	counts, err := l.EraseChannel(t.Context(), schemas.ChannelVoice, []string{target}, nil)
 	if err != nil {
 		t.Fatalf("EraseChannel: %v", err)
 	}
@@ -115,11 +115,12 @@ type undeletable struct {
 	key string
 }
 
-func (u undeletable) Delete(ctx context.Context, bucket, key string) error {
-	if key == u.key {
+func (u undeletable) Delete(ctx context.Context, bucket string, keys ...string) error {
+	keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == u.key })
+	if len(keys) == 0 {
 		return nil
 	}
-	return u.Objects.Delete(ctx, bucket, key)
+	return u.Objects.Delete(ctx, bucket, keys...)
 }
 
 // What the verification still finds fails the channel, naming the artefact
@@ -131,7 +132,7 @@ func TestEraseFailsNamingWhatAndWhere(t *testing.T) {
 	_, key := recording(l.Map, target, day)
 	l.Objects = undeletable{Objects: l.Objects, key: key}
 
-	_, err := l.EraseChannel(t.Context(), schemas.ChannelVoice, []string{target})
+	_, err := l.EraseChannel(t.Context(), schemas.ChannelVoice, []string{target}, nil)
 	if err == nil {
 		t.Fatal("EraseChannel succeeded with a recording left")
 	}
@@ -163,7 +164,7 @@ func TestEraseRecordsPurgeState(t *testing.T) {
 	by := time.Date(2026, 3, 9, 11, 0, 0, 0, time.UTC)
 	l.Objects = purging{Objects: l.Objects, by: by}
 
-	counts, err := l.EraseChannel(t.Context(), schemas.ChannelVoice, []string{target})
+	counts, err := l.EraseChannel(t.Context(), schemas.ChannelVoice, []string{target}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,13 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
@@ -59,68 +64,66 @@ func (l *Locator) Count(ctx context.Context, a Artefact, contactID string, date 
 	if err := l.Rule.Check(contactID); err != nil {
 		return 0, stores.Permanent(err)
 	}
+	return l.count(ctx, a, newIDSet([]string{contactID}), date)
+}
+
+// count counts what a store holds of one artefact type of a batch of
+// contacts, in one store call or one listing for the whole batch.
+func (l *Locator) count(ctx context.Context, a Artefact, ids idSet, date *time.Time) (int64, error) {
 	switch a.Kind {
 	case KindIndex:
 		if a.ByID {
-			return l.Index.Count(ctx, a.Index, "_id", contactID)
+			return l.Index.Count(ctx, a.Index, "_id", ids.list...)
 		}
-		return l.Index.Count(ctx, a.Index, a.Field, contactID)
+		return l.Index.Count(ctx, a.Index, a.Field, ids.list...)
 	case KindTable, KindSharedTable:
-		return l.Warehouse.Count(ctx, a.Table, a.Column, contactID)
+		return l.Warehouse.Count(ctx, a.Table, a.Column, ids.list...)
 	case KindObjects:
 		var n int64
-		err := l.objectKeys(ctx, a, contactID, date, func(string) error { n++; return nil })
+		err := l.objectKeys(ctx, a, ids, date, func(string) error { n++; return nil })
 		return n, err
 	case KindDatalake:
-		// The contact's records in each file, and each older version that
+		// The batch's records in each file, and each older version that
 		// holds any (see countFile).
-		var n int64
-		err := l.datalakeFiles(ctx, a, date, func(key string) error {
-			c, err := l.countFile(ctx, a, key, contactID)
-			n += c
+		var n atomic.Int64
+		err := l.eachDatalakeFile(ctx, a, date, func(key string) error {
+			c, err := l.countFile(ctx, a, key, ids)
+			n.Add(c)
 			return err
 		})
-		return n, err
+		return n.Load(), err
 	}
 	return 0, stores.Permanent(fmt.Errorf("unknown kind %q", a.Kind))
 }
 
-// Erase deletes one artefact type of a contact, then runs the verification
-// query. Erasing what is already gone succeeds with zero counts. Making the
-// deleted data physically gone is EraseChannel's purge.
-func (l *Locator) Erase(ctx context.Context, a Artefact, contactID string, date *time.Time) (schemas.ArtefactCount, error) {
-	res := schemas.ArtefactCount{Artefact: a.Artefact}
-	before, err := l.Count(ctx, a, contactID, date)
-	if err != nil {
-		return res, fmt.Errorf("%s: count before: %w", a.Artefact, err)
+// Erase deletes one artefact type of a batch of contacts and verifies it is
+// gone (see erase).
+func (l *Locator) Erase(ctx context.Context, a Artefact, contactIDs ...string) (schemas.ArtefactCount, error) {
+	for _, id := range contactIDs {
+		if err := l.Rule.Check(id); err != nil {
+			return schemas.ArtefactCount{Artefact: a.Artefact}, stores.Permanent(err)
+		}
 	}
-	res.Before = before
-	// Delete even when nothing is counted: an object with only old versions
-	// left by an interrupted run is still listed and removed here.
-	deleted, err := l.delete(ctx, a, contactID, date)
+	return l.erase(ctx, a, newIDSet(contactIDs))
+}
+
+// erase deletes one artefact type of a batch of contacts, then counts again
+// everywhere the data map allows (every date, partition and prefix, not
+// only where the delete found something) and fails with ErrNotErased if
+// anything is left. Erasing what is already gone succeeds with zero
+// counts. Making the deleted data physically gone is EraseChannel's purge.
+func (l *Locator) erase(ctx context.Context, a Artefact, ids idSet) (schemas.ArtefactCount, error) {
+	res := schemas.ArtefactCount{Artefact: a.Artefact}
+	n, err := l.delete(ctx, a, ids)
 	if err != nil {
 		return res, fmt.Errorf("%s: delete: %w", a.Artefact, err)
 	}
-	res.Deleted = deleted
-	// The verification does not trust the delete's window: it counts every
-	// date, partition and prefix the data map allows.
-	after, err := l.Count(ctx, a, contactID, nil)
+	// Every delete below reports what existed, so what was there before is
+	// what was deleted: a separate count first would only cost a query.
+	res.Before, res.Deleted = n, n
+	after, err := l.count(ctx, a, ids, nil)
 	if err != nil {
 		return res, fmt.Errorf("%s: verify: %w", a.Artefact, err)
-	}
-	if after > 0 && date != nil {
-		// Filed away from the contact's date, so only the full scan saw it;
-		// every key still matches this contact exactly, so deleting it
-		// cannot widen the delete.
-		more, err := l.delete(ctx, a, contactID, nil)
-		if err != nil {
-			return res, fmt.Errorf("%s: delete outside the contact's date: %w", a.Artefact, err)
-		}
-		res.Before += more
-		res.Deleted += more
-		if after, err = l.Count(ctx, a, contactID, nil); err != nil {
-			return res, fmt.Errorf("%s: verify: %w", a.Artefact, err)
-		}
 	}
 	res.After = after
 	if after > 0 {
@@ -179,21 +182,26 @@ func mergePurge(res *schemas.ArtefactCount, st stores.PurgeState) {
 	}
 }
 
-func (l *Locator) delete(ctx context.Context, a Artefact, contactID string, date *time.Time) (int64, error) {
+// delete removes one artefact type of a batch of contacts with batched
+// store calls and returns how many items there were. Objects and data-lake
+// files are found by one listing of every date: the contact's date in the
+// index would narrow the listing, but the verification lists every date
+// anyway, and a batch spans most days.
+func (l *Locator) delete(ctx context.Context, a Artefact, ids idSet) (int64, error) {
 	switch a.Kind {
 	case KindIndex:
 		if a.ByID {
-			return l.Index.DeleteIDs(ctx, a.Index, contactID)
+			return l.Index.DeleteIDs(ctx, a.Index, ids.list...)
 		}
-		return l.Index.DeleteTerm(ctx, a.Index, a.Field, contactID)
+		return l.Index.DeleteTerm(ctx, a.Index, a.Field, ids.list...)
 	case KindTable:
-		return l.Warehouse.Delete(ctx, a.Table, a.Column, contactID)
+		return l.Warehouse.Delete(ctx, a.Table, a.Column, ids.list...)
 	case KindSharedTable:
-		keys, err := l.Warehouse.Distinct(ctx, a.Table, a.ParentKey, a.Column, contactID)
+		keys, err := l.Warehouse.Distinct(ctx, a.Table, a.ParentKey, a.Column, ids.list...)
 		if err != nil {
 			return 0, err
 		}
-		n, err := l.Warehouse.Delete(ctx, a.Table, a.Column, contactID)
+		n, err := l.Warehouse.Delete(ctx, a.Table, a.Column, ids.list...)
 		if err != nil {
 			return n, err
 		}
@@ -205,56 +213,87 @@ func (l *Locator) delete(ctx context.Context, a Artefact, contactID string, date
 		return n, nil
 	case KindObjects:
 		var keys []string
-		if err := l.objectKeys(ctx, a, contactID, date, func(k string) error { keys = append(keys, k); return nil }); err != nil {
+		if err := l.objectKeys(ctx, a, ids, nil, func(k string) error { keys = append(keys, k); return nil }); err != nil {
 			return 0, err
 		}
-		for _, k := range keys {
-			if err := l.Objects.Delete(ctx, a.Bucket, k); err != nil {
-				return 0, err
-			}
+		if len(keys) == 0 {
+			return 0, nil
+		}
+		if err := l.Objects.Delete(ctx, a.Bucket, keys...); err != nil {
+			return 0, err
 		}
 		return int64(len(keys)), nil
 	case KindDatalake:
-		var n int64
-		err := l.datalakeFiles(ctx, a, date, func(key string) error {
-			c, err := l.rewriteFile(ctx, a, key, contactID)
-			n += c
+		var n atomic.Int64
+		err := l.eachDatalakeFile(ctx, a, nil, func(key string) error {
+			c, err := l.rewriteFile(ctx, a, key, ids)
+			n.Add(c)
 			return err
 		})
-		return n, err
+		return n.Load(), err
 	}
 	return 0, stores.Permanent(fmt.Errorf("unknown kind %q", a.Kind))
 }
 
-// objectKeys calls fn for every key of a contact. With a known date it lists
-// that day and the days either side (objects are filed by their own
-// timestamp, which may fall on a neighbouring day); without one it scans
-// from the prefix before the first date placeholder. Every key is matched
-// against the whole template, so a listing prefix can never widen a delete.
-func (l *Locator) objectKeys(ctx context.Context, a Artefact, contactID string, date *time.Time, fn func(string) error) error {
-	re, err := a.tmpl.matcher(contactID, true)
+// objectKeys calls fn for every key of the batch's contacts. With a known
+// date (one contact, for display) it lists that day and the days either
+// side (objects are filed by their own timestamp, which may fall on a
+// neighbouring day); without one it lists once from the prefix before the
+// first date placeholder. Every key is matched against the whole template
+// and its contact ID must be one of the batch, so a listing prefix can never
+// widen a delete.
+func (l *Locator) objectKeys(ctx context.Context, a Artefact, ids idSet, date *time.Time, fn func(string) error) error {
+	match, err := a.tmpl.keyMatcher(ids)
 	if err != nil {
 		return err
 	}
-	return l.listMatching(ctx, a.Bucket, a.tmpl.prefixes(contactID, date), re, fn)
+	var prefixes []string
+	for _, id := range ids.list {
+		for _, p := range a.tmpl.prefixes(id, date) {
+			if !slices.Contains(prefixes, p) {
+				prefixes = append(prefixes, p)
+			}
+		}
+	}
+	return l.listMatching(ctx, a.Bucket, prefixes, match, fn)
 }
 
-// datalakeFiles calls fn for every data-lake file that may hold the contact.
+// datalakeFiles calls fn for every data-lake file that may hold a contact
+// of date (every file when date is nil).
 func (l *Locator) datalakeFiles(ctx context.Context, a Artefact, date *time.Time, fn func(string) error) error {
-	re, err := a.tmpl.matcher("", false)
+	re, err := a.tmpl.fileMatcher()
 	if err != nil {
 		return err
 	}
-	return l.listMatching(ctx, a.Bucket, a.tmpl.prefixes("", date), re, fn)
+	return l.listMatching(ctx, a.Bucket, a.tmpl.prefixes("", date), re.MatchString, fn)
+}
+
+// datalakeWorkers bounds the data-lake files read or rewritten at once: each
+// is a round trip or two to object storage, and the files are independent.
+const datalakeWorkers = 4
+
+// eachDatalakeFile runs fn on every data-lake file that may hold a contact
+// of date, a few files at a time.
+func (l *Locator) eachDatalakeFile(ctx context.Context, a Artefact, date *time.Time, fn func(string) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(datalakeWorkers)
+	err := l.datalakeFiles(gctx, a, date, func(key string) error {
+		g.Go(func() error { return fn(key) })
+		return gctx.Err()
+	})
+	if gerr := g.Wait(); gerr != nil {
+		return gerr
+	}
+	return err
 }
 
 // listMatching lists each prefix and calls fn once for every key that
-// matches re.
-func (l *Locator) listMatching(ctx context.Context, bucket string, prefixes []string, re *regexp.Regexp, fn func(string) error) error {
+// match accepts.
+func (l *Locator) listMatching(ctx context.Context, bucket string, prefixes []string, match func(string) bool, fn func(string) error) error {
 	seen := map[string]bool{}
 	for _, p := range prefixes {
 		err := l.Objects.List(ctx, bucket, p, func(key string) error {
-			if seen[key] || !re.MatchString(key) {
+			if seen[key] || !match(key) {
 				return nil
 			}
 			seen[key] = true
@@ -286,11 +325,47 @@ func eachLine(r io.Reader, fn func([]byte) error) error {
 	}
 }
 
-// recordIs reports whether a JSON Lines record's field equals contactID.
-func recordIs(line []byte, field, contactID string) bool {
-	if !bytes.Contains(line, []byte(contactID)) {
-		return false // cheap pre-filter: most records are someone else's
+// idSet is a batch of contact IDs, validated and each once.
+type idSet struct {
+	list []string
+	set  map[string]struct{}
+}
+
+func newIDSet(ids []string) idSet {
+	s := idSet{set: make(map[string]struct{}, len(ids))}
+	for _, id := range ids {
+		if _, ok := s.set[id]; !ok {
+			s.set[id] = struct{}{}
+			s.list = append(s.list, id)
+		}
 	}
+	return s
+}
+
+func (s idSet) has(id string) bool { _, ok := s.set[id]; return ok }
+
+// recordIn reports whether a JSON Lines record's top-level field names a
+// contact of the batch. Most records are someone else's, so the common case
+// is answered without decoding: a line with no escape and exactly one
+// occurrence of the quoted field name can only hold the field there, and
+// when its value is not in the batch the record is not ours. Everything else
+// (escapes, repeats, spacing, a candidate in the batch) is decided by a full
+// decode, as encoding/json reads the record.
+func recordIn(line []byte, quotedField []byte, ids idSet) bool {
+	if bytes.IndexByte(line, '\\') < 0 {
+		switch bytes.Count(line, quotedField) {
+		case 0:
+			return false
+		case 1:
+			rest := line[bytes.Index(line, quotedField)+len(quotedField):]
+			if len(rest) > 2 && rest[0] == ':' && rest[1] == '"' {
+				if j := bytes.IndexByte(rest[2:], '"'); j >= 0 && !ids.has(string(rest[2:2+j])) {
+					return false
+				}
+			}
+		}
+	}
+	field := string(quotedField[1 : len(quotedField)-1])
 	var rec map[string]json.RawMessage
 	if json.Unmarshal(line, &rec) != nil {
 		return false
@@ -299,7 +374,7 @@ func recordIs(line []byte, field, contactID string) bool {
 	if json.Unmarshal(rec[field], &v) != nil {
 		return false
 	}
-	return v == contactID
+	return ids.has(v)
 }
 
 // prefixes returns the listing prefixes for a contact: one per candidate day
@@ -347,23 +422,26 @@ func (t *keyTemplate) prefix(contactID string, d time.Time) string {
 	return b.String()
 }
 
-// matcher compiles the template into an anchored regular expression: any
-// date, this exact contact ID, then anything (objects) or a file name with no
-// further "/" (data-lake files directly under the prefix).
-func (t *keyTemplate) matcher(contactID string, objects bool) (*regexp.Regexp, error) {
-	if contactID == "" && t.hasContactID() {
-		return nil, stores.Permanent(errors.New("empty contact ID"))
-	}
-	return regexp.Compile(t.pattern(regexp.QuoteMeta(contactID), objects))
+// fileMatcher compiles a data-lake prefix template into an anchored
+// regular expression: any date, then a file name with no further "/"
+// (files directly under the prefix).
+func (t *keyTemplate) fileMatcher() (*regexp.Regexp, error) {
+	return regexp.Compile(t.pattern("", false))
 }
 
-func (t *keyTemplate) hasContactID() bool {
-	for _, p := range t.parts {
-		if p.ph == "contact_id" {
-			return true
-		}
+// keyMatcher reports whether an object key is one of the batch's: the
+// template with the contact ID captured, and the capture one of the batch.
+// The byte after {contact_id} is one no contact ID holds (parseKeyTemplate),
+// so the shortest capture up to it is the whole ID.
+func (t *keyTemplate) keyMatcher(ids idSet) (func(key string) bool, error) {
+	re, err := regexp.Compile(t.pattern(`(.+?)`, true))
+	if err != nil {
+		return nil, err
 	}
-	return false
+	return func(key string) bool {
+		m := re.FindStringSubmatch(key)
+		return m != nil && ids.has(m[1])
+	}, nil
 }
 
 // pattern is the template as an anchored regular expression with id where
@@ -391,49 +469,42 @@ func (t *keyTemplate) pattern(id string, objects bool) string {
 	return b.String()
 }
 
-// EraseChannel erases every artefact of one channel for each contact and
-// returns the counts summed per artefact type, in data map order.
-func (l *Locator) EraseChannel(ctx context.Context, ch schemas.Channel, contactIDs []string) ([]schemas.ArtefactCount, error) {
-	arts := l.Map.Artefacts(ch)
-	sums := make([]schemas.ArtefactCount, len(arts))
-	for i, a := range arts {
-		sums[i].Artefact = a.Artefact
-	}
-	err := l.eraseEach(ctx, ch, arts, contactIDs, sums)
-	// Purged once per artefact type for the whole request, after every
-	// contact: a store that rewrites its files to purge (SQLite) does it
-	// once. What was deleted is purged even when a later contact failed,
-	// since the retry finds it gone and has nothing to purge.
-	for i, a := range arts {
-		if sums[i].Deleted == 0 {
-			continue
-		}
-		if perr := l.purge(ctx, a, &sums[i]); perr != nil && err == nil {
-			err = fmt.Errorf("%s: %s: purge: %w", ch, a.Artefact, perr)
-		}
-	}
-	return sums, err
-}
+// Finished holds what earlier attempts at one batch finished: the verified
+// counts of each artefact type done. EraseChannel skips those and adds to
+// it as it goes, so a retry resumes where the last attempt stopped and the
+// counts add up across attempts.
+type Finished = map[string]schemas.ArtefactCount
 
-// eraseEach erases and verifies each artefact of each contact, adding the
-// counts to sums.
-func (l *Locator) eraseEach(ctx context.Context, ch schemas.Channel, arts []Artefact, contactIDs []string, sums []schemas.ArtefactCount) error {
+// artefactWorkers bounds the artefact types of one channel erased at once:
+// they live in different tables, buckets and prefixes, and a ClickHouse
+// mutation mostly waits.
+const artefactWorkers = 4
+
+// EraseChannel erases every artefact of one channel for a batch of
+// contacts with batched store calls (up to stores.MaxBatch contacts per
+// call), verifies each type is gone everywhere, and returns the counts per
+// artefact type in data map order. done, if not nil, carries what earlier
+// attempts finished (see Finished).
+func (l *Locator) EraseChannel(ctx context.Context, ch schemas.Channel, contactIDs []string, done Finished) ([]schemas.ArtefactCount, error) {
 	for _, id := range contactIDs {
 		if err := l.Rule.Check(id); err != nil {
-			return stores.Permanent(err)
+			return nil, stores.Permanent(err)
 		}
-		var date *time.Time
-		if ch != schemas.ChannelContactSearch {
-			d, ok, err := l.ContactDate(ctx, id)
-			if err != nil {
-				return err
-			}
-			if ok {
-				date = &d
-			}
+	}
+	if done == nil {
+		done = Finished{}
+	}
+	arts := l.Map.Artefacts(ch)
+	sums := make([]schemas.ArtefactCount, len(arts))
+	var mu sync.Mutex
+	eraseOne := func(i int, a Artefact) error {
+		if c, ok := done[a.Artefact]; ok {
+			sums[i] = c
+			return nil
 		}
-		for i, a := range arts {
-			c, err := l.Erase(ctx, a, id, date)
+		sums[i].Artefact = a.Artefact
+		for chunk := range slices.Chunk(contactIDs, stores.MaxBatch) {
+			c, err := l.erase(ctx, a, newIDSet(chunk))
 			sums[i].Before += c.Before
 			sums[i].Deleted += c.Deleted
 			sums[i].After += c.After
@@ -441,8 +512,44 @@ func (l *Locator) eraseEach(ctx context.Context, ch schemas.Channel, arts []Arte
 				return fmt.Errorf("%s: %w", ch, err)
 			}
 		}
+		mu.Lock()
+		done[a.Artefact] = sums[i]
+		mu.Unlock()
+		return nil
 	}
-	return nil
+	var err error
+	if ch == schemas.ChannelContactSearch {
+		// In data map order, one type at a time: the contact index entry
+		// goes last, so a failure part-way leaves the contact findable.
+		for i, a := range arts {
+			if err = eraseOne(i, a); err != nil {
+				break
+			}
+		}
+	} else {
+		var g errgroup.Group
+		g.SetLimit(artefactWorkers)
+		for i, a := range arts {
+			g.Go(func() error { return eraseOne(i, a) })
+		}
+		err = g.Wait()
+	}
+	// Purged once per artefact type for the whole batch: a store that
+	// rewrites its files to purge (SQLite) does it once. What was deleted is
+	// purged even when another type failed, since the retry finds it gone
+	// and has nothing to purge.
+	for i, a := range arts {
+		if sums[i].Deleted == 0 {
+			continue
+		}
+		if perr := l.purge(ctx, a, &sums[i]); perr != nil && err == nil {
+			err = fmt.Errorf("%s: %s: purge: %w", ch, a.Artefact, perr)
+		}
+		if _, ok := done[a.Artefact]; ok {
+			done[a.Artefact] = sums[i]
+		}
+	}
+	return sums, err
 }
 
 // Remaining is what the stores hold of a contact, per channel and artefact

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,8 @@ type Index struct {
 	log    *slog.Logger
 	// expunge schedules the merges that drop deleted documents (purge.go).
 	expunge expunger
+	// termsBatch caps the values of one terms query; 0 means osTermsBatch.
+	termsBatch int
 }
 
 var _ stores.Index = (*Index)(nil)
@@ -76,6 +79,10 @@ const osIgnoreAbove = 8191
 
 // osBulkBatch is how many documents go into one _bulk request.
 const osBulkBatch = 1000
+
+// osTermsBatch is how many values go into one terms query: a pipeline batch
+// in one request, well under index.max_terms_count (65,536 by default).
+const osTermsBatch = stores.MaxBatch
 
 var osPrefixRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,100}$`)
 
@@ -195,6 +202,22 @@ func osClassify(status int, err error) error {
 	return stores.Permanent(err)
 }
 
+// osOverloaded reports whether an error type means the cluster turned the
+// request away for now (a full thread pool queue, a tripped circuit
+// breaker), whatever status came with it.
+func osOverloaded(typ string) bool {
+	return strings.Contains(typ, "rejected_execution") || typ == "circuit_breaking_exception"
+}
+
+// osTypedErr classifies err by the status and error type of a response or
+// of one item of a bulk response.
+func osTypedErr(status int, typ string, err error) error {
+	if osOverloaded(typ) {
+		return stores.Retryable(err)
+	}
+	return osClassify(status, err)
+}
+
 // osStatusErr builds the error for a failed response. Only the status and
 // the error type are kept: reasons can quote document or query values.
 func osStatusErr(op string, status int, body []byte) error {
@@ -202,7 +225,7 @@ func osStatusErr(op string, status int, body []byte) error {
 	if typ == "" {
 		typ = http.StatusText(status)
 	}
-	return osClassify(status, fmt.Errorf("%s: status %d: %s", op, status, typ))
+	return osTypedErr(status, typ, fmt.Errorf("%s: status %d: %s", op, status, typ))
 }
 
 func osMissingIndex(op, index string) error {
@@ -292,12 +315,12 @@ type osBulkResponse struct {
 	} `json:"items"`
 }
 
-// bulk sends an NDJSON _bulk body with refresh=wait_for and returns the
-// per-item results.
-func (o *Index) bulk(ctx context.Context, op string, body []byte) (osBulkResponse, error) {
+// bulk sends an NDJSON _bulk body with the given refresh policy and returns
+// the per-item results.
+func (o *Index) bulk(ctx context.Context, op, refresh string, body []byte) (osBulkResponse, error) {
 	var r osBulkResponse
 	status, data, err := o.do(ctx, http.MethodPost, "/_bulk",
-		url.Values{"refresh": {"wait_for"}}, body, "application/x-ndjson")
+		url.Values{"refresh": {refresh}}, body, "application/x-ndjson")
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", op, err)
 	}
@@ -342,7 +365,7 @@ func (o *Index) Put(ctx context.Context, index string, docs ...stores.Doc) error
 			buf.Write(sources[i])
 			buf.WriteByte('\n')
 		}
-		r, err := o.bulk(ctx, "opensearch: put", buf.Bytes())
+		r, err := o.bulk(ctx, "opensearch: put", "wait_for", buf.Bytes())
 		if err != nil {
 			return err
 		}
@@ -356,7 +379,7 @@ func (o *Index) Put(ctx context.Context, index string, docs ...stores.Doc) error
 					if res.Error != nil {
 						typ = res.Error.Type
 					}
-					return osClassify(res.Status, fmt.Errorf("opensearch: put: document rejected: status %d: %s", res.Status, typ))
+					return osTypedErr(res.Status, typ, fmt.Errorf("opensearch: put: document rejected: status %d: %s", res.Status, typ))
 				}
 			}
 		}
@@ -478,6 +501,15 @@ func osTermQuery(field, value string) map[string]any {
 	return map[string]any{"term": map[string]any{field: map[string]any{"value": value}}}
 }
 
+// osTermsQuery is the exact-match query for field = any of values; "_id" is
+// the document ID.
+func osTermsQuery(field string, values []string) map[string]any {
+	if field == "_id" {
+		return map[string]any{"ids": map[string]any{"values": values}}
+	}
+	return map[string]any{"terms": map[string]any{field: values}}
+}
+
 // requireExact refuses a field that is mapped as anything but keyword: a
 // term query for a hyphenated ID on an analysed text field matches nothing,
 // so a delete would find nothing and verification would pass with the
@@ -531,10 +563,11 @@ func (o *Index) requireExact(ctx context.Context, name, index, field string) err
 	return nil
 }
 
-// termRequest checks a term query and returns the index's physical name and
-// the query body.
-func (o *Index) termRequest(ctx context.Context, index, field, value string) (string, []byte, error) {
-	if err := stores.CheckTermQuery(index, field, value); err != nil {
+// termsRequests checks an exact-match query on a batch of values and
+// returns the index's physical name and one query body per terms query the
+// batch takes (one for a pipeline batch); repeated values are dropped.
+func (o *Index) termsRequests(ctx context.Context, index, field string, values []string) (string, [][]byte, error) {
+	if err := stores.CheckTermQuery(index, field, values...); err != nil {
 		return "", nil, err
 	}
 	name, err := o.name(index)
@@ -544,20 +577,41 @@ func (o *Index) termRequest(ctx context.Context, index, field, value string) (st
 	if err := o.requireExact(ctx, name, index, field); err != nil {
 		return "", nil, err
 	}
-	body, err := json.Marshal(map[string]any{"query": osTermQuery(field, value)})
-	if err != nil {
-		return "", nil, stores.Permanent(fmt.Errorf("opensearch: term query: %w", err))
+	size := o.termsBatch
+	if size <= 0 {
+		size = osTermsBatch
 	}
-	return name, body, nil
+	var bodies [][]byte
+	for chunk := range slices.Chunk(stores.UniqueKeys(values), size) {
+		body, err := json.Marshal(map[string]any{"query": osTermsQuery(field, chunk)})
+		if err != nil {
+			return "", nil, stores.Permanent(fmt.Errorf("opensearch: terms query: %w", err))
+		}
+		bodies = append(bodies, body)
+	}
+	return name, bodies, nil
 }
 
-// Count counts documents whose field equals value exactly. A missing index
-// is an error, so a misspelt index cannot verify as empty.
-func (o *Index) Count(ctx context.Context, index, field, value string) (int64, error) {
-	name, body, err := o.termRequest(ctx, index, field, value)
+// Count counts documents whose field equals one of values exactly, with one
+// _count per terms query. A missing index is an error, so a misspelt index
+// cannot verify as empty.
+func (o *Index) Count(ctx context.Context, index, field string, values ...string) (int64, error) {
+	name, bodies, err := o.termsRequests(ctx, index, field, values)
 	if err != nil {
 		return 0, err
 	}
+	var total int64
+	for _, body := range bodies {
+		n, err := o.count(ctx, index, name, body)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func (o *Index) count(ctx context.Context, index, name string, body []byte) (int64, error) {
 	status, data, err := o.do(ctx, http.MethodPost, "/"+name+"/_count", nil, body, "")
 	if err != nil {
 		return 0, fmt.Errorf("opensearch: count: %w", err)
@@ -583,7 +637,37 @@ func (o *Index) Count(ctx context.Context, index, field, value string) (int64, e
 	return *r.Count, nil
 }
 
-// DeleteIDs deletes documents by ID and returns how many existed.
+// refresh makes what was written or deleted in the index visible to
+// searches and counts. Deletes run with refresh=false and call this once at
+// the end: a refresh per request would cost a new segment each.
+func (o *Index) refresh(ctx context.Context, op, index, name string) error {
+	status, data, err := o.do(ctx, http.MethodPost, "/"+name+"/_refresh", nil, nil, "")
+	if err != nil {
+		return fmt.Errorf("%s: refresh: %w", op, err)
+	}
+	if status == http.StatusNotFound {
+		return osMissingIndex(op+": refresh", index)
+	}
+	if status/100 != 2 {
+		return osStatusErr(op+": refresh", status, data)
+	}
+	var r struct {
+		Shards struct {
+			Failed int `json:"failed"`
+		} `json:"_shards"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return stores.Retryable(fmt.Errorf("%s: refresh: unexpected response", op))
+	}
+	if r.Shards.Failed > 0 {
+		return stores.Retryable(fmt.Errorf("%s: refresh: %d shards failed", op, r.Shards.Failed))
+	}
+	return nil
+}
+
+// DeleteIDs deletes documents by ID with _bulk requests of osBulkBatch
+// deletes, refresh=false, and one refresh at the end, and returns how many
+// existed.
 func (o *Index) DeleteIDs(ctx context.Context, index string, ids ...string) (int64, error) {
 	name, err := o.name(index)
 	if err != nil {
@@ -613,7 +697,7 @@ func (o *Index) DeleteIDs(ctx context.Context, index string, ids ...string) (int
 			buf.Write(action)
 			buf.WriteByte('\n')
 		}
-		r, err := o.bulk(ctx, "opensearch: delete IDs", buf.Bytes())
+		r, err := o.bulk(ctx, "opensearch: delete IDs", "false", buf.Bytes())
 		if err != nil {
 			return n, err
 		}
@@ -626,7 +710,7 @@ func (o *Index) DeleteIDs(ctx context.Context, index string, ids ...string) (int
 			case res.Error != nil && res.Error.Type == "index_not_found_exception":
 				return n, osMissingIndex("opensearch: delete IDs", index)
 			case res.Error != nil:
-				return n, osClassify(res.Status, fmt.Errorf("opensearch: delete IDs: status %d: %s", res.Status, res.Error.Type))
+				return n, osTypedErr(res.Status, res.Error.Type, fmt.Errorf("opensearch: delete IDs: status %d: %s", res.Status, res.Error.Type))
 			case res.Result == "deleted":
 				n++
 			case res.Result == "not_found":
@@ -634,6 +718,14 @@ func (o *Index) DeleteIDs(ctx context.Context, index string, ids ...string) (int
 				return n, osClassify(res.Status, fmt.Errorf("opensearch: delete IDs: status %d: result %q", res.Status, res.Result))
 			}
 		}
+	}
+	if len(uniq) == 0 {
+		return 0, nil
+	}
+	// Also when nothing was found: an earlier attempt may have deleted the
+	// documents and failed before its refresh.
+	if err := o.refresh(ctx, "opensearch: delete IDs", index, name); err != nil {
+		return n, err
 	}
 	return n, nil
 }
@@ -657,17 +749,38 @@ func (o *Index) requireIndex(ctx context.Context, index string) error {
 	return osStatusErr("opensearch: index exists", status, body)
 }
 
-// DeleteTerm deletes every document whose field equals value exactly with
-// _delete_by_query and a term query, and refreshes so a following Count sees
-// the deletions. Documents that changed during the delete (version
-// conflicts) are retried a few times.
-func (o *Index) DeleteTerm(ctx context.Context, index, field, value string) (int64, error) {
-	name, body, err := o.termRequest(ctx, index, field, value)
+// DeleteTerm deletes every document whose field equals one of values
+// exactly, with one _delete_by_query per terms query (one for a pipeline
+// batch) and refresh=false, then refreshes once so a following Count sees
+// the deletions.
+func (o *Index) DeleteTerm(ctx context.Context, index, field string, values ...string) (int64, error) {
+	name, bodies, err := o.termsRequests(ctx, index, field, values)
 	if err != nil {
 		return 0, err
 	}
+	var total int64
+	for _, body := range bodies {
+		n, err := o.deleteByQuery(ctx, index, name, body)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	// Also when nothing was found: an earlier attempt may have deleted the
+	// documents and failed before its refresh.
+	if err := o.refresh(ctx, "opensearch: delete term", index, name); err != nil {
+		return total, err
+	}
+	return total, nil
+}
+
+// deleteByQuery runs one _delete_by_query and returns how many documents it
+// deleted. Documents that changed while it ran (version conflicts) are
+// retried a few times, each after a refresh: the query only sees refreshed
+// documents, so without one it would find the ones it deleted again and
+// conflict on them.
+func (o *Index) deleteByQuery(ctx context.Context, index, name string, body []byte) (int64, error) {
 	params := url.Values{
-		"refresh":             {"true"},
 		"conflicts":           {"proceed"},
 		"wait_for_completion": {"true"},
 	}
@@ -694,6 +807,8 @@ func (o *Index) DeleteTerm(ctx context.Context, index, field, value string) (int
 		}
 		total += *r.Deleted
 		if r.TimedOut || len(r.Failures) > 0 {
+			// Failures are mostly rejections by a full write queue (429);
+			// their reasons can quote values, so only their number is kept.
 			return total, stores.Retryable(fmt.Errorf("opensearch: delete term: incomplete (timed out %v, %d failures)", r.TimedOut, len(r.Failures)))
 		}
 		if r.VersionConflicts == 0 {
@@ -706,6 +821,9 @@ func (o *Index) DeleteTerm(ctx context.Context, index, field, value string) (int
 		case <-ctx.Done():
 			return total, fmt.Errorf("opensearch: delete term: %w", ctx.Err())
 		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		}
+		if err := o.refresh(ctx, "opensearch: delete term", index, name); err != nil {
+			return total, err
 		}
 	}
 }

@@ -110,7 +110,7 @@ func TestS3LocatorDatalakeConcurrentWriter(t *testing.T) {
 	racer.write = func(n int32) string { return lineA + lineB + etl(n) } // appends, keeps A
 	l := &locate.Locator{Map: m, Rule: schemas.DefaultContactIDRule, Objects: racer}
 
-	res, err := l.Erase(ctx, a, idA, nil)
+	res, err := l.Erase(ctx, a, idA)
 	if err != nil {
 		t.Fatalf("Erase: %v", err)
 	}
@@ -155,7 +155,7 @@ func TestS3LocatorDatalakeSkipsOtherFiles(t *testing.T) {
 		}
 	}
 	before := storetest.MustListVersions(t, o, bucket, key)
-	res, err := l.Erase(ctx, a, idA, nil)
+	res, err := l.Erase(ctx, a, idA)
 	if err != nil || res.Before != 0 || res.Deleted != 0 || res.After != 0 {
 		t.Fatalf("Erase = %+v, %v; want nothing found", res, err)
 	}

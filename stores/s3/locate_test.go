@@ -41,7 +41,7 @@ func TestS3LocatorDatalakeVersions(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("before: %d %v, want 2 (one record, one old version)", n, err)
 	}
-	res, err := l.Erase(ctx, a, idA, nil)
+	res, err := l.Erase(ctx, a, idA)
 	if err != nil {
 		t.Fatal(err)
 	}

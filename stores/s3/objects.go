@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/url"
 	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/erasure-project/erasure/stores"
+	"golang.org/x/sync/errgroup"
 )
 
 // Config says how to reach S3 or an S3-compatible server.
@@ -44,6 +47,9 @@ type Config struct {
 type Objects struct {
 	client *s3.Client
 	region string
+	// listPage caps the entries of one ListObjectVersions page; 0 means
+	// the server's default (1,000).
+	listPage int32
 }
 
 var _ stores.Objects = (*Objects)(nil)
@@ -61,6 +67,10 @@ const (
 	s3MaxParts     = 10000
 	// s3DeleteBatch is the most keys one DeleteObjects call accepts.
 	s3DeleteBatch = 1000
+	// s3DeleteParallel bounds the listings and the DeleteObjects calls one
+	// Delete has in flight: measured on MinIO, 4 calls at once delete about
+	// twice as fast as one.
+	s3DeleteParallel = 4
 	// s3AbortTimeout bounds the clean-up of a failed multipart upload.
 	s3AbortTimeout = 30 * time.Second
 )
@@ -459,13 +469,154 @@ func (o *Objects) Versions(ctx context.Context, bucket, key string) (int, error)
 	return len(ids), err
 }
 
-// Delete removes every version and delete marker of key. Deleting a key that
-// has nothing stored succeeds.
-func (o *Objects) Delete(ctx context.Context, bucket, key string) error {
-	if err := checkS3Object(bucket, key); err != nil {
+// Delete removes every version and delete marker of each key; keys with
+// nothing stored are fine. Every key is checked before anything is
+// deleted. Listing once per key would bound a batch at a few hundred keys
+// a second, so keys are listed in groups (see keyGroups and groupVersions),
+// a few groups at a time; of what a listing returns only the entries of
+// exactly the requested keys are kept, and those are deleted by version ID,
+// up to 1,000 per DeleteObjects call.
+func (o *Objects) Delete(ctx context.Context, bucket string, keys ...string) error {
+	if err := stores.CheckBucket(bucket); err != nil {
 		return err
 	}
-	return o.deleteVersions(ctx, "objects: delete", bucket, key, "")
+	for _, k := range keys {
+		if err := checkS3Key(k); err != nil {
+			return err
+		}
+	}
+	groups := keyGroups(keys)
+	var (
+		mu   sync.Mutex
+		objs []types.ObjectIdentifier
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s3DeleteParallel)
+	for _, grp := range groups {
+		g.Go(func() error {
+			found, err := o.groupVersions(gctx, "objects: delete", bucket, grp)
+			mu.Lock()
+			objs = append(objs, found...)
+			mu.Unlock()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return o.deleteObjects(ctx, "objects: delete", bucket, objs)
+}
+
+// keyGroup is keys, sorted and distinct, listed together under prefix.
+type keyGroup struct {
+	prefix string
+	keys   []string
+}
+
+// keyGroups groups keys by their parent "directory" (up to the last "/"),
+// the unit objects are laid out in (a day of recordings, say), and lists
+// each group under the longest common prefix of its keys, which is
+// narrower than the directory whenever the keys allow. A lone key is its
+// own prefix. Empty and repeated keys are dropped.
+func keyGroups(keys []string) []keyGroup {
+	sorted := stores.UniqueKeys(keys)
+	slices.Sort(sorted)
+	var groups []keyGroup
+	for len(sorted) > 0 {
+		dir := parentDir(sorted[0])
+		n := 1
+		for n < len(sorted) && parentDir(sorted[n]) == dir {
+			n++
+		}
+		ks := sorted[:n:n]
+		groups = append(groups, keyGroup{prefix: commonPrefix(ks[0], ks[n-1]), keys: ks})
+		sorted = sorted[n:]
+	}
+	return groups
+}
+
+// parentDir is key up to and including its last "/", or "" for none.
+func parentDir(key string) string { return key[:strings.LastIndexByte(key, '/')+1] }
+
+// commonPrefix is the longest common prefix of a and b, cut back to a
+// whole UTF-8 character. Of sorted keys, the first and the last share the
+// prefix all of them share.
+func commonPrefix(a, b string) string {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	for n > 0 && n < len(a) && !utf8.RuneStart(a[n]) {
+		n--
+	}
+	return a[:n]
+}
+
+// groupVersions returns the versions and delete markers of exactly the keys
+// of grp. It lists the group's prefix page by page and stops past its last
+// key. When the prefix holds so much else that the pages listed reach the
+// number of keys still to come, those keys are listed one by one instead:
+// either way costs at most about twice the cheaper one, without knowing in
+// advance what a prefix holds.
+func (o *Objects) groupVersions(ctx context.Context, op, bucket string, grp keyGroup) ([]types.ObjectIdentifier, error) {
+	want := make(map[string]bool, len(grp.keys))
+	for _, k := range grp.keys {
+		want[k] = true
+	}
+	last := grp.keys[len(grp.keys)-1]
+	var objs []types.ObjectIdentifier
+	in := &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(grp.prefix)}
+	if o.listPage > 0 {
+		in.MaxKeys = aws.Int32(o.listPage)
+	}
+	for pages := 1; ; pages++ {
+		page, err := o.client.ListObjectVersions(ctx, in)
+		if err != nil {
+			return objs, s3Err(op, err)
+		}
+		// edge is the greatest key on the page. The page may end inside
+		// its versions; keys before it are complete. (NextKeyMarker is no
+		// key to compare with: MinIO appends a cache tag to it.)
+		edge := ""
+		for _, v := range page.Versions {
+			k := aws.ToString(v.Key)
+			edge = max(edge, k)
+			if want[k] {
+				objs = append(objs, types.ObjectIdentifier{Key: aws.String(k), VersionId: v.VersionId})
+			}
+		}
+		for _, m := range page.DeleteMarkers {
+			k := aws.ToString(m.Key)
+			edge = max(edge, k)
+			if want[k] {
+				objs = append(objs, types.ObjectIdentifier{Key: aws.String(k), VersionId: m.VersionId})
+			}
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			return objs, nil
+		}
+		if page.NextKeyMarker == nil && page.NextVersionIdMarker == nil {
+			return objs, stores.Retryable(fmt.Errorf("%s: truncated listing without a continuation marker", op))
+		}
+		if edge > last {
+			return objs, nil
+		}
+		rest := grp.keys[sort.SearchStrings(grp.keys, edge):]
+		if pages >= len(rest) {
+			objs = slices.DeleteFunc(objs, func(id types.ObjectIdentifier) bool { return aws.ToString(id.Key) >= edge })
+			for _, k := range rest {
+				ids, err := o.keyVersions(ctx, op, bucket, k)
+				if err != nil {
+					return objs, err
+				}
+				for _, id := range ids {
+					objs = append(objs, types.ObjectIdentifier{Key: aws.String(k), VersionId: aws.String(id)})
+				}
+			}
+			return objs, nil
+		}
+		in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
+	}
 }
 
 // deleteVersions deletes every version and delete marker of key except the
@@ -485,40 +636,46 @@ func (o *Objects) deleteVersions(ctx context.Context, op, bucket, key, keep stri
 	return o.deleteObjects(ctx, op, bucket, objs)
 }
 
-// deleteObjects deletes specific versions in batches of up to 1,000, and
-// fails if the server reports any of them not deleted.
+// deleteObjects deletes specific versions in batches of up to 1,000, a few
+// batches at a time, and fails if the server reports any of them not
+// deleted.
 func (o *Objects) deleteObjects(ctx context.Context, op, bucket string, objs []types.ObjectIdentifier) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s3DeleteParallel)
 	for batch := range slices.Chunk(objs, s3DeleteBatch) {
-		out, err := o.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
-			Bucket: aws.String(bucket),
-			Delete: &types.Delete{Objects: batch, Quiet: aws.Bool(true)},
-		})
-		if err != nil {
-			return s3Err(op, err)
-		}
-		if len(out.Errors) == 0 {
-			continue
-		}
-		retry := false
-		codes := make([]string, 0, len(out.Errors))
-		for _, e := range out.Errors {
-			code := aws.ToString(e.Code)
-			if code == "NoSuchVersion" || code == "NoSuchKey" {
-				continue // gone already, which is what was asked
-			}
-			codes = append(codes, code)
-			if s3Retryable(code, -1) {
-				retry = true
-			}
-		}
-		if len(codes) == 0 {
-			continue
-		}
-		err = fmt.Errorf("%s: %d of %d versions not deleted: %s", op, len(codes), len(batch), strings.Join(slices.Compact(slices.Sorted(slices.Values(codes))), ", "))
-		if retry {
-			return stores.Retryable(err)
-		}
-		return stores.Permanent(err)
+		g.Go(func() error { return o.deleteBatch(gctx, op, bucket, batch) })
 	}
-	return nil
+	return g.Wait()
+}
+
+// deleteBatch is one DeleteObjects call. Quiet mode makes the server
+// report only the versions it did not delete, each with an error code.
+func (o *Objects) deleteBatch(ctx context.Context, op, bucket string, batch []types.ObjectIdentifier) error {
+	out, err := o.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+		Bucket: aws.String(bucket),
+		Delete: &types.Delete{Objects: batch, Quiet: aws.Bool(true)},
+	})
+	if err != nil {
+		return s3Err(op, err)
+	}
+	retry := false
+	codes := make([]string, 0, len(out.Errors))
+	for _, e := range out.Errors {
+		code := aws.ToString(e.Code)
+		if code == "NoSuchVersion" || code == "NoSuchKey" {
+			continue // gone already, which is what was asked
+		}
+		codes = append(codes, code)
+		if s3Retryable(code, -1) {
+			retry = true
+		}
+	}
+	if len(codes) == 0 {
+		return nil
+	}
+	err = fmt.Errorf("%s: %d of %d versions not deleted: %s", op, len(codes), len(batch), strings.Join(slices.Compact(slices.Sorted(slices.Values(codes))), ", "))
+	if retry {
+		return stores.Retryable(err)
+	}
+	return stores.Permanent(err)
 }

@@ -166,18 +166,36 @@ func requireIndex(ctx context.Context, q interface {
 }
 
 // termFilter returns the SQL that selects the IDs of documents whose field
-// equals value exactly, and its arguments.
-func termFilter(index, field, value string) (string, []any) {
-	if field == "_id" {
-		return `SELECT id FROM erasure_index_docs WHERE idx = ? AND id = ?`, []any{index, value}
+// equals one of values exactly, and its arguments.
+//
+// The batch goes in as one JSON array read by json_each, not as chunks of
+// bound parameters: one statement takes a batch of any size, so a document
+// matching two values of it (an array field) is counted once by
+// count(DISTINCT), where counts of chunks would add it up twice. This is
+// exact because CheckTerm admits only valid UTF-8, which encoding/json and
+// SQLite's JSON parser carry through unchanged, NULs included. For 10,000
+// values it also measured faster than chunks or a temporary table.
+func termFilter(index, field string, values []string) (string, []any, error) {
+	raw, err := json.Marshal(values)
+	if err != nil {
+		return "", nil, stores.Permanent(fmt.Errorf("encode match values: %w", err))
 	}
-	return `SELECT id FROM erasure_index_terms WHERE idx = ? AND field = ? AND value = ?`, []any{index, field, value}
+	if field == "_id" {
+		return `SELECT id FROM erasure_index_docs WHERE idx = ? AND id IN (SELECT value FROM json_each(?))`,
+			[]any{index, string(raw)}, nil
+	}
+	return `SELECT id FROM erasure_index_terms WHERE idx = ? AND field = ? AND value IN (SELECT value FROM json_each(?))`,
+		[]any{index, field, string(raw)}, nil
 }
 
-// termTx checks an exact-match query and runs fn in a transaction with the
-// subquery selecting the matching document IDs.
-func (s *Index) termTx(ctx context.Context, index, field, value string, fn func(tx *sql.Tx, sub string, args []any) error) error {
-	if err := stores.CheckTermQuery(index, field, value); err != nil {
+// termTx checks an exact-match query and runs fn in one transaction with
+// the subquery selecting the matching document IDs.
+func (s *Index) termTx(ctx context.Context, index, field string, values []string, fn func(tx *sql.Tx, sub string, args []any) error) error {
+	if err := stores.CheckTermQuery(index, field, values...); err != nil {
+		return err
+	}
+	sub, args, err := termFilter(index, field, values)
+	if err != nil {
 		return err
 	}
 	if err := s.schema.ensure(ctx, s.db); err != nil {
@@ -190,24 +208,25 @@ func (s *Index) termTx(ctx context.Context, index, field, value string, fn func(
 		if err := requireField(ctx, tx, index, field); err != nil {
 			return err
 		}
-		sub, args := termFilter(index, field, value)
 		return fn(tx, sub, args)
 	})
 }
 
-// Count counts documents whose field equals value exactly.
-func (s *Index) Count(ctx context.Context, index, field, value string) (int64, error) {
+// Count counts documents whose field equals one of values exactly, each
+// document once.
+func (s *Index) Count(ctx context.Context, index, field string, values ...string) (int64, error) {
 	var n int64
-	err := s.termTx(ctx, index, field, value, func(tx *sql.Tx, sub string, args []any) error {
+	err := s.termTx(ctx, index, field, values, func(tx *sql.Tx, sub string, args []any) error {
 		return tx.QueryRowContext(ctx, `SELECT count(DISTINCT id) FROM (`+sub+`)`, args...).Scan(&n)
 	})
 	return n, sqliteErr("index: count", err)
 }
 
-// DeleteTerm deletes every document whose field equals value exactly.
-func (s *Index) DeleteTerm(ctx context.Context, index, field, value string) (int64, error) {
+// DeleteTerm deletes every document whose field equals one of values
+// exactly, in one statement.
+func (s *Index) DeleteTerm(ctx context.Context, index, field string, values ...string) (int64, error) {
 	var n int64
-	err := s.termTx(ctx, index, field, value, func(tx *sql.Tx, sub string, args []any) error {
+	err := s.termTx(ctx, index, field, values, func(tx *sql.Tx, sub string, args []any) error {
 		// The subquery is evaluated before any row goes, so the cascade
 		// removing terms cannot disturb it.
 		res, err := tx.ExecContext(ctx,

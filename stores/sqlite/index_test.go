@@ -48,6 +48,9 @@ func TestSQLiteIndexRejectsBadInput(t *testing.T) {
 	checks := map[string]error{}
 	_, checks["empty value"] = ix.Count(ctx, "contacts", "contact_id", "")
 	_, checks["empty term delete"] = ix.DeleteTerm(ctx, "contacts", "contact_id", "")
+	_, checks["no values"] = ix.Count(ctx, "contacts", "contact_id")
+	_, checks["no values delete"] = ix.DeleteTerm(ctx, "contacts", "contact_id")
+	_, checks["invalid UTF-8 in a batch"] = ix.DeleteTerm(ctx, "contacts", "contact_id", "c1", "\xff")
 	_, checks["bad field"] = ix.DeleteTerm(ctx, "contacts", "contact_id OR 1", "c1")
 	_, checks["bad index"] = ix.DeleteTerm(ctx, "Contacts", "contact_id", "c1")
 	checks["empty doc ID"] = ix.Put(ctx, "contacts", stores.Doc{ID: ""})
@@ -59,6 +62,127 @@ func TestSQLiteIndexRejectsBadInput(t *testing.T) {
 		}
 	}
 	storetest.ExpectIndexCount(t, ix, "contacts", "contact_id", "c1", 1)
+}
+
+func TestSQLiteIndexBatchMatchesWholeValuesExactly(t *testing.T) {
+	ix := NewIndex(newTestDB(t))
+	// Values the batch's JSON encoding escapes, and near relatives of them.
+	vals := map[string]string{
+		"nul": "a\x00b", "nul-other": "a\x00c", "plain": "a",
+		"html": "<&>", "html-other": "<&",
+		"line-sep": "x\u2028y", "line-feed": "x\ny",
+		"composed": "\u00e9", "decomposed": "e\u0301",
+		"quote": `"q\`, "quote-other": `"q`,
+		"fffd": "\ufffd",
+	}
+	var docs []stores.Doc
+	for id, v := range vals {
+		docs = append(docs, stores.Doc{ID: id, Fields: map[string]any{"contact_id": v}})
+	}
+	storetest.MustPutDocs(t, ix, "contacts", docs...)
+	gone := []string{"nul", "html", "line-sep", "composed", "quote"}
+	var batch []string
+	for _, id := range gone {
+		batch = append(batch, vals[id])
+	}
+	storetest.ExpectIndexCount(t, ix, "contacts", "contact_id", vals["nul"], 1)
+	if n, err := ix.Count(t.Context(), "contacts", "contact_id", batch...); err != nil || n != int64(len(gone)) {
+		t.Fatalf("Count = %d, %v; want %d", n, err, len(gone))
+	}
+	if n, err := ix.DeleteTerm(t.Context(), "contacts", "contact_id", batch...); err != nil || n != int64(len(gone)) {
+		t.Fatalf("DeleteTerm = %d, %v; want %d", n, err, len(gone))
+	}
+	for id := range vals {
+		_, err := ix.Get(t.Context(), "contacts", id)
+		if deleted := errors.Is(err, stores.ErrNotFound); deleted != slices.Contains(gone, id) {
+			t.Errorf("document %s (%q): deleted = %v, err %v", id, vals[id], deleted, err)
+		}
+	}
+}
+
+// A batch is one transaction: when deleting fails part-way, nothing goes.
+func TestSQLiteIndexBatchDeleteIsAtomic(t *testing.T) {
+	db := newTestDB(t)
+	ix := NewIndex(db)
+	storetest.MustPutDocs(t, ix, "contacts",
+		stores.Doc{ID: "first", Fields: map[string]any{"contact_id": "c-first"}},
+		stores.Doc{ID: "refused", Fields: map[string]any{"contact_id": "c-refused"}})
+	if _, err := db.ExecContext(t.Context(), `CREATE TRIGGER refuse BEFORE DELETE ON erasure_index_docs
+		WHEN OLD.id = 'refused' BEGIN SELECT RAISE(ABORT, 'refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	batch := []string{"c-first"}
+	for i := range 1200 {
+		batch = append(batch, fmt.Sprintf("c-%04d", i))
+	}
+	batch = append(batch, "c-refused")
+	if _, err := ix.DeleteTerm(t.Context(), "contacts", "contact_id", batch...); err == nil {
+		t.Fatal("DeleteTerm past a refused document: want an error")
+	}
+	storetest.ExpectIndexCount(t, ix, "contacts", "contact_id", "c-first", 1)
+}
+
+// FuzzSQLiteIndexBatch checks Count and DeleteTerm over two values against
+// a model: the documents whose field equals either, each once.
+func FuzzSQLiteIndexBatch(f *testing.F) {
+	for _, s := range [][2]string{{"a", "ab"}, {"a", "a"}, {"%", "_"}, {"a*", "A"}, {"", "a"}, {"x y", "\x00"}, {"a", "\xff"}} {
+		f.Add(s[0], s[1])
+	}
+	db := newMemDB(f)
+	ix := NewIndex(db)
+	f.Fuzz(func(t *testing.T, v1, v2 string) {
+		ctx := t.Context()
+		resetIndex(t, db, ix)
+		var docs []stores.Doc
+		for i, v := range append(fuzzValues(v1), fuzzValues(v2)...) {
+			docs = append(docs, stores.Doc{ID: fmt.Sprintf("doc-%02d", i), Fields: map[string]any{"contact_id": v}})
+		}
+		// One document holds both values.
+		docs = append(docs, stores.Doc{ID: "both", Fields: map[string]any{"contact_id": []any{v1, v2}}})
+		storetest.MustPutDocs(t, ix, "fuzz", docs...)
+		matches := map[string]bool{}
+		for _, d := range docs {
+			stored, err := ix.Get(ctx, "fuzz", d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Compared as stored: JSON has no invalid UTF-8, so Put replaces it.
+			vs, ok := stored.Fields["contact_id"].([]any)
+			if !ok {
+				vs = []any{stored.Fields["contact_id"]}
+			}
+			for _, v := range vs {
+				if v == v1 || v == v2 {
+					matches[d.ID] = true
+				}
+			}
+		}
+		n, err := ix.Count(ctx, "fuzz", "contact_id", v1, v2)
+		if err != nil {
+			if !errors.Is(err, stores.ErrPermanent) {
+				t.Fatalf("Count(%q, %q): unclassified error %v", v1, v2, err)
+			}
+		} else if n != int64(len(matches)) {
+			t.Fatalf("Count(%q, %q) = %d, want %d", v1, v2, n, len(matches))
+		}
+		n, err = ix.DeleteTerm(ctx, "fuzz", "contact_id", v1, v2)
+		if err != nil {
+			if !errors.Is(err, stores.ErrPermanent) {
+				t.Fatalf("DeleteTerm(%q, %q): unclassified error %v", v1, v2, err)
+			}
+			clear(matches) // refused: nothing may go
+			n = 0
+		}
+		if n != int64(len(matches)) {
+			t.Errorf("DeleteTerm(%q, %q) = %d, want %d", v1, v2, n, len(matches))
+		}
+		for _, d := range docs {
+			_, err := ix.Get(ctx, "fuzz", d.ID)
+			if gone := errors.Is(err, stores.ErrNotFound); gone != matches[d.ID] {
+				t.Errorf("DeleteTerm(%q, %q): document %s (%v) gone = %v", v1, v2, d.ID, d.Fields["contact_id"], gone)
+			}
+		}
+	})
 }
 
 // fuzzValues is the document population the index and warehouse fuzz targets

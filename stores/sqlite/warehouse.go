@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -195,45 +196,88 @@ func warehouseValue(v any) (any, error) {
 	return nil, stores.Permanent(fmt.Errorf("warehouse: unsupported value type %T", v))
 }
 
-func checkMatch(table, column, value string) error {
+func checkMatch(table, column string, values []string) error {
 	if err := checkTable(table); err != nil {
 		return err
 	}
 	if err := checkColumns(column); err != nil {
 		return err
 	}
-	return stores.CheckMatchValue(value)
+	return stores.CheckMatchValues(values)
 }
 
-// Count counts rows whose column equals value exactly (binary comparison,
-// never a pattern).
-func (w *Warehouse) Count(ctx context.Context, table, column, value string) (int64, error) {
-	if err := checkMatch(table, column, value); err != nil {
+// inChunks opens one transaction and in it calls fn for each chunk of at
+// most sqliteBatch distinct values, with the chunk's "IN (?, …)" and its
+// arguments.
+//
+// Chunks of bound parameters, unlike the index's json_each: the warehouse
+// matches any bytes, and encoding/json turns invalid UTF-8 into U+FFFD, a
+// value that would match other rows. Binding keeps the comparison the one a
+// single value gets; a temporary table measured slower. Because the values
+// are distinct and a row's column holds one value, the chunks match
+// disjoint rows, so their counts add up to the batch's.
+func (w *Warehouse) inChunks(ctx context.Context, values []string, fn func(tx *sql.Tx, in string, args []any) error) error {
+	uniq := stores.UniqueKeys(values)
+	return inTx(ctx, w.db, func(tx *sql.Tx) error {
+		for rest := uniq; len(rest) > 0; {
+			chunk := rest[:min(len(rest), sqliteBatch)]
+			rest = rest[len(chunk):]
+			args := make([]any, len(chunk))
+			for i, v := range chunk {
+				args[i] = v
+			}
+			if err := fn(tx, `IN (`+sqlutil.Placeholders(len(chunk))+`)`, args); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Count counts rows whose column equals one of values exactly (binary
+// comparison, never a pattern).
+func (w *Warehouse) Count(ctx context.Context, table, column string, values ...string) (int64, error) {
+	if err := checkMatch(table, column, values); err != nil {
 		return 0, err
 	}
 	if err := w.requireColumns(ctx, "warehouse: count", table, column); err != nil {
 		return 0, err
 	}
 	var n int64
-	err := w.db.QueryRowContext(ctx, `SELECT count(*) FROM `+quoteIdent(table)+` WHERE `+quoteIdent(column)+` = ?`, value).Scan(&n)
-	return n, sqliteErr("warehouse: count", err)
+	err := w.inChunks(ctx, values, func(tx *sql.Tx, in string, args []any) error {
+		var k int64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+quoteIdent(table)+` WHERE `+quoteIdent(column)+` `+in, args...).Scan(&k); err != nil {
+			return err
+		}
+		n += k
+		return nil
+	})
+	if err != nil {
+		return 0, sqliteErr("warehouse: count", err)
+	}
+	return n, nil
 }
 
-// Delete removes rows whose column equals value exactly and returns how many
-// there were. The rows are physically gone from the files when it returns
-// (see scrub).
-func (w *Warehouse) Delete(ctx context.Context, table, column, value string) (int64, error) {
-	if err := checkMatch(table, column, value); err != nil {
+// Delete removes rows whose column equals one of values exactly, in one
+// transaction, and returns how many there were. The rows are physically
+// gone from the files when it returns (see scrub).
+func (w *Warehouse) Delete(ctx context.Context, table, column string, values ...string) (int64, error) {
+	if err := checkMatch(table, column, values); err != nil {
 		return 0, err
 	}
 	if err := w.requireColumns(ctx, "warehouse: delete", table, column); err != nil {
 		return 0, err
 	}
-	res, err := w.db.ExecContext(ctx, `DELETE FROM `+quoteIdent(table)+` WHERE `+quoteIdent(column)+` = ?`, value)
-	if err != nil {
-		return 0, sqliteErr("warehouse: delete", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := w.inChunks(ctx, values, func(tx *sql.Tx, in string, args []any) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM `+quoteIdent(table)+` WHERE `+quoteIdent(column)+` `+in, args...)
+		if err != nil {
+			return err
+		}
+		k, err := res.RowsAffected()
+		n += k
+		return err
+	})
 	if err != nil {
 		return 0, sqliteErr("warehouse: delete", err)
 	}
@@ -292,9 +336,9 @@ func (w *Warehouse) DeleteOrphans(ctx context.Context, parent, child, key string
 }
 
 // Distinct returns the distinct non-null values of column among rows whose
-// matchColumn equals value, sorted.
-func (w *Warehouse) Distinct(ctx context.Context, table, column, matchColumn, value string) ([]string, error) {
-	if err := checkMatch(table, matchColumn, value); err != nil {
+// matchColumn equals one of values, sorted.
+func (w *Warehouse) Distinct(ctx context.Context, table, column, matchColumn string, values ...string) ([]string, error) {
+	if err := checkMatch(table, matchColumn, values); err != nil {
 		return nil, err
 	}
 	if err := checkColumns(column); err != nil {
@@ -303,19 +347,28 @@ func (w *Warehouse) Distinct(ctx context.Context, table, column, matchColumn, va
 	if err := w.requireColumns(ctx, "warehouse: distinct", table, matchColumn, column); err != nil {
 		return nil, err
 	}
-	rows, err := w.db.QueryContext(ctx, `SELECT DISTINCT `+quoteIdent(column)+` FROM `+quoteIdent(table)+
-		` WHERE `+quoteIdent(matchColumn)+` = ? AND `+quoteIdent(column)+` IS NOT NULL ORDER BY 1`, value)
+	seen := map[string]bool{}
+	err := w.inChunks(ctx, values, func(tx *sql.Tx, in string, args []any) error {
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT `+quoteIdent(column)+` FROM `+quoteIdent(table)+
+			` WHERE `+quoteIdent(matchColumn)+` `+in+` AND `+quoteIdent(column)+` IS NOT NULL`, args...)
+		if err != nil {
+			return err
+		}
+		vs, err := sqlutil.ScanStrings(rows)
+		for _, v := range vs {
+			seen[v] = true
+		}
+		return err
+	})
 	if err != nil {
 		return nil, sqliteErr("warehouse: distinct", err)
 	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, sqliteErr("warehouse: distinct", err)
-		}
+	// Chunks can share values, so the union is deduplicated and sorted here;
+	// byte order, as SQLite's binary collation sorts.
+	out := make([]string, 0, len(seen))
+	for v := range seen {
 		out = append(out, v)
 	}
-	return out, sqliteErr("warehouse: distinct", rows.Err())
+	slices.Sort(out)
+	return out, nil
 }

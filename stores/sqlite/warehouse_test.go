@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,6 +74,64 @@ func TestSQLiteWarehouseValuesAreStoredAsText(t *testing.T) {
 	if err := w.Insert(t.Context(), "t", stores.Row{}); !errors.Is(err, stores.ErrPermanent) {
 		t.Errorf("empty row: err = %v, want permanent", err)
 	}
+}
+
+func TestSQLiteWarehouseBatchMatchesBytesExactly(t *testing.T) {
+	w := NewWarehouse(newTestDB(t))
+	if err := w.EnsureTable(t.Context(), "t", []string{"row_id", "contact_id"}); err != nil {
+		t.Fatal(err)
+	}
+	// Invalid UTF-8 is a value like any other here: it must not match the
+	// replacement character that a JSON encoding would turn it into.
+	storetest.MustInsert(t, w, "t",
+		stores.Row{"row_id": "ff", "contact_id": "\xff"},
+		stores.Row{"row_id": "fffd", "contact_id": "\ufffd"},
+		stores.Row{"row_id": "nul", "contact_id": "a\x00b"},
+		stores.Row{"row_id": "nul-other", "contact_id": "a\x00c"},
+		stores.Row{"row_id": "a", "contact_id": "a"})
+	// Past the first chunk, so the matches are bound in a later one.
+	var batch []string
+	for i := range 2 * sqliteBatch {
+		batch = append(batch, fmt.Sprintf("filler-%04d", i))
+	}
+	batch = append(batch, "\xff", "a\x00b")
+	if n, err := w.Count(t.Context(), "t", "contact_id", batch...); err != nil || n != 2 {
+		t.Fatalf("Count = %d, %v; want 2", n, err)
+	}
+	if got, err := w.Distinct(t.Context(), "t", "row_id", "contact_id", batch...); err != nil || !slices.Equal(got, []string{"ff", "nul"}) {
+		t.Fatalf("Distinct = %q, %v; want [ff nul]", got, err)
+	}
+	if n, err := w.Delete(t.Context(), "t", "contact_id", batch...); err != nil || n != 2 {
+		t.Fatalf("Delete = %d, %v; want 2", n, err)
+	}
+	if got, want := loadRows(t, w.db, "t", "contact_id"), 3; len(got) != want || got["fffd"] == nil || got["nul-other"] == nil || got["a"] == nil {
+		t.Fatalf("rows left: %v, want fffd, nul-other and a", got)
+	}
+}
+
+// A batch is one transaction: when a later chunk fails, the rows an
+// earlier one deleted come back.
+func TestSQLiteWarehouseBatchDeleteIsAtomic(t *testing.T) {
+	w := NewWarehouse(newTestDB(t))
+	if err := w.EnsureTable(t.Context(), "t", []string{"row_id", "contact_id"}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustInsert(t, w, "t",
+		stores.Row{"row_id": "first", "contact_id": "c-first"},
+		stores.Row{"row_id": "refused", "contact_id": "c-refused"})
+	if _, err := w.db.ExecContext(t.Context(), `CREATE TRIGGER refuse BEFORE DELETE ON t
+		WHEN OLD.row_id = 'refused' BEGIN SELECT RAISE(ABORT, 'refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	batch := []string{"c-first"}
+	for i := range 2 * sqliteBatch {
+		batch = append(batch, fmt.Sprintf("c-%04d", i))
+	}
+	batch = append(batch, "c-refused")
+	if _, err := w.Delete(t.Context(), "t", "contact_id", batch...); err == nil {
+		t.Fatal("Delete past a refused row: want an error")
+	}
+	storetest.ExpectRowCount(t, w, "t", "contact_id", "c-first", 1)
 }
 
 // warehouseModel is the fuzz targets' picture of a table: row_id → column →
@@ -166,6 +226,67 @@ func FuzzSQLiteWarehouseDelete(f *testing.F) {
 		}
 		if n != want {
 			t.Errorf("Delete(%q, %q) = %d, want %d", column, value, n, want)
+		}
+	})
+}
+
+// FuzzSQLiteWarehouseBatch checks Count, Distinct and Delete over two
+// values against a model: the rows whose contact_id equals either.
+func FuzzSQLiteWarehouseBatch(f *testing.F) {
+	for _, s := range [][2]string{{"a", "ab"}, {"a", "a"}, {"%", "_"}, {"a*", "A"}, {"", "a"}, {"x y", "\x00"}, {"\xff", "\ufffd"}} {
+		f.Add(s[0], s[1])
+	}
+	db := newMemDB(f)
+	w := NewWarehouse(db)
+	cols := []string{"row_id", "contact_id", "payload"}
+	if err := w.EnsureTable(f.Context(), "fuzz_rows", cols); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, v1, v2 string) {
+		ctx := t.Context()
+		if _, err := db.ExecContext(ctx, `DELETE FROM fuzz_rows`); err != nil {
+			t.Fatal(err)
+		}
+		var rows []stores.Row
+		for i, v := range append(fuzzValues(v1), fuzzValues(v2)...) {
+			rows = append(rows, stores.Row{"row_id": fmt.Sprintf("r%02d", i), "contact_id": v, "payload": fmt.Sprintf("p%02d", i%4)})
+		}
+		storetest.MustInsert(t, w, "fuzz_rows", rows...)
+		before := loadRows(t, db, "fuzz_rows", cols...)
+		var want int64
+		payloads := map[string]bool{}
+		for _, r := range before {
+			if r["contact_id"] == v1 || r["contact_id"] == v2 {
+				want++
+				payloads[r["payload"]] = true
+			}
+		}
+		refused := v1 == "" || v2 == ""
+
+		n, err := w.Count(ctx, "fuzz_rows", "contact_id", v1, v2)
+		if refused != errors.Is(err, stores.ErrPermanent) || (err == nil && n != want) {
+			t.Fatalf("Count(%q, %q) = %d, %v; want %d (refused: %v)", v1, v2, n, err, want, refused)
+		}
+		got, err := w.Distinct(ctx, "fuzz_rows", "payload", "contact_id", v1, v2)
+		if refused != errors.Is(err, stores.ErrPermanent) || (err == nil && !slices.Equal(got, slices.Sorted(maps.Keys(payloads)))) {
+			t.Fatalf("Distinct(%q, %q) = %q, %v; want %d payloads (refused: %v)", v1, v2, got, err, len(payloads), refused)
+		}
+		n, err = w.Delete(ctx, "fuzz_rows", "contact_id", v1, v2)
+		if refused != errors.Is(err, stores.ErrPermanent) || (err == nil && n != want) {
+			t.Fatalf("Delete(%q, %q) = %d, %v; want %d (refused: %v)", v1, v2, n, err, want, refused)
+		}
+		after := loadRows(t, db, "fuzz_rows", cols...)
+		for id, r := range before {
+			match := !refused && (r["contact_id"] == v1 || r["contact_id"] == v2)
+			a, kept := after[id]
+			switch {
+			case match && kept:
+				t.Errorf("row %s (%q) survived Delete(%q, %q)", id, r["contact_id"], v1, v2)
+			case !match && !kept:
+				t.Errorf("Delete(%q, %q) removed row %s (%q)", v1, v2, id, r["contact_id"])
+			case kept && fmt.Sprint(a) != fmt.Sprint(r):
+				t.Errorf("row %s changed: %v, was %v", id, a, r)
+			}
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,8 +206,172 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) stores.Index) {
 		expectDocsUnchanged(t, ix, index, before)
 	})
 
+	t.Run("Batch", func(t *testing.T) { testIndexBatch(t, newIndex) })
 	t.Run("Search", func(t *testing.T) { testIndexSearch(t, newIndex) })
 	t.Run("Inspection", func(t *testing.T) { testIndexInspection(t, newIndex) })
+}
+
+// testIndexBatch checks Count and DeleteTerm over several values: they
+// count and delete the union of what each value matches, each document once,
+// and nothing else.
+func testIndexBatch(t *testing.T, newIndex func(t *testing.T) stores.Index) {
+	t.Run("CountAndDeleteTheUnion", func(t *testing.T) {
+		ix, index := setupIndex(t, newIndex)
+		a, b, c, other := NewUUID(), NewUUID(), NewUUID(), NewUUID()
+		docs := []stores.Doc{
+			{ID: "a-1", Fields: map[string]any{"contact_id": a, "agent": "x"}},
+			{ID: "a-2", Fields: map[string]any{"contact_id": a}},
+			{ID: "b-1", Fields: map[string]any{"contact_id": b}},
+			// Matched by two values of the batch, and counted once.
+			{ID: "a-and-b", Fields: map[string]any{"contact_id": []any{a, b}}},
+			{ID: "c-1", Fields: map[string]any{"contact_id": c}},
+			{ID: "other", Fields: map[string]any{"contact_id": other, "agent": a}},
+		}
+		keep := []string{"other"}
+		for i, target := range []string{a, b, c} {
+			for j, v := range nearMisses(target) {
+				id := fmt.Sprintf("near-%d-%02d", i, j)
+				docs = append(docs, stores.Doc{ID: id, Fields: map[string]any{"contact_id": v}})
+				keep = append(keep, id)
+			}
+		}
+		MustPutDocs(t, ix, index, docs...)
+		before := snapshotDocs(t, ix, index, keep...)
+		// A value matching nothing and repeated values change nothing: the
+		// per-value counts add up to 7, the union is 5.
+		batch := []string{a, NewUUID(), b, a, c, b}
+		expectIndexCountOf(t, ix, index, "contact_id", batch, 5)
+		if n, err := ix.DeleteTerm(t.Context(), index, "contact_id", batch...); err != nil || n != 5 {
+			t.Fatalf("DeleteTerm(%d values) = %d, %v; want 5, nil", len(batch), n, err)
+		}
+		expectIndexCountOf(t, ix, index, "contact_id", batch, 0)
+		for _, id := range []string{"a-1", "a-2", "b-1", "a-and-b", "c-1"} {
+			if _, err := ix.Get(t.Context(), index, id); !errors.Is(err, stores.ErrNotFound) {
+				t.Errorf("Get(%s) after delete: err = %v, want ErrNotFound", id, err)
+			}
+		}
+		expectDocsUnchanged(t, ix, index, before)
+		if n, err := ix.DeleteTerm(t.Context(), index, "contact_id", batch...); err != nil || n != 0 {
+			t.Fatalf("DeleteTerm again = %d, %v; want 0, nil", n, err)
+		}
+
+		ids := []string{"near-0-00", "other", NewUUID(), "other"}
+		expectIndexCountOf(t, ix, index, "_id", ids, 2)
+		if n, err := ix.DeleteTerm(t.Context(), index, "_id", ids...); err != nil || n != 2 {
+			t.Fatalf("DeleteTerm(_id, %d values) = %d, %v; want 2, nil", len(ids), n, err)
+		}
+		delete(before, "near-0-00")
+		delete(before, "other")
+		expectDocsUnchanged(t, ix, index, before)
+	})
+
+	t.Run("HostileValuesWidenNothing", func(t *testing.T) {
+		ix, index := setupIndex(t, newIndex)
+		id := "3f2b8c1e-7d4a-4e5b-9c6d-0a1b2c3d4e5f"
+		MustPutDocs(t, ix, index,
+			stores.Doc{ID: id, Fields: map[string]any{"contact_id": id, "agent": "alice", "customer_email": ""}},
+			stores.Doc{ID: "doc-a", Fields: map[string]any{"contact_id": "a", "agent": "ab"}},
+			stores.Doc{ID: "doc-b", Fields: map[string]any{"contact_id": "ab", "agent": "A"}})
+		before := snapshotDocs(t, ix, index, id, "doc-a", "doc-b")
+		batch := slices.DeleteFunc(hostileValues(id), func(v string) bool { return v == "" })
+		for _, field := range []string{"contact_id", "agent", "customer_email", "_id"} {
+			if n, err := ix.Count(t.Context(), index, field, batch...); err == nil && n != 0 {
+				t.Errorf("Count(%s, %d hostile values) = %d, want 0 or an error", field, len(batch), n)
+			}
+			if n, err := ix.DeleteTerm(t.Context(), index, field, batch...); err == nil && n != 0 {
+				t.Errorf("DeleteTerm(%s, %d hostile values) = %d, want 0 or an error", field, len(batch), n)
+			}
+		}
+		expectDocsUnchanged(t, ix, index, before)
+	})
+
+	t.Run("Past1000Values", func(t *testing.T) {
+		ix, index := setupIndex(t, newIndex)
+		const n = 2500
+		values := make([]string, n)
+		docs := make([]stores.Doc, 0, n+n/100+4)
+		for i := range values {
+			values[i] = fmt.Sprintf("contact-%05d", i)
+			docs = append(docs, stores.Doc{ID: fmt.Sprintf("ctr-%05d", i), Fields: map[string]any{"contact_id": values[i]}})
+		}
+		for i := 0; i < n; i += 100 {
+			docs = append(docs, stores.Doc{ID: fmt.Sprintf("ctr-%05d-b", i), Fields: map[string]any{"contact_id": values[i]}})
+		}
+		// Matched by the first value and the last, which no store takes in
+		// one piece with the values between: still one document.
+		docs = append(docs, stores.Doc{ID: "first-and-last", Fields: map[string]any{"contact_id": []any{values[0], values[n-1]}}})
+		keep := []string{"keep-past-end", "keep-prefix", "keep-other"}
+		docs = append(docs,
+			stores.Doc{ID: keep[0], Fields: map[string]any{"contact_id": fmt.Sprintf("contact-%05d", n)}},
+			stores.Doc{ID: keep[1], Fields: map[string]any{"contact_id": "contact-0000"}},
+			stores.Doc{ID: keep[2], Fields: map[string]any{"contact_id": NewUUID()}})
+		for i := 0; i < len(docs); i += 500 {
+			MustPutDocs(t, ix, index, docs[i:min(i+500, len(docs))]...)
+		}
+		before := snapshotDocs(t, ix, index, keep...)
+		// Repeats that land in other pieces than their first occurrence.
+		batch := append(slices.Clone(values), values[:300]...)
+		want := int64(n + n/100 + 1)
+		expectIndexCountOf(t, ix, index, "contact_id", batch, want)
+		if got, err := ix.DeleteTerm(t.Context(), index, "contact_id", batch...); err != nil || got != want {
+			t.Fatalf("DeleteTerm(%d values) = %d, %v; want %d, nil", len(batch), got, err, want)
+		}
+		expectIndexCountOf(t, ix, index, "contact_id", batch, 0)
+		for _, id := range []string{"ctr-00000", "ctr-01999", "ctr-02499", "ctr-02400-b", "first-and-last"} {
+			if _, err := ix.Get(t.Context(), index, id); !errors.Is(err, stores.ErrNotFound) {
+				t.Errorf("Get(%s) after delete: err = %v, want ErrNotFound", id, err)
+			}
+		}
+		expectDocsUnchanged(t, ix, index, before)
+	})
+
+	t.Run("EmptyBatchOrEmptyValueIsPermanentAndDeletesNothing", func(t *testing.T) {
+		ix, index := setupIndex(t, newIndex)
+		targets := []string{NewUUID(), NewUUID(), NewUUID()}
+		for _, id := range targets {
+			MustPutDocs(t, ix, index, stores.Doc{ID: id, Fields: map[string]any{"contact_id": id}})
+		}
+		before := snapshotDocs(t, ix, index, targets...)
+		// The empty value comes after more values than a store takes in one
+		// piece, so a store checking piece by piece would delete first.
+		long := slices.Clone(targets)
+		for len(long) < 1100 {
+			long = append(long, NewUUID())
+		}
+		for _, field := range []string{"contact_id", "_id"} {
+			for name, batch := range map[string][]string{
+				"no values":            nil,
+				"an empty value":       {""},
+				"an empty value too":   {targets[0], ""},
+				"an empty value last":  append(slices.Clone(long), ""),
+				"an empty value first": append([]string{""}, long...),
+			} {
+				n, err := ix.Count(t.Context(), index, field, batch...)
+				if !errors.Is(err, stores.ErrPermanent) || n != 0 {
+					t.Errorf("Count(%s) with %s = %d, %v; want 0 and a permanent error", field, name, n, err)
+				}
+				n, err = ix.DeleteTerm(t.Context(), index, field, batch...)
+				if !errors.Is(err, stores.ErrPermanent) || n != 0 {
+					t.Errorf("DeleteTerm(%s) with %s = %d, %v; want 0 and a permanent error", field, name, n, err)
+				}
+			}
+		}
+		expectDocsUnchanged(t, ix, index, before)
+		expectIndexCountOf(t, ix, index, "contact_id", targets, 3)
+	})
+}
+
+// nearMisses are the values of hostileValues derived from id: each differs
+// from it by a character, a case, padding or a pattern, and so must never
+// be matched by it.
+func nearMisses(id string) []string {
+	var out []string
+	for _, v := range hostileValues(id) {
+		if v != id && strings.Contains(strings.ToLower(v), strings.ToLower(id[:8])) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func testIndexSearch(t *testing.T, newIndex func(t *testing.T) stores.Index) {
@@ -313,15 +478,19 @@ func testIndexSearch(t *testing.T, newIndex func(t *testing.T) stores.Index) {
 // would turn into "more than the one thing named": none may match anything
 // but a value equal to it.
 func hostileValues(realID string) []string {
+	differ := "0"
+	if strings.HasSuffix(realID, differ) {
+		differ = "1"
+	}
 	return []string{
 		"", " ", "%", "_", "*", "?", "a*", "a%", "a_", "a?", "*:*", ".*", "^", "$",
 		"' OR 1=1 --", `" OR ""="`, "'; DROP TABLE x; --", `\`, "NULL", "null",
 		"contact_id:*", `{"match_all":{}}`, "\x00",
-		realID[:len(realID)-1],       // prefix
-		realID + "0",                 // longer
-		realID[:len(realID)-1] + "0", // last character differs
-		strings.ToUpper(realID),      // case differs
-		" " + realID, realID + " ",   // padding
+		realID[:len(realID)-1],          // prefix
+		realID + "0",                    // longer
+		realID[:len(realID)-1] + differ, // last character differs
+		strings.ToUpper(realID),         // case differs
+		" " + realID, realID + " ",      // padding
 		realID[:8] + "%", realID[:8] + "*", realID[:8] + "_",
 	}
 }
@@ -370,6 +539,15 @@ func MustPutDocs(t *testing.T, ix stores.Index, index string, docs ...stores.Doc
 	t.Helper()
 	if err := ix.Put(t.Context(), index, docs...); err != nil {
 		t.Fatalf("Put: %v", err)
+	}
+}
+
+// expectIndexCountOf checks the count of documents matching any of values.
+func expectIndexCountOf(t *testing.T, ix stores.Index, index, field string, values []string, want int64) {
+	t.Helper()
+	n, err := ix.Count(t.Context(), index, field, values...)
+	if err != nil || n != want {
+		t.Fatalf("Count(%s, %d values) = %d, %v; want %d, nil", field, len(values), n, err, want)
 	}
 }
 

@@ -245,9 +245,110 @@ func TestObjects(t *testing.T, newObjects func(t *testing.T) stores.Objects) {
 		}
 	})
 
+	t.Run("Batch", func(t *testing.T) { testObjectsBatch(t, newObjects) })
 	t.Run("Inspection", func(t *testing.T) { testObjectsInspection(t, newObjects) })
 	t.Run("Conditional", func(t *testing.T) { testConditional(t, newObjects) })
 	t.Run("Purge", func(t *testing.T) { testObjectsPurge(t, newObjects) })
+}
+
+// testObjectsBatch checks Delete over many keys: every version of each key
+// goes, keys that are not there are fine, and nothing else is touched.
+func testObjectsBatch(t *testing.T, newObjects func(t *testing.T) stores.Objects) {
+	t.Run("ManyKeysLeaveNoVersion", func(t *testing.T) {
+		o, bucket := setupBucket(t, newObjects)
+		const n = 1500
+		keys := make([]string, n)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("rec/%03d/c%04d_rec.wav", i/10, i)
+		}
+		// Two versions of every key and a third of every tenth, on a
+		// store that keeps versions.
+		putObjectsParallel(t, o, bucket, keys)
+		putObjectsParallel(t, o, bucket, keys)
+		var third []string
+		for i := 0; i < n; i += 10 {
+			third = append(third, keys[i])
+		}
+		putObjectsParallel(t, o, bucket, third)
+		keep := []string{
+			keys[0] + "0", keys[n-1][:len(keys[n-1])-1], // near misses
+			"rec/000/keep", // beside deleted keys
+			fmt.Sprintf("rec/%03d/c%04d_rec.wav", n/10, n), // past the end
+		}
+		for _, k := range keep {
+			MustPutObject(t, o, bucket, k, "keep "+k)
+		}
+		before := snapshotObjects(t, o, bucket, keep)
+		if v := MustVersions(t, o, bucket, keys[0]); v < 1 {
+			t.Fatalf("Versions before delete = %d, want at least 1", v)
+		}
+		// Keys never written and repeated keys change nothing.
+		batch := append(slices.Clone(keys), "rec/never/written", "never")
+		batch = append(batch, keys[:300]...)
+		if err := o.Delete(t.Context(), bucket, batch...); err != nil {
+			t.Fatalf("Delete(%d keys): %v", len(batch), err)
+		}
+		// List names every key with anything left, old versions and delete
+		// markers included, so this covers every key of the batch.
+		expectObjectsUnchanged(t, o, bucket, before)
+		for i := 0; i < n; i += 100 {
+			if v := MustVersions(t, o, bucket, keys[i]); v != 0 {
+				t.Errorf("Versions(%q) after delete = %d, want 0", keys[i], v)
+			}
+		}
+		if v := MustVersions(t, o, bucket, keys[n-1]); v != 0 {
+			t.Errorf("Versions(%q) after delete = %d, want 0", keys[n-1], v)
+		}
+	})
+
+	t.Run("KeysNotThere", func(t *testing.T) {
+		o, bucket := setupBucket(t, newObjects)
+		if err := o.Delete(t.Context(), bucket, "never/1", "never/2", "never/1"); err != nil {
+			t.Fatalf("Delete of keys never written: %v", err)
+		}
+		for _, k := range []string{"a", "d/x", "gone", "keep"} {
+			MustPutObject(t, o, bucket, k, "content of "+k)
+		}
+		before := snapshotObjects(t, o, bucket, []string{"a", "d/x", "keep"})
+		// "a/b" is under an object and "d" is a prefix of one: neither is
+		// an object, and deleting them must leave "a" and "d/x" alone.
+		if err := o.Delete(t.Context(), bucket, "a/b", "missing", "gone", "d", "gone", "d/x/y"); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		if v := MustVersions(t, o, bucket, "gone"); v != 0 {
+			t.Fatalf("Versions(gone) = %d, want 0", v)
+		}
+		expectObjectsUnchanged(t, o, bucket, before)
+	})
+
+	t.Run("BadKeyDeletesNothing", func(t *testing.T) {
+		o, bucket := setupBucket(t, newObjects)
+		keys := []string{"k1", "k2", "dir/k3"}
+		for _, k := range keys {
+			MustPutObject(t, o, bucket, k, "content of "+k)
+		}
+		before := snapshotObjects(t, o, bucket, keys)
+		// The empty key comes after more keys than a store deletes in one
+		// call, so a store checking call by call would delete first.
+		long := slices.Clone(keys)
+		for i := len(long); i < 1100; i++ {
+			long = append(long, fmt.Sprintf("absent/%04d", i))
+		}
+		for name, batch := range map[string][]string{
+			"an empty key":       {""},
+			"an empty key too":   {"k1", ""},
+			"an empty key last":  append(slices.Clone(long), ""),
+			"an empty key first": append([]string{""}, long...),
+		} {
+			if err := o.Delete(t.Context(), bucket, batch...); !errors.Is(err, stores.ErrPermanent) {
+				t.Errorf("Delete with %s: err = %v, want a permanent error", name, err)
+			}
+		}
+		// Whether no keys at all is an error is the store's choice; it
+		// deletes nothing either way.
+		_ = o.Delete(t.Context(), bucket)
+		expectObjectsUnchanged(t, o, bucket, before)
+	})
 }
 
 // patternReader yields n deterministic pseudo-random bytes without holding
@@ -383,7 +484,10 @@ func expectObjectsUnchanged(t *testing.T, o stores.Objects, bucket string, befor
 	}
 	sort.Strings(want)
 	if got := ListKeys(t, o, bucket, ""); !slices.Equal(got, want) {
-		t.Errorf("List = %q, want exactly %q", got, want)
+		extra := slices.DeleteFunc(slices.Clone(got), func(k string) bool { return slices.Contains(want, k) })
+		missing := slices.DeleteFunc(slices.Clone(want), func(k string) bool { return slices.Contains(got, k) })
+		t.Errorf("List = %d keys, want exactly %q: %d more (%q…), %d missing (%q)",
+			len(got), want, len(extra), extra[:min(len(extra), 5)], len(missing), missing)
 	}
 }
 

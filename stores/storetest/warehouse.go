@@ -207,7 +207,148 @@ func TestWarehouse(t *testing.T, newWarehouse func(t *testing.T) stores.Warehous
 		}
 	})
 
+	t.Run("Batch", func(t *testing.T) { testWarehouseBatch(t, newWarehouse, cols) })
 	t.Run("Inspection", func(t *testing.T) { testWarehouseInspection(t, newWarehouse, cols) })
+}
+
+// testWarehouseBatch checks Count, Delete and Distinct over several values:
+// they count, delete and read the union of the rows each value matches, each
+// row once, and nothing else.
+func testWarehouseBatch(t *testing.T, newWarehouse func(t *testing.T) stores.Warehouse, cols []string) {
+	t.Run("CountDeleteDistinctTheUnion", func(t *testing.T) {
+		w, table := setupTable(t, newWarehouse, cols)
+		a, b, c, other := NewUUID(), NewUUID(), NewUUID(), NewUUID()
+		MustInsert(t, w, table,
+			stores.Row{"row_id": "a-1", "contact_id": a, "payload": "thread-1"},
+			stores.Row{"row_id": "a-2", "contact_id": a, "payload": "thread-2"},
+			stores.Row{"row_id": "b-1", "contact_id": b, "payload": "thread-2"},
+			stores.Row{"row_id": "c-1", "contact_id": c, "payload": "thread-3"},
+			stores.Row{"row_id": "other", "contact_id": other, "payload": a})
+		keep := []string{"other"}
+		var near []stores.Row
+		for i, target := range []string{a, b, c} {
+			for j, v := range nearMisses(target) {
+				id := fmt.Sprintf("near-%d-%02d", i, j)
+				near = append(near, stores.Row{"row_id": id, "contact_id": v, "payload": "thread-9"})
+				keep = append(keep, id)
+			}
+		}
+		MustInsert(t, w, table, near...)
+		before := snapshotRows(t, w, table, keep...)
+		// A value matching nothing and repeated values change nothing: the
+		// per-value counts add up to 7, the rows are 4.
+		batch := []string{a, NewUUID(), b, a, c, b}
+		expectRowCountOf(t, w, table, "contact_id", batch, 4)
+		expectDistinct(t, w, table, "payload", "contact_id", batch, "thread-1", "thread-2", "thread-3")
+		expectDistinct(t, w, table, "row_id", "contact_id", batch, "a-1", "a-2", "b-1", "c-1")
+		if n, err := w.Delete(t.Context(), table, "contact_id", batch...); err != nil || n != 4 {
+			t.Fatalf("Delete(%d values) = %d, %v; want 4, nil", len(batch), n, err)
+		}
+		expectRowCountOf(t, w, table, "contact_id", batch, 0)
+		expectDistinct(t, w, table, "payload", "contact_id", batch)
+		expectRowsUnchanged(t, w, table, before)
+		if n, err := w.Delete(t.Context(), table, "contact_id", batch...); err != nil || n != 0 {
+			t.Fatalf("Delete again = %d, %v; want 0, nil", n, err)
+		}
+	})
+
+	t.Run("HostileValuesWidenNothing", func(t *testing.T) {
+		w, table := setupTable(t, newWarehouse, cols)
+		id := "3f2b8c1e-7d4a-4e5b-9c6d-0a1b2c3d4e5f"
+		MustInsert(t, w, table,
+			stores.Row{"row_id": "r1", "contact_id": id, "payload": ""},
+			stores.Row{"row_id": "r2", "contact_id": "a", "payload": "ab"},
+			stores.Row{"row_id": "r3", "contact_id": "ab", "payload": "A"})
+		before := snapshotRows(t, w, table, "r1", "r2", "r3")
+		batch := slices.DeleteFunc(hostileValues(id), func(v string) bool { return v == "" })
+		for _, col := range []string{"contact_id", "payload", "row_id"} {
+			if n, err := w.Count(t.Context(), table, col, batch...); err == nil && n != 0 {
+				t.Errorf("Count(%s, %d hostile values) = %d, want 0 or an error", col, len(batch), n)
+			}
+			if got, err := w.Distinct(t.Context(), table, "row_id", col, batch...); err == nil && len(got) != 0 {
+				t.Errorf("Distinct(row_id, %s, %d hostile values) = %q, want nothing or an error", col, len(batch), got)
+			}
+			if n, err := w.Delete(t.Context(), table, col, batch...); err == nil && n != 0 {
+				t.Errorf("Delete(%s, %d hostile values) = %d, want 0 or an error", col, len(batch), n)
+			}
+		}
+		expectRowsUnchanged(t, w, table, before)
+	})
+
+	t.Run("Past1000Values", func(t *testing.T) {
+		w, table := setupTable(t, newWarehouse, cols)
+		const n = 2500
+		values := make([]string, n)
+		rows := make([]stores.Row, 0, n+n/100+3)
+		var threads []string
+		for i := range values {
+			values[i] = fmt.Sprintf("contact-%05d", i)
+			// Neighbours share a thread, across any boundary between pieces
+			// of the batch at an even position.
+			thread := fmt.Sprintf("thread-%04d", (i+1)/2)
+			if len(threads) == 0 || threads[len(threads)-1] != thread {
+				threads = append(threads, thread)
+			}
+			rows = append(rows, stores.Row{"row_id": fmt.Sprintf("r%05d", i), "contact_id": values[i], "payload": thread})
+		}
+		for i := 0; i < n; i += 100 {
+			rows = append(rows, stores.Row{"row_id": fmt.Sprintf("r%05d-b", i), "contact_id": values[i], "payload": "thread-0000"})
+		}
+		keep := []string{"keep-past-end", "keep-prefix", "keep-other"}
+		rows = append(rows,
+			stores.Row{"row_id": keep[0], "contact_id": fmt.Sprintf("contact-%05d", n), "payload": "k"},
+			stores.Row{"row_id": keep[1], "contact_id": "contact-0000", "payload": "k"},
+			stores.Row{"row_id": keep[2], "contact_id": NewUUID(), "payload": "k"})
+		MustInsert(t, w, table, rows...)
+		before := snapshotRows(t, w, table, keep...)
+		// Repeats that land in other pieces than their first occurrence.
+		batch := append(slices.Clone(values), values[:300]...)
+		want := int64(n + n/100)
+		expectRowCountOf(t, w, table, "contact_id", batch, want)
+		expectDistinct(t, w, table, "payload", "contact_id", batch, threads...)
+		if got, err := w.Delete(t.Context(), table, "contact_id", batch...); err != nil || got != want {
+			t.Fatalf("Delete(%d values) = %d, %v; want %d, nil", len(batch), got, err, want)
+		}
+		expectRowCountOf(t, w, table, "contact_id", batch, 0)
+		expectRowsUnchanged(t, w, table, before)
+	})
+
+	t.Run("EmptyBatchOrEmptyValueIsPermanentAndDeletesNothing", func(t *testing.T) {
+		w, table := setupTable(t, newWarehouse, cols)
+		targets := []string{NewUUID(), NewUUID(), NewUUID()}
+		for i, id := range targets {
+			MustInsert(t, w, table, stores.Row{"row_id": fmt.Sprintf("r%d", i), "contact_id": id, "payload": "p"})
+		}
+		before := snapshotRows(t, w, table, "r0", "r1", "r2")
+		// The empty value comes after more values than a store takes in one
+		// piece, so a store checking piece by piece would delete first.
+		long := slices.Clone(targets)
+		for len(long) < 1100 {
+			long = append(long, NewUUID())
+		}
+		for name, batch := range map[string][]string{
+			"no values":            nil,
+			"an empty value":       {""},
+			"an empty value too":   {targets[0], ""},
+			"an empty value last":  append(slices.Clone(long), ""),
+			"an empty value first": append([]string{""}, long...),
+		} {
+			n, err := w.Count(t.Context(), table, "contact_id", batch...)
+			if !errors.Is(err, stores.ErrPermanent) || n != 0 {
+				t.Errorf("Count with %s = %d, %v; want 0 and a permanent error", name, n, err)
+			}
+			got, err := w.Distinct(t.Context(), table, "payload", "contact_id", batch...)
+			if !errors.Is(err, stores.ErrPermanent) || len(got) != 0 {
+				t.Errorf("Distinct with %s = %q, %v; want nothing and a permanent error", name, got, err)
+			}
+			n, err = w.Delete(t.Context(), table, "contact_id", batch...)
+			if !errors.Is(err, stores.ErrPermanent) || n != 0 {
+				t.Errorf("Delete with %s = %d, %v; want 0 and a permanent error", name, n, err)
+			}
+		}
+		expectRowsUnchanged(t, w, table, before)
+		expectRowCountOf(t, w, table, "contact_id", targets, 3)
+	})
 }
 
 func setupTable(t *testing.T, newWarehouse func(t *testing.T) stores.Warehouse, cols []string) (stores.Warehouse, string) {
@@ -231,6 +372,30 @@ func ExpectRowCount(t *testing.T, w stores.Warehouse, table, column, value strin
 	n, err := w.Count(t.Context(), table, column, value)
 	if err != nil || n != want {
 		t.Fatalf("Count(%s=%q) = %d, %v; want %d, nil", column, value, n, err, want)
+	}
+}
+
+// expectRowCountOf checks the count of rows matching any of values.
+func expectRowCountOf(t *testing.T, w stores.Warehouse, table, column string, values []string, want int64) {
+	t.Helper()
+	n, err := w.Count(t.Context(), table, column, values...)
+	if err != nil || n != want {
+		t.Fatalf("Count(%s, %d values) = %d, %v; want %d, nil", column, len(values), n, err, want)
+	}
+}
+
+// expectDistinct checks Distinct over a batch, in any order.
+func expectDistinct(t *testing.T, w stores.Warehouse, table, column, matchColumn string, values []string, want ...string) {
+	t.Helper()
+	got, err := w.Distinct(t.Context(), table, column, matchColumn, values...)
+	if err != nil {
+		t.Fatalf("Distinct(%s, %s, %d values): %v", column, matchColumn, len(values), err)
+	}
+	slices.Sort(got)
+	want = slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, want) {
+		t.Fatalf("Distinct(%s, %s, %d values) = %d values %q…, want %d %q…", column, matchColumn, len(values),
+			len(got), got[:min(len(got), 5)], len(want), want[:min(len(want), 5)])
 	}
 }
 
