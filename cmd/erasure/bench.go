@@ -1009,7 +1009,7 @@ func baselineErase(ctx context.Context, l *locate.Locator, chans []schemas.Chann
 	var deleted int64
 	for part := range slices.Chunk(ids, batch) {
 		for _, ch := range chans {
-			counts, err := eraseChannel(ctx, l, ch, part)
+			counts, err := l.EraseChannel(ctx, ch, part, nil)
 			if err != nil {
 				return deleted, fmt.Errorf("%s: %w", ch, err)
 			}
@@ -1022,23 +1022,6 @@ func baselineErase(ctx context.Context, l *locate.Locator, chans []schemas.Chann
 		}
 	}
 	return deleted, nil
-}
-
-// eraseChannel calls Locator.EraseChannel in the form the stores provide:
-// the batched form also takes what earlier attempts finished (nil: none),
-// so the baseline measures whichever erasure the pipeline runs.
-func eraseChannel(ctx context.Context, l *locate.Locator, ch schemas.Channel, ids []string) ([]schemas.ArtefactCount, error) {
-	switch e := any(l).(type) {
-	case interface {
-		EraseChannel(context.Context, schemas.Channel, []string) ([]schemas.ArtefactCount, error)
-	}:
-		return e.EraseChannel(ctx, ch, ids)
-	case interface {
-		EraseChannel(context.Context, schemas.Channel, []string, map[string]schemas.ArtefactCount) ([]schemas.ArtefactCount, error)
-	}:
-		return e.EraseChannel(ctx, ch, ids, nil)
-	}
-	return nil, errors.New("locate.Locator.EraseChannel has a form the bench does not know")
 }
 
 // spotCheckGone fails unless every store has nothing left of ids, scanning
