@@ -171,7 +171,13 @@ func (r *bulkRun) run(ctx context.Context, in *bulkInput, timeout time.Duration)
 		return r.next(waitCtx, ids)
 	})
 	if err == nil && !r.wait {
-		err = r.flush()
+		if r.stop == "" {
+			err = r.flush()
+		} else {
+			for _, u := range r.unsent { // built, but the run was interrupted
+				r.sum.NotSent.add(len(u.req.ContactIDs))
+			}
+		}
 	}
 	if err == nil && r.wait {
 		err = r.waitFor(waitCtx, 0)
@@ -207,20 +213,44 @@ func (r *bulkRun) run(ctx context.Context, in *bulkInput, timeout time.Duration)
 }
 
 // next handles one batch: skips it when the journal has its outcome,
-// otherwise builds its request and publishes it, waiting first for a free
-// slot.
+// otherwise waits for a free slot, then builds its request and publishes
+// it. The request is built only then because its deadline runs from when
+// it is built.
 func (r *bulkRun) next(ctx context.Context, ids []string) error {
-	if r.wait && r.stop == "" {
-		if err := r.waitFor(ctx, r.inFlight-1); err != nil {
-			return err
-		}
-	}
 	if r.stop == "" && ctx.Err() != nil {
 		r.stop = stopInterrupted
 	}
 	if r.stop != "" {
 		r.sum.NotSent.add(len(ids))
 		return nil
+	}
+	reuse, retryOf := "", ""
+	if r.jr != nil {
+		content := schemas.DeletionRequested{ContactIDs: ids, RequestedBy: r.template.RequestedBy, Source: r.template.Source,
+			ReasonCode: r.template.ReasonCode, ReplayOf: r.template.ReplayOf}
+		if id, ok := r.jr.requestFor(ids, content.ContentDigest()); ok {
+			content.RequestID = id
+			r.matchEarly(content)
+			o, ok := r.jr.outcome(content)
+			switch {
+			case !ok:
+				reuse = id // resubmitted under its ID: the pipeline knows it
+			case failedStatus(o.status):
+				retryOf = id // a new ID: the old one keeps its failure
+			default:
+				r.alreadyDone(content, o)
+				return nil
+			}
+		}
+	}
+	if r.wait {
+		if err := r.waitFor(ctx, r.inFlight-1); err != nil {
+			return err
+		}
+		if r.stop != "" {
+			r.sum.NotSent.add(len(ids))
+			return nil
+		}
 	}
 	tmpl := r.template
 	tmpl.ContactIDs = ids
@@ -233,35 +263,19 @@ func (r *bulkRun) next(ctx context.Context, ids []string) error {
 	if err != nil {
 		return fmt.Errorf("%w; the input was checked before anything was submitted", err)
 	}
-	retryOf, inJournal := "", false
-	if r.jr != nil {
-		if id, ok := r.jr.requestFor(ids, ev.ContentDigest()); ok {
-			prev := ev
-			prev.RequestID = id
-			r.matchEarly(prev)
-			o, ok := r.jr.outcome(prev)
-			switch {
-			case !ok:
-				ev, inJournal = prev, true // resubmitted under its ID
-			case failedStatus(o.status):
-				retryOf = id // a new ID: the old one keeps its failure
-				r.sum.Retried.add(len(ids))
-			default:
-				r.alreadyDone(prev, o)
-				return nil
-			}
-		}
+	if reuse != "" {
+		ev.RequestID = reuse
 	}
-	r.sum.Submitted.add(len(ids))
+	u := unsent{req: ev, retryOf: retryOf, journal: r.jr != nil && reuse == ""}
 	if !r.wait {
 		r.ahead += len(ids)
-		r.unsent = append(r.unsent, unsent{req: ev, retryOf: retryOf, journal: r.jr != nil && !inJournal})
+		r.unsent = append(r.unsent, u)
 		if len(r.unsent) >= publishChunk {
 			return r.flush()
 		}
 		return nil
 	}
-	if r.jr != nil && !inJournal {
+	if u.journal {
 		if err := r.jr.recordSubmitted([]schemas.DeletionRequested{ev}, []string{retryOf}); err != nil {
 			return fmt.Errorf("journal: %w", err)
 		}
@@ -269,10 +283,19 @@ func (r *bulkRun) next(ctx context.Context, ids []string) error {
 	if err := r.publish(ev); err != nil {
 		return err
 	}
+	r.submitted(u)
 	r.pending[ev.RequestID] = append(r.pending[ev.RequestID], &flight{req: ev,
 		expect: r.now().Add(time.Duration(ev.DeadlineSeconds)*time.Second + r.deadline.base + r.grace)})
 	r.outstanding += len(ev.ContactIDs)
 	return nil
+}
+
+// submitted counts a published request.
+func (r *bulkRun) submitted(u unsent) {
+	r.sum.Submitted.add(len(u.req.ContactIDs))
+	if u.retryOf != "" {
+		r.sum.Retried.add(len(u.req.ContactIDs))
+	}
 }
 
 func (r *bulkRun) publish(reqs ...schemas.DeletionRequested) error {
@@ -313,6 +336,9 @@ func (r *bulkRun) flush() error {
 	}
 	if err := r.publish(reqs...); err != nil {
 		return err
+	}
+	for _, u := range r.unsent {
+		r.submitted(u)
 	}
 	r.prog.clearFor(r.ttyStdout)
 	enc := json.NewEncoder(r.stdout)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -254,5 +255,51 @@ func TestBulkProgressPlainLines(t *testing.T) {
 	p.finish()
 	if buf.Len() != 0 {
 		t.Fatalf("quiet progress wrote %q", buf.String())
+	}
+}
+
+// An interrupted run publishes nothing more, and its summary says what was
+// not submitted.
+func TestBulkRunInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var f *fakePipeline
+	f = &fakePipeline{t: t, outs: make(chan *message.Message), answer: func(schemas.DeletionRequested) (schemas.Status, time.Duration, bool) {
+		if len(f.published) == 2 {
+			cancel() // Ctrl-C while the second request is outstanding
+		}
+		return schemas.StatusSucceeded, 20 * time.Millisecond, true
+	}}
+	r, in, _, _ := newTestRun(t, f, testIDs(10), 2, 1, true, deadlinePolicy{base: 30 * time.Second})
+	if err := r.run(ctx, in, 0); err != nil {
+		t.Fatal(err)
+	}
+	s := r.sum
+	if len(f.published) != 2 || r.stop != stopInterrupted || !s.Interrupted || s.Submitted.Requests != 2 || s.NotSent.Requests != 3 ||
+		s.Succeeded.Requests+s.NoOutcome.Requests != 2 {
+		t.Fatalf("%d published, stop %q, summary %+v", len(f.published), r.stop, s)
+	}
+}
+
+// On a terminal the progress is one line redrawn in place, with a bar.
+func TestBulkProgressTerminal(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	p := newProgress(&buf, false, time.Hour, "done", 100, 2)
+	p.tty = true
+	p.now = func() time.Time { return now }
+	p.start, p.last = now, now
+	now = now.Add(time.Second)
+	p.add(50, 1)
+	p.clear()
+	now = now.Add(time.Second)
+	p.add(50, 1)
+	p.finish()
+	want := "\r\x1b[K[############------------] 50/100 contacts done (50.0%), 50 contacts/s, ETA 1s, 1/2 requests" +
+		"\r\x1b[K" +
+		"\r\x1b[K[########################] 100/100 contacts done (100.0%), 50 contacts/s, ETA 0s, 2/2 requests" +
+		"\r\x1b[K[########################] 100/100 contacts done (100.0%), 50 contacts/s, ETA 0s, 2/2 requests\n"
+	if buf.String() != want {
+		t.Fatalf("terminal progress:\n%q\nwant:\n%q", buf.String(), want)
 	}
 }
