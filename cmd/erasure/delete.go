@@ -58,7 +58,7 @@ checked and repeats are dropped before anything is submitted.
 	case *inFlight < 1:
 		return errors.New("--in-flight must be at least 1")
 	case *deadline < 0:
-		return errors.New("--deadline must be positive")
+		return errors.New("--deadline must not be negative")
 	case *progressEvery <= 0:
 		return errors.New("--progress-interval must be positive")
 	case *column != "" && *file == "" && !slices.Contains(fl.Args(), "-"):

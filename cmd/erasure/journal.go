@@ -90,7 +90,7 @@ const maxJournalLine = 16 << 20
 func openJournal(path string) (*journal, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("journal: %w", err)
 	}
 	j := &journal{f: f, latest: map[[32]byte]string{}, requests: map[string]*journalRequest{}}
 	if err := j.load(path); err != nil {
@@ -111,9 +111,10 @@ func (j *journal) load(path string) error {
 			complete := line[len(line)-1] == '\n'
 			if err := j.loadLine(line, j.end); err != nil {
 				if !complete {
-					// A torn last line from a crash: it was never synced, so
-					// its request was never published. Lines written from
-					// now on must not be glued to it.
+					// A torn last line from a crash. A request line is synced
+					// before its request is published, so that request never
+					// was; a lost outcome is read again by the rerun. Lines
+					// written from now on must not be glued to it.
 					if err := j.f.Truncate(j.end); err != nil {
 						return fmt.Errorf("journal %s: drop torn last line: %w", path, err)
 					}
