@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -301,5 +303,62 @@ func TestBulkProgressTerminal(t *testing.T) {
 		"\r\x1b[K[########################] 100/100 contacts done (100.0%), 50 contacts/s, ETA 0s, 2/2 requests\n"
 	if buf.String() != want {
 		t.Fatalf("terminal progress:\n%q\nwant:\n%q", buf.String(), want)
+	}
+}
+
+// A rerun after a run that stopped without its outcomes: the pipeline
+// answers a resubmission under the same ID with nothing new, so the
+// outcomes published meanwhile are what the rerun reads. One that arrives
+// before its batch is reached is journaled, and the batch is not
+// published again.
+func TestBulkRunResumeUsesOutcomesPublishedMeanwhile(t *testing.T) {
+	ids := testIDs(3)
+	path := filepath.Join(t.TempDir(), "run.journal")
+	jr, err := openJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old []schemas.DeletionRequested
+	for i, id := range ids {
+		old = append(old, schemas.DeletionRequested{RequestID: fmt.Sprintf("019ac4a0-1111-7000-8000-%012d", i), ContactIDs: []string{id},
+			RequestedBy: "ops", Source: schemas.SourceCLI, RequestedAt: time.Now().Add(-time.Minute).UTC()})
+	}
+	if err := jr.recordSubmitted(old, make([]string, len(old))); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakePipeline{t: t, outs: make(chan *message.Message), answer: func(schemas.DeletionRequested) (schemas.Status, time.Duration, bool) {
+		return "", 0, false
+	}}
+	go func() {
+		for _, i := range []int{2, 0, 1} {
+			f.outs <- outcomeMessage(t, old[i], schemas.StatusSucceeded, old[i].ContentDigest())
+		}
+	}()
+	r, in, stdout, _ := newTestRun(t, f, ids, 1, 1, true, deadlinePolicy{base: 30 * time.Second})
+	r.jr = jr
+	if err := r.run(t.Context(), in, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var published []string
+	for _, req := range f.published {
+		published = append(published, req.RequestID)
+	}
+	if !slices.Equal(published, []string{old[0].RequestID, old[1].RequestID}) {
+		t.Fatalf("published %v, want the first two resubmitted under their IDs", published)
+	}
+	s := r.sum
+	if s.Succeeded.Requests != 3 || s.AlreadyDone.Requests != 1 || s.Submitted.Requests != 2 || s.failed() {
+		t.Fatalf("summary %+v", s)
+	}
+	for _, req := range old {
+		if !strings.Contains(stdout.String(), req.RequestID+" succeeded "+req.ContactIDs[0]) {
+			t.Errorf("no outcome line for %s:\n%s", req.RequestID, stdout)
+		}
+	}
+	// All three outcomes are in the journal now: a third run has nothing to do.
+	for _, req := range old {
+		if o, ok := jr.outcome(req); !ok || o.status != schemas.StatusSucceeded {
+			t.Errorf("journal outcome of %s: %+v %v", req.RequestID, o, ok)
+		}
 	}
 }
