@@ -95,6 +95,7 @@ func (q *Requester) Build(r Request) (schemas.DeletionRequested, error) {
 		ReasonCode:      r.ReasonCode,
 		ReplayOf:        r.ReplayOf,
 		DeadlineSeconds: r.DeadlineSeconds(),
+		Ticket:          r.Ticket,
 	}
 	// The submission is valid, so this refuses only what the Requester itself
 	// contributes, such as a data map without contact-search.

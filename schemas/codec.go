@@ -28,6 +28,7 @@ var schemaFiles = map[string]string{
 	TypeFinalizeRequested: "v1/finalize-requested.schema.json",
 	TypeChannelCompleted:  "v1/channel-completed.schema.json",
 	TypeDeletionCompleted: "v1/deletion-completed.schema.json",
+	TypeHoldRequested:     "v1/hold-requested.schema.json",
 }
 
 var compiled = func() map[string]*jsonschema.Schema {
@@ -73,6 +74,7 @@ func (DeletionRequested) eventType() string { return TypeDeletionRequested }
 func (FinalizeRequested) eventType() string { return TypeFinalizeRequested }
 func (ChannelCompleted) eventType() string  { return TypeChannelCompleted }
 func (DeletionCompleted) eventType() string { return TypeDeletionCompleted }
+func (HoldRequested) eventType() string     { return TypeHoldRequested }
 
 // TypeOf returns the event type name of e.
 func TypeOf(e Event) string { return e.eventType() }
@@ -89,6 +91,8 @@ func Encode(e Event) ([]byte, error) {
 		v.Type, v.SchemaVersion = TypeChannelCompleted, Version
 	case *DeletionCompleted:
 		v.Type, v.SchemaVersion = TypeDeletionCompleted, Version
+	case *HoldRequested:
+		v.Type, v.SchemaVersion = TypeHoldRequested, Version
 	default:
 		return nil, fmt.Errorf("encode %T: pass a pointer to an event", e)
 	}
@@ -142,13 +146,17 @@ func validate(typ string, raw []byte, rule *ContactIDRule) error {
 	}
 	// The schema admits any plausible ID; the deployment's rule is stricter.
 	if m, ok := inst.(map[string]any); ok && rule != nil {
-		if ids, ok := m["contact_ids"].([]any); ok {
+		for _, field := range []string{"contact_ids", "held_contact_ids"} {
+			ids, _ := m[field].([]any)
 			for i, id := range ids {
 				s, _ := id.(string)
 				if rule.Check(s) != nil {
-					return fmt.Errorf("%w: %s: at /contact_ids/%d: contact ID does not match the configured pattern", ErrInvalidEvent, typ, i)
+					return fmt.Errorf("%w: %s: at /%s/%d: contact ID does not match the configured pattern", ErrInvalidEvent, typ, field, i)
 				}
 			}
+		}
+		if id, ok := m["contact_id"].(string); ok && rule.Check(id) != nil {
+			return fmt.Errorf("%w: %s: at /contact_id: contact ID does not match the configured pattern", ErrInvalidEvent, typ)
 		}
 	}
 	return nil

@@ -1,6 +1,8 @@
 package schemas
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"testing"
 	"time"
@@ -95,4 +97,30 @@ func TestNewOutcomeStatusesEncode(t *testing.T) {
 	if _, err := Encode(bad); !errors.Is(err, ErrInvalidEvent) {
 		t.Fatalf("a malformed request digest was accepted: %v", err)
 	}
+}
+
+// A ticket is bound with the rest of the content only when there is one:
+// requests without a ticket keep the digest they had before tickets.
+func TestContentDigestBindsTicketOnlyWhenPresent(t *testing.T) {
+	r := DeletionRequested{ContactIDs: []string{cid1}, RequestedBy: "dpo", Source: SourceUI, ReasonCode: "gdpr-art17"}
+	const before = `{"contact_ids":["` + cid1 + `"],"reason_code":"gdpr-art17","replay_of":"","requested_by":"dpo","source":"ui","v":1}`
+	if got, want := r.ContentDigest(), sha256Hex(before); got != want {
+		t.Errorf("digest without a ticket changed: %s, want %s", got, want)
+	}
+	withTicket := r
+	withTicket.Ticket = "INC-20431"
+	const canon = `{"contact_ids":["` + cid1 + `"],"reason_code":"gdpr-art17","replay_of":"","requested_by":"dpo","source":"ui","ticket":"INC-20431","v":1}`
+	if got, want := withTicket.ContentDigest(), sha256Hex(canon); got != want {
+		t.Errorf("digest with a ticket: %s, want %s", got, want)
+	}
+	other := withTicket
+	other.Ticket = "INC-20432"
+	if other.ContentDigest() == withTicket.ContentDigest() {
+		t.Error("another ticket gives the same digest")
+	}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -41,6 +41,11 @@ const (
 	// already bound to other content (see ContentDigest): nothing was
 	// deleted for it, and the request the ID belongs to is not affected.
 	StatusRefused Status = "refused"
+	// StatusHeld is the outcome of a request every one of whose contacts
+	// is under legal hold: nothing was deleted. A request mixing held and
+	// free contacts gets the status of what was done for the free ones and
+	// lists the held ones in HeldContactIDs. Channels never report it.
+	StatusHeld Status = "held"
 )
 
 // DeletionRequested asks for every artefact of the listed contacts to be
@@ -62,19 +67,25 @@ type DeletionRequested struct {
 	ReplayOf string `json:"replay_of,omitempty"`
 	// DeadlineSeconds overrides the aggregator's default deadline.
 	DeadlineSeconds int `json:"deadline_seconds,omitempty"`
+	// Ticket is an optional reference to the case the deletion answers,
+	// such as "INC-20431": a short code, never personal data (see
+	// CheckTicket).
+	Ticket string `json:"ticket,omitempty"`
 }
 
 // ContentDigest identifies what a request asks for, so that its request ID
 // can be bound to it: the first content seen with an ID is the only one
 // acted on under that ID. Resubmitting the same content (a resumed bulk run,
 // a redelivery) gives the same digest whatever its requested_at, channels or
-// deadline; other contacts, another requester, reason, source or replay_of
-// give another.
+// deadline; other contacts, another requester, reason, source, replay_of or
+// ticket give another.
 //
 // It is the lowercase hex SHA-256 of this JSON, without whitespace, keys in
-// this order, absent strings as "":
+// this order, absent strings as "" except the ticket, which is left out
+// when there is none (so requests without one keep the digest they had
+// before tickets existed):
 //
-//	{"contact_ids":[sorted, each once],"reason_code":"…","replay_of":"…","requested_by":"…","source":"…","v":1}
+//	{"contact_ids":[sorted, each once],"reason_code":"…","replay_of":"…","requested_by":"…","source":"…","ticket":"…","v":1}
 func (r DeletionRequested) ContentDigest() string {
 	ids := slices.Clone(r.ContactIDs)
 	slices.Sort(ids)
@@ -88,8 +99,9 @@ func (r DeletionRequested) ContentDigest() string {
 		ReplayOf    string   `json:"replay_of"`
 		RequestedBy string   `json:"requested_by"`
 		Source      Source   `json:"source"`
+		Ticket      string   `json:"ticket,omitempty"`
 		V           int      `json:"v"`
-	}{ids, r.ReasonCode, r.ReplayOf, r.RequestedBy, r.Source, 1}
+	}{ids, r.ReasonCode, r.ReplayOf, r.RequestedBy, r.Source, r.Ticket, 1}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -140,6 +152,9 @@ type ChannelCompleted struct {
 	// RequestDigest is the ContentDigest of the request the channel acted
 	// on, so a result is never joined to other content under the same ID.
 	RequestDigest string `json:"request_digest,omitempty"`
+	// HeldContactIDs are the request's contacts the channel left alone
+	// because they were under legal hold when it looked.
+	HeldContactIDs []string `json:"held_contact_ids,omitempty"`
 }
 
 // ChannelOutcome is a channel's part of a final outcome.
@@ -171,6 +186,14 @@ type DeletionCompleted struct {
 	// answers: with the request ID it says whose outcome it is, since a
 	// refused submission shares its ID with the request it collided with.
 	RequestDigest string `json:"request_digest,omitempty"`
+	// ReasonCode and Ticket are the request's, so the outcome and its
+	// audit entry say why the deletion was made.
+	ReasonCode string `json:"reason_code,omitempty"`
+	Ticket     string `json:"ticket,omitempty"`
+	// HeldContactIDs are the request's contacts that were under legal hold
+	// and so not deleted; the status is about the others (held when there
+	// are none).
+	HeldContactIDs []string `json:"held_contact_ids,omitempty"`
 }
 
 // Error codes carried in results and outcomes. They name a class of failure,
@@ -185,4 +208,32 @@ const (
 	ErrCodeInternal         = "internal_error"
 	// ErrCodeRequestIDConflict: the request ID is bound to other content.
 	ErrCodeRequestIDConflict = "request_id_conflict"
+	// ErrCodeLegalHold: every contact of the request is under legal hold.
+	ErrCodeLegalHold = "legal_hold"
 )
+
+// HoldAction says whether a HoldRequested places or lifts a hold.
+type HoldAction string
+
+const (
+	HoldPlace HoldAction = "place"
+	HoldLift  HoldAction = "lift"
+)
+
+// HoldRequested places or lifts a legal hold on one contact. A held contact
+// is never erased: every channel checks the ledger's holds before it
+// deletes. It is an internal event (signed), published by the web API and
+// applied, with its audit entry, by the aggregator, the audit log's one
+// writer.
+type HoldRequested struct {
+	Type          string     `json:"type"`
+	SchemaVersion int        `json:"schema_version"`
+	HoldID        string     `json:"hold_id"`
+	ContactID     string     `json:"contact_id"`
+	Action        HoldAction `json:"action"`
+	RequestedBy   string     `json:"requested_by"`
+	RequestedAt   time.Time  `json:"requested_at"`
+	// ReasonCode is a short code such as "litigation"; never free text.
+	ReasonCode string `json:"reason_code"`
+	Ticket     string `json:"ticket,omitempty"`
+}

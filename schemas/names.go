@@ -12,6 +12,7 @@ const (
 	TopicChannelResults = "channel-results"
 	TopicOutcomes       = "outcomes"
 	TopicDLQ            = "dlq"
+	TopicHolds          = "holds"
 )
 
 // Topics resolves topic names for one deployment.
@@ -22,11 +23,13 @@ func (t Topics) Finalize() string       { return t.Prefix + TopicFinalize }
 func (t Topics) ChannelResults() string { return t.Prefix + TopicChannelResults }
 func (t Topics) Outcomes() string       { return t.Prefix + TopicOutcomes }
 func (t Topics) DLQ() string            { return t.Prefix + TopicDLQ }
+func (t Topics) Holds() string          { return t.Prefix + TopicHolds }
 
 // Consumer groups. Renaming one makes it re-read its topics from the start.
 const (
 	GroupAggregatorRequests = "erasure-aggregator-requests"
 	GroupAggregatorResults  = "erasure-aggregator-results"
+	GroupAggregatorHolds    = "erasure-aggregator-holds"
 )
 
 // ChannelGroup is the consumer group of one channel consumer.
@@ -52,6 +55,7 @@ const (
 	TypeFinalizeRequested = "FinalizeRequested"
 	TypeChannelCompleted  = "ChannelCompleted"
 	TypeDeletionCompleted = "DeletionCompleted"
+	TypeHoldRequested     = "HoldRequested"
 )
 
 // Version is the schema version every event is written with.

@@ -37,6 +37,8 @@ func goldenEvents() map[string]Event {
 			CompletedAt: at.Add(4 * time.Second), Source: SourceUI, Status: StatusSucceeded, AuditSeq: 1,
 			AuditHash: strings.Repeat("ab", 32), RequestDigest: digest,
 			Channels: []ChannelOutcome{{Channel: ChannelVoice, Status: StatusSucceeded, Artefacts: counts}}},
+		"hold-requested": &HoldRequested{HoldID: "019ac4a0-2222-7000-8000-000000000002", ContactID: cid1, Action: HoldPlace,
+			RequestedBy: "legal.counsel", RequestedAt: at, ReasonCode: "litigation", Ticket: "LEGAL-2026-114"},
 	}
 }
 
@@ -81,6 +83,8 @@ func newLike(e Event) Event {
 		return &FinalizeRequested{}
 	case *ChannelCompleted:
 		return &ChannelCompleted{}
+	case *HoldRequested:
+		return &HoldRequested{}
 	default:
 		return &DeletionCompleted{}
 	}

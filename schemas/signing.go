@@ -9,11 +9,13 @@ import (
 )
 
 // Signed reports whether events of type typ are internal, and so must carry
-// our signature: finalize, channel results and outcomes are produced only
-// by erasure's own processes. DeletionRequested comes from upstream systems
-// that do not hold our keys; it is checked by schema alone.
+// our signature: finalize, channel results, outcomes and legal holds are
+// produced only by erasure's own processes (a forged lift would let a held
+// contact be erased). DeletionRequested comes from upstream systems that do
+// not hold our keys; it is checked by schema alone.
 func Signed(typ string) bool {
-	return typ == TypeFinalizeRequested || typ == TypeChannelCompleted || typ == TypeDeletionCompleted
+	return typ == TypeFinalizeRequested || typ == TypeChannelCompleted || typ == TypeDeletionCompleted ||
+		typ == TypeHoldRequested
 }
 
 // MinEventKeyBytes is the shortest event key accepted.

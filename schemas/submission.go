@@ -20,7 +20,9 @@ type Submission struct {
 	RequestedBy string
 	Source      Source
 	ReasonCode  string
-	ReplayOf    string
+	// Ticket is an optional case reference; see CheckTicket.
+	Ticket   string
+	ReplayOf string
 	// Deadline, when positive, overrides the aggregator's default.
 	Deadline time.Duration
 }
@@ -46,6 +48,7 @@ const (
 	CodeInvalidRequestID   = "invalid_request_id"
 	CodeInvalidReplayOf    = "invalid_replay_of"
 	CodeInvalidDeadline    = "invalid_deadline"
+	CodeInvalidTicket      = "invalid_ticket"
 )
 
 // Limits of the event schema, which schemas' tests hold to the files.
@@ -54,6 +57,10 @@ const (
 	maxPrincipalLen    = 128
 	maxReasonCodeLen   = 64
 	maxDeadlineSeconds = 86400
+	maxTicketLen       = 64
+	// ticketMaxDigitRun is one more than the longest run of digits a
+	// ticket may hold: phone numbers have 9 digits or more.
+	ticketMaxDigitRun = 9
 )
 
 // SubmissionError says which part of a submission is invalid without
@@ -81,6 +88,8 @@ func (e *SubmissionError) Error() string {
 		return "requested_by: not a user or service name"
 	case CodeInvalidDeadline:
 		return fmt.Sprintf("deadline: more than %d seconds", maxDeadlineSeconds)
+	case CodeInvalidTicket:
+		return ErrInvalidTicket.Error()
 	}
 	return e.Field + ": invalid"
 }
@@ -137,8 +146,56 @@ func (r ContactIDRule) ValidateSubmission(s Submission) error {
 	if s.Deadline > maxDeadlineSeconds*time.Second {
 		return &SubmissionError{Code: CodeInvalidDeadline, Field: "deadline_seconds"}
 	}
+	if s.Ticket != "" && CheckTicket(s.Ticket) != nil {
+		return &SubmissionError{Code: CodeInvalidTicket, Field: "ticket"}
+	}
 	return nil
 }
+
+// ErrInvalidTicket is the error of a ticket reference CheckTicket refuses.
+var ErrInvalidTicket = errors.New("ticket: not a case reference of 1 to 64 letters, digits, '.', '_', ':', '/' or '-' without a run of 9 or more digits")
+
+// CheckTicket accepts a case reference such as "INC-20431" or
+// "JIRA:PRIV-7": 1 to 64 bytes of A-Z, a-z, 0-9, '.', '_', ':', '/' and '-'
+// (so no spaces, '@' or '+', which names, email addresses and phone
+// numbers need) and no run of 9 or more digits, separators between digits
+// included, which could be a phone number. It is the schema's ticket rule,
+// checked byte by byte; the error never repeats the ticket.
+func CheckTicket(t string) error {
+	if !charset(t, maxTicketLen, ticketByte) {
+		return ErrInvalidTicket
+	}
+	run := 0
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case c >= '0' && c <= '9':
+			run++
+			if run >= ticketMaxDigitRun {
+				return ErrInvalidTicket
+			}
+		case ticketSeparator(c) && run > 0:
+			// Digits split by separators still spell a number.
+		default:
+			run = 0
+		}
+	}
+	return nil
+}
+
+// ticketByte is the schema's ticket class, [A-Za-z0-9._:/-].
+func ticketByte(c byte) bool { return alnum(c) || ticketSeparator(c) }
+
+func ticketSeparator(c byte) bool {
+	switch c {
+	case '.', '_', ':', '/', '-':
+		return true
+	}
+	return false
+}
+
+// CheckReasonCode accepts the schema's reason_code: 1 to 64 bytes of a-z,
+// 0-9, '.', '_' and '-'.
+func CheckReasonCode(code string) bool { return charset(code, maxReasonCodeLen, reasonCodeByte) }
 
 // charset reports whether s is 1 to max bytes, each accepted by ok. The
 // schema patterns are checked byte by byte rather than by regexp, so no

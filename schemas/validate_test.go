@@ -62,6 +62,9 @@ func corpus() []string {
 		"a", "A", "0", "-", "--", ".", "_", "@", ":", "+",
 		"dpo", "bulk-script", "jane.doe@example.com", "svc:erasure+ops", "e2e-test", "Jane_Doe",
 		"gdpr-art17", "gdpr_art.17", "gdpr", "GDPR-ART17",
+		// Tickets, and phone numbers spelt as tickets.
+		"INC-20431", "JIRA:PRIV-7", "https://t/1", "2026-11-27", "INC0012345", "12345678", "123456789",
+		"07700900304", "44-7700-900304", "CASE-447700900304", "1.2.3.4.5.6.7.8.9", "a1b2c3d4e5f6g7h8i9",
 		"", " ", "\t", "\n", "\r\n", "\x00",
 		"*", "%", "?", "a*", "*a", "a?", "a%", "%25", "%2A",
 		cid1[:35] + "*", cid1[:35] + "%", cid1[:35] + "?", cid1[:35] + "_",
@@ -116,7 +119,9 @@ func TestSubmissionRulesMatchSchemaPatterns(t *testing.T) {
 	contactRE := schemaPattern(t, defsFile, "$defs", "contact_id")
 	principalRE := schemaPattern(t, defsFile, "$defs", "principal")
 	requestRE := schemaPattern(t, defsFile, "$defs", "request_id")
-	reasonRE := schemaPattern(t, requestedFile, "properties", "reason_code")
+	reasonRE := schemaPattern(t, defsFile, "$defs", "reason_code")
+	ticketRE := schemaPattern(t, defsFile, "$defs", "ticket")
+	ticketNotRE := schemaPattern(t, defsFile, "$defs", "ticket", "not")
 	defaultRE := regexp.MustCompile(DefaultContactIDPattern)
 	permissive := permissiveRule(t)
 	optional := func(re *regexp.Regexp) func(string) bool {
@@ -137,6 +142,8 @@ func TestSubmissionRulesMatchSchemaPatterns(t *testing.T) {
 		{"reason_code", DefaultContactIDRule, func(s *Submission, v string) { s.ReasonCode = v }, optional(reasonRE)},
 		{"request_id", DefaultContactIDRule, func(s *Submission, v string) { s.RequestID = v }, optional(requestRE)},
 		{"replay_of", DefaultContactIDRule, func(s *Submission, v string) { s.ReplayOf = v }, optional(requestRE)},
+		{"ticket", DefaultContactIDRule, func(s *Submission, v string) { s.Ticket = v },
+			func(v string) bool { return v == "" || ticketRE.MatchString(v) && !ticketNotRE.MatchString(v) }},
 	}
 	for _, f := range fields {
 		t.Run(f.name, func(t *testing.T) {
@@ -177,7 +184,8 @@ func eventOf(s Submission) *DeletionRequested {
 		s.RequestID = reqID
 	}
 	return &DeletionRequested{RequestID: s.RequestID, ContactIDs: ids, RequestedBy: s.RequestedBy, RequestedAt: at,
-		Source: s.Source, Channels: AllChannels, ReasonCode: s.ReasonCode, ReplayOf: s.ReplayOf, DeadlineSeconds: s.DeadlineSeconds()}
+		Source: s.Source, Channels: AllChannels, ReasonCode: s.ReasonCode, ReplayOf: s.ReplayOf, DeadlineSeconds: s.DeadlineSeconds(),
+		Ticket: s.Ticket}
 }
 
 // schemaAccepts runs an event through the real validator: Encode checks the
@@ -212,6 +220,7 @@ func TestSubmissionMatchesSchemaValidator(t *testing.T) {
 			func(s *Submission) { s.RequestID = v },
 			func(s *Submission) { s.ReplayOf = v },
 			func(s *Submission) { s.Source = Source(v) },
+			func(s *Submission) { s.Ticket = v },
 		} {
 			s := baseSubmission()
 			set(&s)
