@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,8 +52,14 @@ type AuditEntry struct {
 	// written before digests existed. Both fields are omitted when empty, so
 	// the hashes of older entries do not change.
 	RequestDigest string `json:"request_digest,omitempty"`
-	PrevHash      string `json:"prev_hash"`
-	Hash          string `json:"hash"`
+	// ReasonCode and Ticket say why (a deletion's or a hold's reason code
+	// and case reference); HeldContactIDs are a deletion's contacts left
+	// alone under legal hold. Omitted when empty, like RequestDigest.
+	ReasonCode     string   `json:"reason_code,omitempty"`
+	Ticket         string   `json:"ticket,omitempty"`
+	HeldContactIDs []string `json:"held_contact_ids,omitempty"`
+	PrevHash       string   `json:"prev_hash"`
+	Hash           string   `json:"hash"`
 	// Signature is the base64 Ed25519 signature of the writer's audit key
 	// over Hash (see SignAudit). Like Hash it is not hashed, and it is
 	// omitted when empty: entries written without a key stay unsigned.
@@ -61,10 +68,15 @@ type AuditEntry struct {
 
 // AuditFilter selects audit entries; zero fields do not filter.
 type AuditFilter struct {
+	// Actor is the principal exactly; ActorPrefix the start of it, ignoring
+	// ASCII case (principals are ASCII), for people typing a name.
 	Actor         string
+	ActorPrefix   string
 	Functionality string
 	ContactID     string
 	RequestID     string
+	ReasonCode    string
+	Ticket        string
 	From, To      time.Time // on CompletedAt
 	Offset, Limit int
 }
@@ -82,7 +94,7 @@ type RequestState struct {
 // IsDecision reports whether e is a request's decision entry, the one its
 // outcome names, rather than a late or refused entry.
 func (e AuditEntry) IsDecision() bool {
-	return e.Amends == 0 && e.Status != schemas.StatusRefused
+	return e.Amends == 0 && e.Status != schemas.StatusRefused && !e.IsHold()
 }
 
 // Ledger keeps the aggregator's join state and the audit log, so in-flight
@@ -134,6 +146,13 @@ type Ledger interface {
 	// filter returns every entry of the matching requests: decision, late and
 	// refused entries.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	// AuditCount counts the entries Audit would return without Offset and
+	// Limit, so the UI can say how many there are.
+	AuditCount(ctx context.Context, f AuditFilter) (int64, error)
+	// AuditActors returns up to limit distinct principals of the audit log
+	// that start with prefix (as AuditFilter.ActorPrefix), ascending, for
+	// the UI's suggestions; limit is capped at FieldValuesMaxLimit.
+	AuditActors(ctx context.Context, prefix string, limit int) ([]string, error)
 	// VerifyChain recomputes every hash and reports the first broken link.
 	VerifyChain(ctx context.Context) (entries int64, err error)
 }
@@ -155,7 +174,11 @@ func NewAuditEntry(out schemas.DeletionCompleted, functionality string, seq int6
 		CompletedAt:   out.CompletedAt,
 		ReplayOf:      out.ReplayOf,
 		RequestDigest: out.RequestDigest,
-		PrevHash:      prevHash,
+		ReasonCode:    out.ReasonCode,
+		Ticket:        out.Ticket,
+		// A copy: the entry is hashed, and must not change with the outcome.
+		HeldContactIDs: slices.Clone(out.HeldContactIDs),
+		PrevHash:       prevHash,
 	})
 	var err error
 	e.Hash, err = AuditHash(e)
@@ -190,6 +213,8 @@ func LateAuditEntry(decision AuditEntry, res schemas.ChannelCompleted, seq int64
 		ReplayOf:      decision.ReplayOf,
 		Amends:        decision.Seq,
 		RequestDigest: decision.RequestDigest,
+		ReasonCode:    decision.ReasonCode,
+		Ticket:        decision.Ticket,
 		PrevHash:      prevHash,
 	})
 	var err error
@@ -285,6 +310,8 @@ func RequestFromOutcome(out schemas.DeletionCompleted) schemas.DeletionRequested
 		RequestedAt:   out.RequestedAt,
 		Source:        out.Source,
 		ReplayOf:      out.ReplayOf,
+		ReasonCode:    out.ReasonCode,
+		Ticket:        out.Ticket,
 	}
 	for _, c := range out.Channels {
 		r.Channels = append(r.Channels, c.Channel)

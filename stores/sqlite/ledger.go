@@ -86,6 +86,7 @@ func newLedger(db *sql.DB) *Ledger {
 		`CREATE INDEX IF NOT EXISTS erasure_ledger_requests_unpublished
 			ON erasure_ledger_requests (completed_at) WHERE outcome IS NOT NULL AND published = 0`,
 		auditTableSQL("erasure_audit"),
+		holdsTableSQL,
 		attemptsTableSQL,
 		attemptsIndexSQL,
 	}}}
@@ -111,7 +112,10 @@ func auditTableSQL(name string) string {
 			hash           TEXT NOT NULL,
 			amends         INTEGER NOT NULL DEFAULT 0,
 			request_digest TEXT NOT NULL DEFAULT '',
-			signature      TEXT NOT NULL DEFAULT ''
+			signature      TEXT NOT NULL DEFAULT '',
+			reason_code    TEXT NOT NULL DEFAULT '',
+			ticket         TEXT NOT NULL DEFAULT '',
+			held_contact_ids TEXT NOT NULL DEFAULT ''
 		)`
 }
 
@@ -173,13 +177,17 @@ func migrateAudit(ctx context.Context, tx *sql.Tx) error {
 			}
 		}
 	}
-	// Entries from before signing read as unsigned, which is what they are.
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('erasure_audit') WHERE name = 'signature'`).Scan(&n); err != nil {
-		return err
-	}
-	if n == 0 {
-		if _, err := tx.ExecContext(ctx, `ALTER TABLE erasure_audit ADD COLUMN signature TEXT NOT NULL DEFAULT ''`); err != nil {
+	// Entries from before signing read as unsigned, which is what they are;
+	// entries from before reasons, tickets and holds read as without them,
+	// which is how they were hashed.
+	for _, col := range []string{"signature", "reason_code", "ticket", "held_contact_ids"} {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('erasure_audit') WHERE name = ?`, col).Scan(&n); err != nil {
 			return err
+		}
+		if n == 0 {
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE erasure_audit ADD COLUMN `+col+` TEXT NOT NULL DEFAULT ''`); err != nil {
+				return err
+			}
 		}
 	}
 	for _, stmt := range auditExtras {
@@ -491,11 +499,15 @@ func insertAudit(ctx context.Context, tx *sql.Tx, e stores.AuditEntry) error {
 	if err != nil {
 		return stores.Permanent(fmt.Errorf("encode channels: %w", err))
 	}
+	held, err := sqlutil.EncodeHeld(e.HeldContactIDs)
+	if err != nil {
+		return err
+	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO erasure_audit (`+sqlutil.AuditColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.RequestID, e.Setting, e.Functionality, e.Actor, string(contactIDs), string(e.Status),
 		e.ErrorCode, string(channels), stores.FormatTime(e.RequestedAt), stores.FormatTime(e.CompletedAt), e.ReplayOf,
-		e.PrevHash, e.Hash, e.Amends, e.RequestDigest, e.Signature)
+		e.PrevHash, e.Hash, e.Amends, e.RequestDigest, e.Signature, e.ReasonCode, e.Ticket, held)
 	return err
 }
 
@@ -691,10 +703,14 @@ func scanAudit(rows *sql.Rows) (stores.AuditEntry, error) {
 		contactIDs, channels     string
 		status                   string
 		requestedAt, completedAt string
+		held                     string
 	)
 	if err := rows.Scan(&e.Seq, &e.RequestID, &e.Setting, &e.Functionality, &e.Actor, &contactIDs, &status,
 		&e.ErrorCode, &channels, &requestedAt, &completedAt, &e.ReplayOf, &e.PrevHash, &e.Hash, &e.Amends,
-		&e.RequestDigest, &e.Signature); err != nil {
+		&e.RequestDigest, &e.Signature, &e.ReasonCode, &e.Ticket, &held); err != nil {
+		return e, err
+	}
+	if err := sqlutil.DecodeHeld(&e, held); err != nil {
 		return e, err
 	}
 	return e, sqlutil.DecodeAudit(&e, status, contactIDs, channels, requestedAt, completedAt)

@@ -80,6 +80,12 @@ func AuditQuery(f stores.AuditFilter, audit, contacts string) (string, []any) {
 	if f.ContactID != "" {
 		add("request_id IN (SELECT request_id FROM "+contacts+" WHERE contact_id = ?)", f.ContactID)
 	}
+	if f.ReasonCode != "" {
+		add("reason_code = ?", f.ReasonCode)
+	}
+	if f.Ticket != "" {
+		add("ticket = ?", f.Ticket)
+	}
 	if !f.From.IsZero() {
 		add("completed_at >= ?", stores.FormatTime(f.From))
 	}
@@ -101,9 +107,35 @@ func AuditQuery(f stores.AuditFilter, audit, contacts string) (string, []any) {
 }
 
 // AuditColumns are the audit table's columns in the order the ledgers scan
-// them; amends, request_digest and signature came later and are last.
+// them; amends, request_digest and signature came later, and reason_code,
+// ticket and held_contact_ids after them, and are last.
 const AuditColumns = `seq, request_id, setting, functionality, actor, contact_ids, status, error_code,
-	channels, requested_at, completed_at, replay_of, prev_hash, hash, amends, request_digest, signature`
+	channels, requested_at, completed_at, replay_of, prev_hash, hash, amends, request_digest, signature,
+	reason_code, ticket, held_contact_ids`
+
+// EncodeHeld is how both ledgers store an entry's held contact IDs: a JSON
+// array, or "" for none (which is what rows from before the column hold).
+func EncodeHeld(ids []string) (string, error) {
+	if len(ids) == 0 {
+		return "", nil
+	}
+	raw, err := json.Marshal(ids)
+	if err != nil {
+		return "", stores.Permanent(fmt.Errorf("encode held contact IDs: %w", err))
+	}
+	return string(raw), nil
+}
+
+// DecodeHeld reads what EncodeHeld stored.
+func DecodeHeld(e *stores.AuditEntry, held string) error {
+	if held == "" {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(held), &e.HeldContactIDs); err != nil {
+		return stores.Permanent(fmt.Errorf("audit entry seq %d: held contact IDs: %w", e.Seq, err))
+	}
+	return nil
+}
 
 // DecodeAudit fills the fields an audit row stores as text; both ledgers store
 // them the same way.
