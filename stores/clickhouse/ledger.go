@@ -33,13 +33,15 @@ import (
 //     has no update or delete path for it; the hash chain (see AuditHash) is
 //     what detects a change made behind its back.
 //
-// ClickHouse has no transactions, so the audit chain has a single writer:
-// Complete and every other write to a request row run behind one mutex in
-// the ledger, which reads the existing outcome and audit entry, the next
-// seq (max(seq)+1) and the previous hash under it. That is sufficient
-// because the aggregator, the only process that writes the ledger, runs as
-// exactly one replica in production (the deployment manifests say so);
-// two writers against the same tables could fork the chain.
+// ClickHouse has no transactions, so the audit chain has one writer at a
+// time: Complete, Amend, Refuse and every other write to a request row run
+// behind the ledger's mutex within the process and behind the writer lock
+// (see writeLock) across processes, and read the existing outcome and
+// audit entry, the next seq (max(seq)+1) and the previous hash under them.
+// So several aggregators can share one ledger: a request still gets one
+// decision entry, a late result one late entry, and the chain does not
+// fork. A request row is rewritten whole from what was read under the
+// lock, so no process overwrites another's newer state.
 //
 // Complete appends the audit entry before it stores the outcome; if it is
 // interrupted in between, the next Complete for the request finds the entry
@@ -71,6 +73,7 @@ type Ledger struct {
 
 	mu          sync.Mutex // serialises every write; see the type comment
 	lastVersion uint64
+	writers     *writeLock // serialises writers across processes; held under mu
 
 	attempts attemptCounters // see attempts.go
 
@@ -104,7 +107,7 @@ func NewLedger(ctx context.Context, cfg Config, opts ...LedgerOption) (*Ledger, 
 	if err != nil {
 		return nil, err
 	}
-	l := &Ledger{w: w}
+	l := &Ledger{w: w, writers: newWriteLock(w.conn, w.table(chLedgerLocks), "ledger")}
 	for _, o := range opts {
 		o(l)
 	}
@@ -161,6 +164,7 @@ func NewLedger(ctx context.Context, cfg Config, opts ...LedgerOption) (*Ledger, 
 			bound_at   UInt64
 		) ENGINE = MergeTree() ORDER BY (request_id, bound_at, digest)`,
 		attemptsTableSQL(w.table(chLoginAttempts)),
+		locksTableSQL(w.table(chLedgerLocks)),
 	}
 	for _, q := range stmts {
 		if err := w.conn.Exec(ctx, q); err != nil {
@@ -290,8 +294,12 @@ func (l *Ledger) nextVersion(cur uint64) uint64 {
 	return v
 }
 
-// writeRequest inserts a new version of r. Call with mu held.
+// writeRequest inserts a new version of r. Call with mu and the writer lock
+// held.
 func (l *Ledger) writeRequest(ctx context.Context, r chRequestRow) error {
+	if err := l.writers.ensureHeld(); err != nil {
+		return err
+	}
 	r.version = l.nextVersion(r.version)
 	return l.chInsert(ctx, chLedgerRequests, chRequestCols, chRequestTypes, []string{
 		r.requestID, strconv.FormatUint(r.version, 10), r.request, r.requestedAt, r.deadline,
@@ -340,6 +348,11 @@ func (l *Ledger) PutRequest(ctx context.Context, r schemas.DeletionRequested, de
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	unlock, err := l.writers.lock(ctx)
+	if err != nil {
+		return clickhouseErr(ctx, "ledger: put request", err)
+	}
+	defer unlock()
 	_, found, err := l.loadRequest(ctx, r.RequestID)
 	if err != nil {
 		return clickhouseErr(ctx, "ledger: put request", err)
@@ -453,6 +466,11 @@ func (l *Ledger) loadState(ctx context.Context, requestID string) (stores.Reques
 func (l *Ledger) MarkFinalizing(ctx context.Context, requestID string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	unlock, err := l.writers.lock(ctx)
+	if err != nil {
+		return clickhouseErr(ctx, "ledger: mark finalizing", err)
+	}
+	defer unlock()
 	row, found, err := l.loadRequest(ctx, requestID)
 	if err != nil {
 		return clickhouseErr(ctx, "ledger: mark finalizing", err)
@@ -473,6 +491,11 @@ func (l *Ledger) MarkFinalizing(ctx context.Context, requestID string) error {
 func (l *Ledger) MarkPublished(ctx context.Context, requestID string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	unlock, err := l.writers.lock(ctx)
+	if err != nil {
+		return clickhouseErr(ctx, "ledger: mark published", err)
+	}
+	defer unlock()
 	row, found, err := l.loadRequest(ctx, requestID)
 	if err != nil {
 		return clickhouseErr(ctx, "ledger: mark published", err)
@@ -512,7 +535,8 @@ func (l *Ledger) Overdue(ctx context.Context, now time.Time, limit int) ([]strin
 // Complete stores the outcome and appends its audit entry. A request that
 // already has an outcome keeps it: the stored outcome is returned with
 // created=false and nothing is written. Calls are serialised by the ledger's
-// mutex, so concurrent calls for one request write one entry.
+// mutex and its writer lock, so concurrent calls for one request, from this
+// process or another, write one entry.
 func (l *Ledger) Complete(ctx context.Context, out schemas.DeletionCompleted, functionality string) (schemas.DeletionCompleted, bool, error) {
 	if err := sqlutil.CheckRequestID(out.RequestID); err != nil {
 		return out, false, err
@@ -525,6 +549,11 @@ func (l *Ledger) Complete(ctx context.Context, out schemas.DeletionCompleted, fu
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	unlock, err := l.writers.lock(ctx)
+	if err != nil {
+		return schemas.DeletionCompleted{}, false, clickhouseErr(ctx, "ledger: complete", err)
+	}
+	defer unlock()
 	stored, created, err := l.complete(ctx, out, functionality)
 	if err != nil {
 		return schemas.DeletionCompleted{}, false, clickhouseErr(ctx, "ledger: complete", err)
@@ -728,6 +757,11 @@ func (l *Ledger) Amend(ctx context.Context, res schemas.ChannelCompleted) (store
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	unlock, err := l.writers.lock(ctx)
+	if err != nil {
+		return stores.AuditEntry{}, false, clickhouseErr(ctx, "ledger: amend", err)
+	}
+	defer unlock()
 	e, created, err := l.amend(ctx, res)
 	if err != nil {
 		return stores.AuditEntry{}, false, clickhouseErr(ctx, "ledger: amend", err)
@@ -784,6 +818,11 @@ func (l *Ledger) Refuse(ctx context.Context, out schemas.DeletionCompleted, func
 	out = sqlutil.RefusedOutcome(out)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	unlock, err := l.writers.lock(ctx)
+	if err != nil {
+		return schemas.DeletionCompleted{}, false, clickhouseErr(ctx, "ledger: refuse", err)
+	}
+	defer unlock()
 	prior, err := l.auditWhere(ctx, `request_id = ? AND status = ? AND request_digest = ?`,
 		out.RequestID, string(schemas.StatusRefused), out.RequestDigest)
 	if err != nil {
@@ -817,8 +856,11 @@ func (l *Ledger) chainAudit(ctx context.Context, build func(seq int64, prevHash 
 }
 
 // appendAudit inserts one audit entry; the only write to the audit table.
-// Call with mu held.
+// Call with mu and the writer lock held.
 func (l *Ledger) appendAudit(ctx context.Context, e stores.AuditEntry) error {
+	if err := l.writers.ensureHeld(); err != nil {
+		return err
+	}
 	contactIDs, err := json.Marshal(e.ContactIDs)
 	if err != nil {
 		return stores.Permanent(fmt.Errorf("encode contact IDs: %w", err))

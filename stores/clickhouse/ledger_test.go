@@ -176,3 +176,22 @@ func TestClickHouseLedgerCompleteResumesAfterAuditAppend(t *testing.T) {
 		t.Fatalf("second Complete: created %v, %v; want not created", created, err)
 	}
 }
+
+// Two ledgers on one database stand for two aggregator processes: each has
+// its own connections and mutex, so only the writer lock serialises them.
+func TestClickHouseLedgerWriters(t *testing.T) {
+	native, _ := clickhouseAddrs(t)
+	storetest.TestLedgerWriters(t, func(t *testing.T) (stores.Ledger, stores.Ledger) {
+		db := newClickHouseTestDB(t, native, "erasure_lw")
+		var ls []stores.Ledger
+		for range 2 {
+			l, err := NewLedger(t.Context(), Config{Addr: []string{native}, Database: db, Protocol: "native"})
+			if err != nil {
+				t.Fatalf("NewLedger: %v", err)
+			}
+			t.Cleanup(func() { l.Close() })
+			ls = append(ls, l)
+		}
+		return ls[0], ls[1]
+	})
+}

@@ -255,3 +255,21 @@ func TestAuditHashIsStable(t *testing.T) {
 		t.Fatalf("AuditHash with hash set / other zone = %s, want %s", h2, want)
 	}
 }
+
+// Two handles on one file stand for two aggregator processes: SQLite's file
+// locks serialise their transactions.
+func TestSQLiteLedgerWriters(t *testing.T) {
+	storetest.TestLedgerWriters(t, func(t *testing.T) (stores.Ledger, stores.Ledger) {
+		path := filepath.Join(t.TempDir(), "ledger.db")
+		var ls []stores.Ledger
+		for range 2 {
+			db, err := Open(t.Context(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			ls = append(ls, NewLedger(db))
+		}
+		return ls[0], ls[1]
+	})
+}
