@@ -32,6 +32,11 @@ type RequestBinder interface {
 	BindRequest(ctx context.Context, requestID, digest string) (bound string, err error)
 }
 
+// HoldChecker reads the legal holds in force; stores.Holds is one.
+type HoldChecker interface {
+	Held(ctx context.Context, contactIDs ...string) (map[string]stores.Hold, error)
+}
+
 // ErrRequestIDConflict is the error of an event whose request ID is bound to
 // other content. It is an invalid event, so the poison queue sends it to the
 // dlq; the reason names the request ID and nothing of either content.
@@ -51,6 +56,11 @@ type Channel struct {
 	// Binder is required: no store is touched for a request until its ID is
 	// known to be bound to the content at hand.
 	Binder RequestBinder
+	// Holds is required: a contact under legal hold is never erased, whoever
+	// asked (the UI, the CLI, an upstream system or a replay), so every
+	// attempt asks the ledger which of its contacts are held just before it
+	// erases.
+	Holds HoldChecker
 	// States is required for contact-search: it deletes only for a request
 	// the ledger knows whose artefact channels all succeeded.
 	States RequestStates
@@ -209,6 +219,30 @@ func (c *Channel) handleRequest(msg *message.Message) ([]*message.Message, error
 	return c.erase(msg.Context(), req.RequestID, digest, req.ContactIDs)
 }
 
+// withoutHeld splits contactIDs into those that may be erased and those
+// under legal hold now.
+func (c *Channel) withoutHeld(ctx context.Context, requestID string, contactIDs []string) (free, held []string, err error) {
+	if c.Holds == nil {
+		return nil, nil, stores.Permanent(errors.New("channel: no hold checker configured"))
+	}
+	holds, err := c.Holds.Held(ctx, contactIDs...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("legal holds: %w", err)
+	}
+	for _, id := range contactIDs {
+		if _, ok := holds[id]; ok {
+			held = append(held, id)
+		} else {
+			free = append(free, id)
+		}
+	}
+	if len(held) > 0 {
+		c.Logger.WarnContext(ctx, "contacts under legal hold left alone", "request_id", requestID, "channel", c.Name,
+			"held", len(held), "contacts", len(contactIDs))
+	}
+	return free, held, nil
+}
+
 func (c *Channel) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
@@ -261,6 +295,16 @@ func (c *Channel) erase(ctx context.Context, requestID, digest string, contactID
 	ctx, cancel := context.WithTimeout(ctx, timeout+time.Duration(len(contactIDs))*perContact)
 	defer cancel()
 	key := requestID + "/" + digest
+	// Checked on every attempt, right before the stores are touched, so a
+	// hold placed while a request waited or retried is honoured.
+	contactIDs, held, err := c.withoutHeld(ctx, requestID, contactIDs)
+	if err != nil {
+		return nil, err
+	}
+	if len(contactIDs) == 0 {
+		c.progress.take(key)
+		return c.result(requestID, digest, schemas.StatusSucceeded, nil, "", held)
+	}
 	att := c.progress.get(key)
 	counts, err := c.Eraser.EraseChannel(ctx, c.Name, contactIDs, att.done)
 	if err != nil {
@@ -275,8 +319,8 @@ func (c *Channel) erase(ctx context.Context, requestID, digest string, contactID
 	counts = att.add(counts)
 	c.progress.take(key)
 	c.Logger.InfoContext(ctx, "channel erased", "request_id", requestID, "channel", c.Name,
-		"contacts", len(contactIDs), "deleted", totalDeleted(counts), "took", time.Since(start))
-	return c.result(requestID, digest, schemas.StatusSucceeded, counts, "")
+		"contacts", len(contactIDs), "held", len(held), "deleted", totalDeleted(counts), "took", time.Since(start))
+	return c.result(requestID, digest, schemas.StatusSucceeded, counts, "", held)
 }
 
 // failureResult turns a store failure that outlived its retries into a
@@ -308,7 +352,7 @@ func (c *Channel) failureResult(h message.HandlerFunc) message.HandlerFunc {
 		sofar := c.progress.take(requestID + "/" + digest).sofar()
 		c.Logger.ErrorContext(msg.Context(), "channel failed", "request_id", requestID, "channel", c.Name,
 			"contacts", len(contactIDs), "error_code", code, "deleted", totalDeleted(sofar), "error", err)
-		return c.result(requestID, digest, schemas.StatusFailed, sofar, code)
+		return c.result(requestID, digest, schemas.StatusFailed, sofar, code, nil)
 	}
 }
 
@@ -328,16 +372,17 @@ func (c *Channel) peek(msg *message.Message) (requestID, digest string, contactI
 	return req.RequestID, req.ContentDigest(), req.ContactIDs, true
 }
 
-func (c *Channel) result(requestID, digest string, st schemas.Status, counts []schemas.ArtefactCount, code string) ([]*message.Message, error) {
+func (c *Channel) result(requestID, digest string, st schemas.Status, counts []schemas.ArtefactCount, code string, held []string) ([]*message.Message, error) {
 	now := c.now
 	ev := &schemas.ChannelCompleted{
-		RequestID:     requestID,
-		Channel:       c.Name,
-		Status:        st,
-		Artefacts:     counts,
-		ErrorCode:     code,
-		CompletedAt:   now().UTC(),
-		RequestDigest: digest,
+		RequestID:      requestID,
+		Channel:        c.Name,
+		Status:         st,
+		Artefacts:      counts,
+		ErrorCode:      code,
+		CompletedAt:    now().UTC(),
+		RequestDigest:  digest,
+		HeldContactIDs: held,
 	}
 	if ev.Artefacts == nil {
 		ev.Artefacts = []schemas.ArtefactCount{}

@@ -60,7 +60,7 @@ const (
 )
 
 func newChannel(name schemas.Channel, er Eraser, b RequestBinder) *Channel {
-	return &Channel{Name: name, Eraser: er, Binder: b, Rule: schemas.DefaultContactIDRule,
+	return &Channel{Name: name, Eraser: er, Binder: b, Holds: &memHolds{}, Rule: schemas.DefaultContactIDRule,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 

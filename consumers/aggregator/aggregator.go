@@ -248,6 +248,8 @@ func (a *Aggregator) refuse(ctx context.Context, req schemas.DeletionRequested, 
 		Channels:      []schemas.ChannelOutcome{},
 		ReplayOf:      req.ReplayOf,
 		RequestDigest: digest,
+		ReasonCode:    req.ReasonCode,
+		Ticket:        req.Ticket,
 	}
 	stored, created, err := a.Ledger.Refuse(ctx, out, Functionality[req.Source])
 	if err != nil {
@@ -317,15 +319,47 @@ func (a *Aggregator) evaluate(ctx context.Context, requestID string) error {
 	if st.Finalizing {
 		return nil
 	}
+	// A contact an artefact channel found under legal hold keeps its index
+	// entries, so it stays findable with what it still has; with every
+	// contact held there is nothing to finalize.
+	free := freeContacts(req.ContactIDs, heldContacts(st))
+	if len(free) == 0 {
+		return a.complete(ctx, st, schemas.StatusHeld, schemas.ErrCodeLegalHold)
+	}
 	// Publish before marking: a crash in between re-publishes, and the
 	// contact-search channel deletes idempotently.
-	fin := &schemas.FinalizeRequested{RequestID: req.RequestID, ContactIDs: req.ContactIDs, RequestedAt: a.now(),
+	fin := &schemas.FinalizeRequested{RequestID: req.RequestID, ContactIDs: free, RequestedAt: a.now(),
 		RequestDigest: req.ContentDigest()}
 	if err := producers.Publish(a.Publisher, a.Topics.Finalize(), fin, req.RequestID); err != nil {
 		return err
 	}
 	a.Logger.InfoContext(ctx, "phase 2 started", "request_id", req.RequestID)
 	return a.Ledger.MarkFinalizing(ctx, req.RequestID)
+}
+
+// heldContacts is every contact some channel of the request left alone
+// under legal hold, each once, in the order the channels reported them.
+func heldContacts(st stores.RequestState) []string {
+	var held []string
+	for _, ch := range schemas.AllChannels {
+		for _, id := range st.Results[ch].HeldContactIDs {
+			if !slices.Contains(held, id) {
+				held = append(held, id)
+			}
+		}
+	}
+	return held
+}
+
+// freeContacts is contactIDs without held.
+func freeContacts(contactIDs, held []string) []string {
+	var free []string
+	for _, id := range contactIDs {
+		if !slices.Contains(held, id) {
+			free = append(free, id)
+		}
+	}
+	return free
 }
 
 // foundNothing reports whether no channel found anything of the request's
@@ -373,6 +407,11 @@ func (a *Aggregator) complete(ctx context.Context, st stores.RequestState, statu
 		ErrorCode:     code,
 		ReplayOf:      req.ReplayOf,
 		RequestDigest: req.ContentDigest(),
+		ReasonCode:    req.ReasonCode,
+		Ticket:        req.Ticket,
+		// A contact held in any channel is reported held: it was not
+		// erased everywhere, whatever other channels did before the hold.
+		HeldContactIDs: heldContacts(st),
 	}
 	for _, ch := range a.channels(req) {
 		co := schemas.ChannelOutcome{Channel: ch}

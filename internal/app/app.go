@@ -56,9 +56,11 @@ type Stores struct {
 	Objects   stores.Objects
 	Warehouse stores.Warehouse
 	Ledger    stores.Ledger
-	Locator   *locate.Locator
-	DataMap   *locate.DataMap
-	Rule      schemas.ContactIDRule
+	// Holds are the legal holds, kept by the ledger.
+	Holds   stores.Holds
+	Locator *locate.Locator
+	DataMap *locate.DataMap
+	Rule    schemas.ContactIDRule
 }
 
 // Option changes how OpenStores (and New) prepare the stores.
@@ -186,6 +188,11 @@ func OpenStores(ctx context.Context, cfg Config, opts ...Option) (*Stores, func(
 		}
 		s.Ledger = sqlite.NewLedger(ldb, sqlite.WithAuditKey(o.auditKey))
 	}
+	holds, ok := s.Ledger.(stores.Holds)
+	if !ok {
+		return fail(errors.New("the ledger keeps no legal holds"))
+	}
+	s.Holds = holds
 	s.Locator = &locate.Locator{Map: dm, Rule: rule, Index: s.Index, Objects: s.Objects, Warehouse: s.Warehouse}
 	if o.prepare != nil {
 		if err := o.prepare(ctx, s); err != nil {
@@ -252,7 +259,8 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 
 	a := &App{logger: logger, Topics: schemas.Topics{Prefix: cfg.TopicPrefix}, Kafka: KafkaClient(cfg, "erasure", logger), deadline: cfg.Deadline}
 	if err := kafka.EnsureTopics(ctx, a.Kafka, cfg.Partitions, cfg.Replication,
-		a.Topics.Requests(), a.Topics.Finalize(), a.Topics.ChannelResults(), a.Topics.Outcomes(), a.Topics.DLQ()); err != nil {
+		a.Topics.Requests(), a.Topics.Finalize(), a.Topics.ChannelResults(), a.Topics.Outcomes(), a.Topics.DLQ(),
+		a.Topics.Holds()); err != nil {
 		return fail(fmt.Errorf("topics: %w", err))
 	}
 	opts = append(opts, WithLogger(logger.With("component", "stores")))
@@ -323,7 +331,7 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 		if err != nil {
 			return fail(err)
 		}
-		c := &consumers.Channel{Name: schemas.Channel(ch), Eraser: st.Locator, Binder: st.Ledger, States: st.Ledger,
+		c := &consumers.Channel{Name: schemas.Channel(ch), Eraser: st.Locator, Binder: st.Ledger, States: st.Ledger, Holds: st.Holds,
 			Required: st.DataMap.ChannelsFor(), Rule: st.Rule, Deadline: cfg.Deadline, Logger: logger}
 		c.Register(router, rcfg, a.Topics, sub, signed)
 	}
@@ -339,6 +347,12 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 		a.agg = &aggregator.Aggregator{Ledger: st.Ledger, Publisher: signed, Topics: a.Topics, Rule: st.Rule,
 			Required: st.DataMap.ChannelsFor(), Deadline: cfg.Deadline, Logger: logger.With("role", RoleAggregator)}
 		a.agg.Register(router, rcfg, reqSub, resSub)
+		holdSub, err := subscriber(schemas.GroupAggregatorHolds, true)
+		if err != nil {
+			return fail(err)
+		}
+		holds := &aggregator.Holds{Ledger: st.Holds, Topics: a.Topics, Rule: st.Rule, Logger: logger.With("role", RoleAggregator)}
+		holds.Register(router, rcfg, holdSub)
 		anchors, err := cfg.AuditAnchors(ctx)
 		if err != nil {
 			return fail(fmt.Errorf("audit anchors: %w", err))
