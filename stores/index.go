@@ -13,6 +13,10 @@ import (
 const (
 	SearchDefaultLimit = 25
 	SearchMaxLimit     = 500
+	// FieldValuesMaxLimit bounds the suggestions one FieldValues call
+	// returns; FieldValuesDefaultLimit is for a limit of 0.
+	FieldValuesMaxLimit     = 50
+	FieldValuesDefaultLimit = 10
 )
 
 // Fields the search index gives meaning to.
@@ -148,4 +152,70 @@ func CheckTermQuery(index, field string, values ...string) error {
 		}
 	}
 	return nil
+}
+
+// HasPrefixFold reports whether s starts with prefix, ignoring the case of
+// ASCII letters only: the rule of Query.Agent, Query.Queue and FieldValues.
+// Other characters compare exactly, as OpenSearch's case_insensitive and
+// SQLite's lower() both fold ASCII only.
+func HasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := range len(prefix) {
+		if asciiLower(s[i]) != asciiLower(prefix[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// PrefixRange returns the byte range [lo, hi) of the strings that, with
+// their ASCII letters lowered, start with prefix's ASCII-lowered form: a
+// prefix match a store can run as two comparisons on its lower(), with no
+// character of the prefix read as a pattern. prefix must not be empty.
+func PrefixRange(prefix string) (lo, hi string) {
+	b := []byte(prefix)
+	for i := range b {
+		b[i] = asciiLower(b[i])
+	}
+	lo = string(b)
+	// The last byte of valid UTF-8 is at most 0xBF, so this cannot wrap
+	// (0xFF, never in valid UTF-8, gets a range of its own value only).
+	if b[len(b)-1] < 0xff {
+		b[len(b)-1]++
+	} else {
+		b = append(b, 0)
+	}
+	return lo, string(b)
+}
+
+func asciiLower(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
+}
+
+// CheckFieldValues validates a FieldValues call and returns the limit to
+// apply: the field must be a document field (not "_id" or another of
+// OpenSearch's metadata fields, which are no suggestions), the prefix valid
+// UTF-8.
+func CheckFieldValues(index, field, prefix string, limit int) (int, error) {
+	if err := CheckIndexName(index); err != nil {
+		return 0, err
+	}
+	if err := CheckIdent("field", field); err != nil {
+		return 0, err
+	}
+	if strings.HasPrefix(field, "_") {
+		return 0, Permanent(fmt.Errorf("field %q: metadata fields have no suggestions", field))
+	}
+	if !utf8.ValidString(prefix) {
+		return 0, Permanent(errors.New("prefix is not valid UTF-8"))
+	}
+	if limit <= 0 {
+		limit = FieldValuesDefaultLimit
+	}
+	return min(limit, FieldValuesMaxLimit), nil
 }

@@ -121,7 +121,10 @@ type Doc struct {
 }
 
 // Query is a contact search. Empty fields do not filter; Text matches the
-// customer's name, phone or email.
+// customer's name, phone or email. Agent and Queue match values that start
+// with them, ignoring the case of ASCII letters (HasPrefixFold): people type
+// "dale" for "Dale.Smith", and OpenSearch folds ASCII only, so every index
+// does the same.
 type Query struct {
 	ContactID string
 	Text      string
@@ -160,6 +163,11 @@ type Index interface {
 	DeleteTerm(ctx context.Context, index, field string, values ...string) (int64, error)
 	// Search pages through an index for the UI.
 	Search(ctx context.Context, index string, q Query) (SearchResult, error)
+	// FieldValues returns up to limit distinct values of field that start
+	// with prefix (HasPrefixFold; an empty prefix matches all), in ascending
+	// byte order, for the UI's suggestions. limit is capped at
+	// FieldValuesMaxLimit.
+	FieldValues(ctx context.Context, index, field, prefix string, limit int) ([]string, error)
 	// RequireField fails with a permanent error unless index exists and
 	// field is one Count and DeleteTerm can match exactly: "_id", or a field
 	// some document of the index has had, stored for exact matching. On an

@@ -154,7 +154,10 @@ func NewLedger(ctx context.Context, cfg Config, opts ...LedgerOption) (*Ledger, 
 			hash          String,
 			amends        UInt64,
 			request_digest String,
-			signature     String
+			signature     String,
+			reason_code   String,
+			ticket        String,
+			held_contact_ids String
 		) ENGINE = MergeTree() ORDER BY seq`,
 		// Plain MergeTree: every binding row is kept, so the earliest one
 		// can always be found (a replacing engine could keep a later copy).
@@ -164,6 +167,7 @@ func NewLedger(ctx context.Context, cfg Config, opts ...LedgerOption) (*Ledger, 
 			bound_at   UInt64
 		) ENGINE = MergeTree() ORDER BY (request_id, bound_at, digest)`,
 		attemptsTableSQL(w.table(chLoginAttempts)),
+		holdsTableSQL(w.table(chLedgerHolds)),
 		locksTableSQL(w.table(chLedgerLocks)),
 	}
 	for _, q := range stmts {
@@ -187,6 +191,9 @@ func (l *Ledger) addAuditColumns(ctx context.Context) error {
 		{"amends", "UInt64 DEFAULT 0"},
 		{"request_digest", "String DEFAULT ''"},
 		{"signature", "String DEFAULT ''"},
+		{"reason_code", "String DEFAULT ''"},
+		{"ticket", "String DEFAULT ''"},
+		{"held_contact_ids", "String DEFAULT ''"},
 	} {
 		has := func() (bool, error) {
 			var n uint64
@@ -621,8 +628,8 @@ func (l *Ledger) complete(ctx context.Context, out schemas.DeletionCompleted, fu
 }
 
 var (
-	chAuditCols  = []string{"seq", "request_id", "setting", "functionality", "actor", "contact_ids", "status", "error_code", "channels", "requested_at", "completed_at", "replay_of", "prev_hash", "hash", "amends", "request_digest", "signature"}
-	chAuditTypes = []string{"UInt64", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "UInt64", "String", "String"}
+	chAuditCols  = []string{"seq", "request_id", "setting", "functionality", "actor", "contact_ids", "status", "error_code", "channels", "requested_at", "completed_at", "replay_of", "prev_hash", "hash", "amends", "request_digest", "signature", "reason_code", "ticket", "held_contact_ids"}
+	chAuditTypes = []string{"UInt64", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "UInt64", "String", "String", "String", "String", "String"}
 )
 
 // auditHead returns the seq and hash of the last audit entry, or 0 and ""
@@ -869,10 +876,15 @@ func (l *Ledger) appendAudit(ctx context.Context, e stores.AuditEntry) error {
 	if err != nil {
 		return stores.Permanent(fmt.Errorf("encode channels: %w", err))
 	}
+	held, err := sqlutil.EncodeHeld(e.HeldContactIDs)
+	if err != nil {
+		return err
+	}
 	return l.chInsert(ctx, chLedgerAudit, chAuditCols, chAuditTypes, []string{
 		strconv.FormatInt(e.Seq, 10), e.RequestID, e.Setting, e.Functionality, e.Actor, string(contactIDs),
 		string(e.Status), e.ErrorCode, string(channels), stores.FormatTime(e.RequestedAt), stores.FormatTime(e.CompletedAt),
 		e.ReplayOf, e.PrevHash, e.Hash, strconv.FormatInt(e.Amends, 10), e.RequestDigest, e.Signature,
+		e.ReasonCode, e.Ticket, held,
 	})
 }
 
@@ -883,13 +895,17 @@ func chScanAudit(rows chdriver.Rows) (stores.AuditEntry, error) {
 		contactIDs, channels     string
 		status                   string
 		requestedAt, completedAt string
+		held                     string
 	)
 	if err := rows.Scan(&seq, &e.RequestID, &e.Setting, &e.Functionality, &e.Actor, &contactIDs, &status,
 		&e.ErrorCode, &channels, &requestedAt, &completedAt, &e.ReplayOf, &e.PrevHash, &e.Hash, &amends,
-		&e.RequestDigest, &e.Signature); err != nil {
+		&e.RequestDigest, &e.Signature, &e.ReasonCode, &e.Ticket, &held); err != nil {
 		return e, err
 	}
 	e.Seq, e.Amends = int64(seq), int64(amends)
+	if err := sqlutil.DecodeHeld(&e, held); err != nil {
+		return e, err
+	}
 	return e, sqlutil.DecodeAudit(&e, status, contactIDs, channels, requestedAt, completedAt)
 }
 
@@ -931,6 +947,25 @@ func (l *Ledger) Audit(ctx context.Context, f stores.AuditFilter) ([]stores.Audi
 func (l *Ledger) audit(ctx context.Context, f stores.AuditFilter) ([]stores.AuditEntry, error) {
 	q, args := sqlutil.AuditQuery(f, l.table(chLedgerAudit), l.table(chLedgerContacts))
 	return l.queryAudit(ctx, q, args...)
+}
+
+// AuditCount counts the entries Audit returns for f, without paging.
+func (l *Ledger) AuditCount(ctx context.Context, f stores.AuditFilter) (int64, error) {
+	q, args := sqlutil.AuditCountQuery(f, l.table(chLedgerAudit), l.table(chLedgerContacts))
+	var n uint64
+	err := l.conn().QueryRow(ctx, q, args...).Scan(&n)
+	return int64(n), clickhouseErr(ctx, "ledger: audit count", err)
+}
+
+// AuditActors lists distinct principals of the audit log by prefix.
+func (l *Ledger) AuditActors(ctx context.Context, prefix string, limit int) ([]string, error) {
+	q, args := sqlutil.AuditActorsQuery(prefix, limit, l.table(chLedgerAudit))
+	rows, err := l.conn().Query(ctx, q, args...)
+	if err != nil {
+		return nil, clickhouseErr(ctx, "ledger: audit actors", err)
+	}
+	out, err := sqlutil.ScanStrings(rows)
+	return out, clickhouseErr(ctx, "ledger: audit actors", err)
 }
 
 // VerifyChain walks the audit log in seq order, in pages, recomputing every

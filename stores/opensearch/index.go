@@ -835,7 +835,9 @@ var osWildcardEscape = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`)
 // Search pages through an index with the embedded index's semantics:
 // ContactID matches the document ID or contact_id; Text is a
 // case-insensitive, literal substring of the customer's name, phone or
-// email; Channel, Agent and Queue match exactly; From and To bound
+// email; Channel matches exactly; Agent and Queue are prefixes ignoring
+// ASCII case (a prefix query, whose value is never a pattern, with
+// case_insensitive, which folds ASCII only); From and To bound
 // initiation_timestamp inclusively; newest first, then by ID.
 func (o *Index) Search(ctx context.Context, index string, q stores.Query) (stores.SearchResult, error) {
 	name, err := o.name(index)
@@ -858,11 +860,12 @@ func (o *Index) Search(ctx context.Context, index string, q stores.Query) (store
 			osFieldText: map[string]any{"value": pattern},
 		}})
 	}
-	for _, f := range []struct{ field, value string }{
-		{"channel", q.Channel}, {"agent", q.Agent}, {"queue", q.Queue},
-	} {
+	if q.Channel != "" {
+		filter = append(filter, osTermQuery("channel", q.Channel))
+	}
+	for _, f := range []struct{ field, value string }{{"agent", q.Agent}, {"queue", q.Queue}} {
 		if f.value != "" {
-			filter = append(filter, osTermQuery(f.field, f.value))
+			filter = append(filter, osPrefixQuery(f.field, f.value))
 		}
 	}
 	if !q.From.IsZero() || !q.To.IsZero() {
@@ -926,4 +929,85 @@ func (o *Index) Search(ctx context.Context, index string, q stores.Query) (store
 		res.Docs = append(res.Docs, h.doc())
 	}
 	return res, nil
+}
+
+// osPrefixQuery matches values of field that start with prefix, ignoring
+// ASCII case.
+func osPrefixQuery(field, prefix string) map[string]any {
+	return map[string]any{"prefix": map[string]any{field: map[string]any{"value": prefix, "case_insensitive": true}}}
+}
+
+// FieldValues lists distinct values of a field by prefix, ignoring ASCII
+// case: a terms aggregation over the documents a prefix query matches, in
+// key order, which is exact across shards. A document with several values
+// brings its others along, so the prefix is applied again here.
+func (o *Index) FieldValues(ctx context.Context, index, field, prefix string, limit int) ([]string, error) {
+	limit, err := stores.CheckFieldValues(index, field, prefix, limit)
+	if err != nil {
+		return nil, err
+	}
+	name, err := o.name(index)
+	if err != nil {
+		return nil, err
+	}
+	query := map[string]any{"match_all": map[string]any{}}
+	if prefix != "" {
+		query = osPrefixQuery(field, prefix)
+	}
+	body, err := json.Marshal(map[string]any{
+		"size":  0,
+		"query": query,
+		"aggs": map[string]any{"values": map[string]any{"terms": map[string]any{
+			// Over-fetch a little for the other values of multi-valued documents.
+			"field": field, "size": limit * 4, "order": map[string]any{"_key": "asc"},
+		}}},
+	})
+	if err != nil {
+		return nil, stores.Permanent(fmt.Errorf("opensearch: field values: %w", err))
+	}
+	status, data, err := o.do(ctx, http.MethodPost, "/"+name+"/_search", nil, body, "")
+	if err != nil {
+		return nil, fmt.Errorf("opensearch: field values: %w", err)
+	}
+	if status == http.StatusNotFound {
+		return nil, osMissingIndex("opensearch: field values", index)
+	}
+	if status/100 != 2 {
+		return nil, osStatusErr("opensearch: field values", status, data)
+	}
+	var r struct {
+		Shards struct {
+			Failed int `json:"failed"`
+		} `json:"_shards"`
+		Aggregations struct {
+			Values struct {
+				Buckets []struct {
+					Key         json.RawMessage `json:"key"`
+					KeyAsString string          `json:"key_as_string"`
+				} `json:"buckets"`
+			} `json:"values"`
+		} `json:"aggregations"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, stores.Retryable(fmt.Errorf("opensearch: field values: decode response: %w", err))
+	}
+	if r.Shards.Failed > 0 {
+		return nil, stores.Retryable(fmt.Errorf("opensearch: field values: %d shards failed", r.Shards.Failed))
+	}
+	out := []string{}
+	for _, b := range r.Aggregations.Values.Buckets {
+		v := b.KeyAsString
+		if v == "" {
+			if err := json.Unmarshal(b.Key, &v); err != nil {
+				continue // keyword keys are strings; anything else is no suggestion
+			}
+		}
+		if stores.HasPrefixFold(v, prefix) {
+			out = append(out, v)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, nil
 }

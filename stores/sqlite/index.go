@@ -297,8 +297,9 @@ func (s *Index) DeleteIDs(ctx context.Context, index string, ids ...string) (int
 // Search pages through an index. ContactID matches the document ID or the
 // contact_id field; Text is a case-insensitive substring of the customer's
 // name, phone or email (compared with instr, so no character in it is a
-// wildcard); Channel, Agent and Queue match their fields exactly; From and To
-// bound initiation_timestamp inclusively. Results are newest first, then by
+// wildcard); Channel matches exactly; Agent and Queue are prefixes ignoring
+// ASCII case (a byte range on lower(value), so no character is a pattern);
+// From and To bound initiation_timestamp inclusively. Results are newest first, then by
 // ID; Limit defaults to SearchDefaultLimit and is capped at SearchMaxLimit.
 func (s *Index) Search(ctx context.Context, index string, q stores.Query) (stores.SearchResult, error) {
 	if err := stores.CheckIndexName(index); err != nil {
@@ -327,11 +328,17 @@ func (s *Index) Search(ctx context.Context, index string, q stores.Query) (store
 	if q.Channel != "" {
 		hasTerm("channel", q.Channel)
 	}
+	hasPrefix := func(field, prefix string) {
+		lo, hi := stores.PrefixRange(prefix)
+		where = append(where, `EXISTS (SELECT 1 FROM erasure_index_terms t
+			WHERE t.idx = d.idx AND t.id = d.id AND t.field = ? AND lower(t.value) >= ? AND lower(t.value) < ?)`)
+		args = append(args, field, lo, hi)
+	}
 	if q.Agent != "" {
-		hasTerm("agent", q.Agent)
+		hasPrefix("agent", q.Agent)
 	}
 	if q.Queue != "" {
-		hasTerm("queue", q.Queue)
+		hasPrefix("queue", q.Queue)
 	}
 	if !q.From.IsZero() {
 		where = append(where, "d.initiated_at >= ?")
@@ -381,4 +388,41 @@ func (s *Index) Search(ctx context.Context, index string, q stores.Query) (store
 		return stores.SearchResult{}, sqliteErr("index: search", err)
 	}
 	return res, nil
+}
+
+// FieldValues lists distinct values of a field by prefix, ignoring ASCII
+// case, from the term table.
+func (s *Index) FieldValues(ctx context.Context, index, field, prefix string, limit int) ([]string, error) {
+	limit, err := stores.CheckFieldValues(index, field, prefix, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.schema.ensure(ctx, s.db); err != nil {
+		return nil, err
+	}
+	q := `SELECT DISTINCT value FROM erasure_index_terms WHERE idx = ? AND field = ?`
+	args := []any{index, field}
+	if prefix != "" {
+		lo, hi := stores.PrefixRange(prefix)
+		q += ` AND lower(value) >= ? AND lower(value) < ?`
+		args = append(args, lo, hi)
+	}
+	q += ` ORDER BY value LIMIT ?`
+	args = append(args, limit)
+	var out []string
+	err = inTx(ctx, s.db, func(tx *sql.Tx) error {
+		if err := requireIndex(ctx, tx, index); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		out, err = sqlutil.ScanStrings(rows)
+		return err
+	})
+	if err != nil {
+		return nil, sqliteErr("index: field values", err)
+	}
+	return out, nil
 }

@@ -761,6 +761,31 @@ func (l *Ledger) Audit(ctx context.Context, f stores.AuditFilter) ([]stores.Audi
 	return out, sqliteErr("ledger: audit", err)
 }
 
+// AuditCount counts the entries Audit returns for f, without paging.
+func (l *Ledger) AuditCount(ctx context.Context, f stores.AuditFilter) (int64, error) {
+	if err := l.ensure(ctx); err != nil {
+		return 0, err
+	}
+	q, args := sqlutil.AuditCountQuery(f, "erasure_audit", "erasure_ledger_contacts")
+	var n int64
+	err := l.db.QueryRowContext(ctx, q, args...).Scan(&n)
+	return n, sqliteErr("ledger: audit count", err)
+}
+
+// AuditActors lists distinct principals of the audit log by prefix.
+func (l *Ledger) AuditActors(ctx context.Context, prefix string, limit int) ([]string, error) {
+	if err := l.ensure(ctx); err != nil {
+		return nil, err
+	}
+	q, args := sqlutil.AuditActorsQuery(prefix, limit, "erasure_audit")
+	rows, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, sqliteErr("ledger: audit actors", err)
+	}
+	out, err := sqlutil.ScanStrings(rows)
+	return out, sqliteErr("ledger: audit actors", err)
+}
+
 // VerifyChain walks the audit log in seq order, recomputing every hash, and
 // returns how many entries verified before the first broken link, which it
 // reports by seq. Seqs must run 1, 2, 3…, so a deleted entry is a break too.

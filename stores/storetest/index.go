@@ -208,6 +208,7 @@ func TestIndex(t *testing.T, newIndex func(t *testing.T) stores.Index) {
 
 	t.Run("Batch", func(t *testing.T) { testIndexBatch(t, newIndex) })
 	t.Run("Search", func(t *testing.T) { testIndexSearch(t, newIndex) })
+	t.Run("Prefixes", func(t *testing.T) { testIndexPrefixes(t, newIndex) })
 	t.Run("Inspection", func(t *testing.T) { testIndexInspection(t, newIndex) })
 }
 
@@ -424,9 +425,9 @@ func testIndexSearch(t *testing.T, newIndex func(t *testing.T) stores.Index) {
 		{"text not in other fields", stores.Query{Text: "agent1"}, "", 0},
 		{"channel exact", stores.Query{Channel: "CHAT"}, "c06,c02", 2},
 		{"channel is not a prefix", stores.Query{Channel: "CHA"}, "", 0},
-		{"agent exact", stores.Query{Agent: "agent1"}, "c05,c03,c01", 3},
-		{"queue exact and case-sensitive", stores.Query{Queue: "sales"}, "c05,c06,c04,c01", 4},
-		{"combined", stores.Query{Agent: "agent1", Queue: "sales", Channel: "VOICE"}, "c05,c01", 2},
+		{"agent prefix ignoring case", stores.Query{Agent: "agent1"}, "c07,c05,c06,c03,c01", 5},
+		{"queue ignoring case", stores.Query{Queue: "sales"}, "c07,c05,c06,c04,c01", 5},
+		{"combined", stores.Query{Agent: "agent1", Queue: "sales", Channel: "VOICE"}, "c07,c05,c01", 3},
 		{"from", stores.Query{From: mustTime(t, day(4))}, "c07,c05,c06,c04", 4},
 		{"to", stores.Query{To: mustTime(t, day(2))}, "c02,c01", 2},
 		{"from and to", stores.Query{From: mustTime(t, day(2)).Add(time.Hour), To: mustTime(t, day(5)).Add(-time.Hour)}, "c04,c03", 2},

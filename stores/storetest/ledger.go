@@ -301,6 +301,7 @@ func TestLedger(t *testing.T, newLedger func(t *testing.T) stores.Ledger) {
 	})
 
 	t.Run("AuditFilters", func(t *testing.T) { testAuditFilters(t, newLedger(t)) })
+	t.Run("AuditActorPrefixCountAndActors", func(t *testing.T) { testAuditPrefixes(t, newLedger(t)) })
 
 	testLedgerBindings(t, newLedger)
 	testLedgerLateAndRefused(t, newLedger)

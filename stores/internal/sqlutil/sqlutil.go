@@ -65,11 +65,49 @@ func ScanStrings(rows rowSet) ([]string, error) {
 // ledgers store the audit log in the same shape. contacts is the table
 // mapping contacts to requests.
 func AuditQuery(f stores.AuditFilter, audit, contacts string) (string, []any) {
+	where, args := auditWhere(f, contacts)
+	limit := f.Limit
+	if limit <= 0 {
+		limit = stores.AuditDefaultLimit
+	}
+	limit = min(limit, stores.AuditMaxLimit)
+	q := `SELECT ` + AuditColumns + ` FROM ` + audit + where
+	// Limit and offset are integers, so they are written into the query.
+	q += ` ORDER BY seq DESC LIMIT ` + strconv.Itoa(limit) + ` OFFSET ` + strconv.Itoa(max(f.Offset, 0))
+	return q, args
+}
+
+// AuditCountQuery counts what AuditQuery selects, without offset and limit.
+func AuditCountQuery(f stores.AuditFilter, audit, contacts string) (string, []any) {
+	where, args := auditWhere(f, contacts)
+	return `SELECT count(*) FROM ` + audit + where, args
+}
+
+// AuditActorsQuery selects up to limit distinct actors starting with prefix
+// (as AuditFilter.ActorPrefix), ascending.
+func AuditActorsQuery(prefix string, limit int, audit string) (string, []any) {
+	where, args := auditWhere(stores.AuditFilter{ActorPrefix: prefix}, "")
+	if limit <= 0 {
+		limit = stores.FieldValuesDefaultLimit
+	}
+	limit = min(limit, stores.FieldValuesMaxLimit)
+	return `SELECT DISTINCT actor FROM ` + audit + where + ` ORDER BY actor LIMIT ` + strconv.Itoa(limit), args
+}
+
+// auditWhere is the WHERE clause of a filter, with a leading space, or "".
+func auditWhere(f stores.AuditFilter, contacts string) (string, []any) {
 	var where []string
 	var args []any
-	add := func(cond string, arg any) { where, args = append(where, cond), append(args, arg) }
+	add := func(cond string, arg ...any) { where, args = append(where, cond), append(args, arg...) }
 	if f.Actor != "" {
 		add("actor = ?", f.Actor)
+	}
+	if f.ActorPrefix != "" {
+		// A byte range on the ASCII-lowered value: the same in SQLite and
+		// ClickHouse (whose lower() both fold ASCII only), and no character
+		// of the prefix is a pattern.
+		lo, hi := stores.PrefixRange(f.ActorPrefix)
+		add("lower(actor) >= ? AND lower(actor) < ?", lo, hi)
 	}
 	if f.Functionality != "" {
 		add("functionality = ?", f.Functionality)
@@ -92,18 +130,10 @@ func AuditQuery(f stores.AuditFilter, audit, contacts string) (string, []any) {
 	if !f.To.IsZero() {
 		add("completed_at <= ?", stores.FormatTime(f.To))
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = stores.AuditDefaultLimit
+	if len(where) == 0 {
+		return "", nil
 	}
-	limit = min(limit, stores.AuditMaxLimit)
-	q := `SELECT ` + AuditColumns + ` FROM ` + audit
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	// Limit and offset are integers, so they are written into the query.
-	q += ` ORDER BY seq DESC LIMIT ` + strconv.Itoa(limit) + ` OFFSET ` + strconv.Itoa(max(f.Offset, 0))
-	return q, args
+	return ` WHERE ` + strings.Join(where, " AND "), args
 }
 
 // AuditColumns are the audit table's columns in the order the ledgers scan
