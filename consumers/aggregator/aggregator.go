@@ -279,7 +279,7 @@ func (a *Aggregator) evaluate(ctx context.Context, requestID string) error {
 		return err
 	}
 	if st.Outcome != nil {
-		if !st.Published {
+		if !st.Published && a.stale(*st.Outcome) {
 			return a.publishOutcome(ctx, *st.Outcome)
 		}
 		return nil
@@ -432,6 +432,8 @@ func (a *Aggregator) complete(ctx context.Context, st stores.RequestState, statu
 		consumers.CountOutcome(stored)
 		a.Logger.InfoContext(ctx, "deletion completed", "request_id", stored.RequestID, "status", stored.Status,
 			"error_code", stored.ErrorCode, "contacts", len(stored.ContactIDs), "audit_seq", stored.AuditSeq)
+	} else if !a.stale(stored) {
+		return nil // whoever stored it is publishing it
 	}
 	st2, err := a.Ledger.State(ctx, req.RequestID)
 	if err != nil {
@@ -441,6 +443,21 @@ func (a *Aggregator) complete(ctx context.Context, st stores.RequestState, statu
 		return nil
 	}
 	return a.publishOutcome(ctx, stored)
+}
+
+// publishGrace is how old an outcome must be before an aggregator that did
+// not store it publishes it: until then whoever stored it (this process on
+// an earlier delivery, or another aggregator) is publishing it, and a second
+// publish would only be a duplicate for every reader to drop. A publish that
+// failed is retried by the sweep once the grace has passed. Duplicates stay
+// possible (a crash between publishing and marking it published), so
+// readers of outcomes keep the first per request ID, digest and audit seq.
+const publishGrace = 3 * time.Second
+
+// stale reports whether out was stored long enough ago that whoever stored
+// it would have published it by now.
+func (a *Aggregator) stale(out schemas.DeletionCompleted) bool {
+	return !a.now().Before(out.CompletedAt.Add(publishGrace))
 }
 
 func (a *Aggregator) publishOutcome(ctx context.Context, out schemas.DeletionCompleted) error {
@@ -490,7 +507,8 @@ func (a *Aggregator) sweep(ctx context.Context) {
 }
 
 // republish publishes a stored outcome not yet marked published. The lock
-// keeps it from racing the handler that is publishing it right now.
+// keeps it from racing a handler of this process that is publishing it right
+// now, and the grace one of another aggregator.
 func (a *Aggregator) republish(ctx context.Context, id string) error {
 	unlock := a.locks.Lock(id)
 	defer unlock()
@@ -498,7 +516,7 @@ func (a *Aggregator) republish(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if st.Outcome == nil || st.Published {
+	if st.Outcome == nil || st.Published || !a.stale(*st.Outcome) {
 		return nil
 	}
 	if err := a.publishOutcome(ctx, *st.Outcome); err != nil {
