@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -26,6 +27,7 @@ func (s *Server) RunFeed(ctx context.Context, sub message.Subscriber, topics sch
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", topics.Outcomes(), err)
 	}
+	seen := newRecentKeys(recentOutcomes)
 	for results != nil || outcomes != nil {
 		select {
 		case <-ctx.Done():
@@ -45,7 +47,7 @@ func (s *Server) RunFeed(ctx context.Context, sub message.Subscriber, topics sch
 				continue
 			}
 			if s.verified(topics.Outcomes(), msg) {
-				s.onOutcome(msg)
+				s.onOutcome(msg, seen)
 			}
 			msg.Ack()
 		}
@@ -80,10 +82,17 @@ func (s *Server) onResult(msg *message.Message) {
 	s.forward(ev.RequestID, progressOf(ev))
 }
 
-func (s *Server) onOutcome(msg *message.Message) {
+func (s *Server) onOutcome(msg *message.Message, seen *recentKeys) {
 	var ev schemas.DeletionCompleted
 	if err := schemas.Decode(msg.Payload, s.rule, &ev); err != nil {
 		s.log.Warn("feed: invalid outcome", "err", err)
+		return
+	}
+	// An outcome can be published twice (an aggregator stopped between
+	// publishing it and recording that): the copy names the same audit
+	// entry, and reaches no one. A refused reuse of the ID has an entry and
+	// digest of its own, so it is not taken for a copy.
+	if !seen.add(ev.RequestID + "/" + ev.RequestDigest + "/" + strconv.FormatInt(ev.AuditSeq, 10)) {
 		return
 	}
 	// The outcome of other content under an ID this instance's user
@@ -108,4 +117,34 @@ func (s *Server) forward(requestID string, v any) {
 	}
 	o, _ := s.owners.get(requestID)
 	s.hub.publish(delivery{requestID: requestID, scope: o.scope, msg: raw})
+}
+
+// recentOutcomes is how many outcomes the feed remembers to drop copies of:
+// a copy is published within seconds of the first, far fewer outcomes apart.
+const recentOutcomes = 4096
+
+// recentKeys is a set of the last max keys added; the feed's loop alone
+// uses it.
+type recentKeys struct {
+	max   int
+	keys  map[string]struct{}
+	order []string // oldest first
+}
+
+func newRecentKeys(max int) *recentKeys {
+	return &recentKeys{max: max, keys: make(map[string]struct{}, max)}
+}
+
+// add adds key and reports whether it was new.
+func (r *recentKeys) add(key string) bool {
+	if _, ok := r.keys[key]; ok {
+		return false
+	}
+	if len(r.order) == r.max {
+		delete(r.keys, r.order[0])
+		r.order = r.order[1:]
+	}
+	r.keys[key] = struct{}{}
+	r.order = append(r.order, key)
+	return true
 }
