@@ -175,7 +175,7 @@ func TestAudit(t *testing.T) {
 	f := h.ledger.last
 	h.ledger.mu.Unlock()
 	wantTo := time.Date(2026, 11, 2, 23, 59, 59, 999999999, time.UTC)
-	if f.Actor != "dpo" || f.Functionality != "Delete Contact" || f.ContactID != contactB ||
+	if f.Actor != "" || f.ActorPrefix != "dpo" || f.Functionality != "Delete Contact" || f.ContactID != contactB ||
 		!f.From.Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) || !f.To.Equal(wantTo) {
 		t.Errorf("filter %+v", f)
 	}

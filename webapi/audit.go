@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,21 +22,31 @@ const (
 )
 
 type auditResponse struct {
-	Setting  string              `json:"setting"`
-	Page     int                 `json:"page"`
-	PageSize int                 `json:"page_size"`
-	HasMore  bool                `json:"has_more"`
-	Entries  []stores.AuditEntry `json:"entries"`
+	Setting  string `json:"setting"`
+	Page     int    `json:"page"`
+	PageSize int    `json:"page_size"`
+	HasMore  bool   `json:"has_more"`
+	// Total counts every entry matching the filters, on all pages.
+	Total int64 `json:"total"`
+	// Own is true when the caller sees only the entries of its own requests.
+	Own     bool                `json:"own"`
+	Entries []stores.AuditEntry `json:"entries"`
 }
 
-// auditFilter reads user, functionality, from, to and contact_id.
-func (s *Server) auditFilter(q url.Values) (stores.AuditFilter, error) {
+// auditFilter reads user (the start of a principal, in any case),
+// functionality, from, to and contact_id, and narrows the filter to the
+// caller's own requests unless it may read the whole log.
+func (s *Server) auditFilter(r *http.Request) (stores.AuditFilter, error) {
+	q := r.URL.Query()
 	var f stores.AuditFilter
+	if p := principalFrom(r.Context()); !p.can(permAuditRead) {
+		f.Actor = p.Name
+	}
 	if v := strings.TrimSpace(q.Get("user")); v != "" {
 		if !principalRE.MatchString(v) {
-			return f, &badRequest{"invalid_user", "user holds characters that are not allowed"}
+			return f, &badRequest{"invalid_user", "A user name holds only letters, digits and . _ @ : + - (at most 128)."}
 		}
-		f.Actor = v
+		f.ActorPrefix = v
 	}
 	if v := q.Get("functionality"); v != "" {
 		if !slices.Contains(functionalities, v) {
@@ -47,7 +56,7 @@ func (s *Server) auditFilter(q url.Values) (stores.AuditFilter, error) {
 	}
 	if v := strings.TrimSpace(q.Get("contact_id")); v != "" {
 		if s.rule.Check(v) != nil {
-			return f, &badRequest{"invalid_contact_id", "the contact ID is not valid"}
+			return f, &badRequest{"invalid_contact_id", msgInvalidContactID}
 		}
 		f.ContactID = v
 	}
@@ -66,7 +75,7 @@ func (s *Server) auditFilter(q url.Values) (stores.AuditFilter, error) {
 // a page is read to tell whether another page follows.
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, err := s.auditFilter(q)
+	f, err := s.auditFilter(r)
 	if err != nil {
 		writeBadRequest(w, err)
 		return
@@ -92,7 +101,13 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		s.storeFailed(w, "audit", err)
 		return
 	}
-	resp := auditResponse{Setting: stores.AuditSetting, Page: page, PageSize: size, Entries: entries}
+	total, err := s.deps.Ledger.AuditCount(ctx, f)
+	if err != nil {
+		s.storeFailed(w, "audit count", err)
+		return
+	}
+	resp := auditResponse{Setting: stores.AuditSetting, Page: page, PageSize: size, Total: total,
+		Own: f.Actor != "", Entries: entries}
 	if len(entries) > size {
 		resp.HasMore, resp.Entries = true, entries[:size]
 	}
@@ -118,7 +133,7 @@ var auditCSVHeader = []string{
 
 // handleAuditCSV exports the filtered audit log, streamed in batches.
 func (s *Server) handleAuditCSV(w http.ResponseWriter, r *http.Request) {
-	f, err := s.auditFilter(r.URL.Query())
+	f, err := s.auditFilter(r)
 	if err != nil {
 		writeBadRequest(w, err)
 		return

@@ -19,12 +19,15 @@ const (
 	permContactsRead   = "contacts.read"
 	permContactsDelete = "contacts.delete"
 	permAuditRead      = "audit.read"
+	// permAuditReadOwn is the audit log restricted to the entries of the
+	// caller's own requests: whoever deletes verifies there that it was done.
+	permAuditReadOwn = "audit.read_own"
 )
 
 // rolePermissions maps each role to what it may do.
 var rolePermissions = map[string][]string{
 	"agent":   {permContactsRead},
-	"dpo":     {permContactsRead, permContactsDelete},
+	"dpo":     {permContactsRead, permContactsDelete, permAuditReadOwn},
 	"auditor": {permAuditRead},
 	"admin":   {permContactsRead, permContactsDelete, permAuditRead},
 }

@@ -27,11 +27,18 @@ const (
 )
 
 // filterRE is what a channel, agent or queue filter may hold. The index
-// matches them exactly; the pattern keeps junk out of queries and logs.
+// matches a channel exactly and an agent or queue as a prefix ignoring
+// ASCII case; the pattern keeps junk out of queries and logs.
 var filterRE = regexp.MustCompile(`^[\p{L}\p{N} ._@:/+-]{1,128}$`)
 
-// badRequest is a validation failure with a message safe to show.
+// badRequest is a validation failure with a message safe to show: a
+// sentence for the person who typed the value, since the UI shows it at the
+// field the code names.
 type badRequest struct{ code, msg string }
+
+// msgInvalidContactID explains a contact ID that fails the configured rule
+// without repeating it.
+const msgInvalidContactID = "This is not a valid contact ID. Check it for a missing or mistyped character; copy it from the contact record if you can."
 
 func (e *badRequest) Error() string { return e.msg }
 
@@ -71,16 +78,16 @@ func timeRange(q url.Values) (from, to time.Time, err error) {
 	var ok bool
 	if v := q.Get("from"); v != "" {
 		if from, ok = parseTime(v, false); !ok {
-			return from, to, &badRequest{"invalid_from", "from must be a date (YYYY-MM-DD) or an RFC 3339 time"}
+			return from, to, &badRequest{"invalid_from", "The start date is not a date. Enter it as YYYY-MM-DD."}
 		}
 	}
 	if v := q.Get("to"); v != "" {
 		if to, ok = parseTime(v, true); !ok {
-			return from, to, &badRequest{"invalid_to", "to must be a date (YYYY-MM-DD) or an RFC 3339 time"}
+			return from, to, &badRequest{"invalid_to", "The end date is not a date. Enter it as YYYY-MM-DD."}
 		}
 	}
 	if !from.IsZero() && !to.IsZero() && to.Before(from) {
-		return from, to, &badRequest{"invalid_range", "to is before from"}
+		return from, to, &badRequest{"invalid_range", "The end date is before the start date. Choose an end date on or after the start date."}
 	}
 	return from, to, nil
 }
@@ -115,13 +122,13 @@ func (s *Server) searchQuery(q url.Values) (stores.Query, int, int, error) {
 	}
 	if v := strings.TrimSpace(q.Get("contact_id")); v != "" {
 		if s.rule.Check(v) != nil {
-			return sq, 0, 0, &badRequest{"invalid_contact_id", "the contact ID is not valid"}
+			return sq, 0, 0, &badRequest{"invalid_contact_id", msgInvalidContactID}
 		}
 		sq.ContactID = v
 	}
 	if v := strings.TrimSpace(q.Get("q")); v != "" {
 		if len(v) > 256 || strings.ContainsFunc(v, isControl) {
-			return sq, 0, 0, &badRequest{"invalid_q", "the customer search is too long or holds control characters"}
+			return sq, 0, 0, &badRequest{"invalid_q", "Search for at most 256 characters of a name, phone number or email address."}
 		}
 		sq.Text = v
 	}
@@ -131,7 +138,7 @@ func (s *Server) searchQuery(q url.Values) (stores.Query, int, int, error) {
 	}{{"channel", &sq.Channel}, {"agent", &sq.Agent}, {"queue", &sq.Queue}} {
 		if v := strings.TrimSpace(q.Get(f.name)); v != "" {
 			if !filterRE.MatchString(v) {
-				return sq, 0, 0, &badRequest{"invalid_" + f.name, f.name + " holds characters that are not allowed"}
+				return sq, 0, 0, &badRequest{"invalid_" + f.name, "Use letters, digits, spaces and . _ @ : / + - only (at most 128)."}
 			}
 			*f.dst = v
 		}
@@ -218,7 +225,7 @@ type contactResponse struct {
 func (s *Server) handleContact(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if s.rule.Check(id) != nil {
-		writeError(w, http.StatusBadRequest, "invalid_contact_id", "the contact ID is not valid")
+		writeError(w, http.StatusBadRequest, "invalid_contact_id", msgInvalidContactID)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)

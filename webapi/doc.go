@@ -5,7 +5,10 @@
 // # Endpoints
 //
 // Roles grant permissions: agent (contacts.read), dpo (contacts.read,
-// contacts.delete), auditor (audit.read), admin (all three).
+// contacts.delete, audit.read_own), auditor (audit.read), admin (contacts.read,
+// contacts.delete, audit.read). audit.read_own is the audit log restricted
+// to the entries of the caller's own requests, so whoever deletes can
+// verify it there.
 //
 //	GET  /healthz                      anyone
 //	GET  /, /static/...                anyone (the embedded UI)
@@ -19,8 +22,12 @@
 //	GET  /api/v1/contacts/{id}         contacts.read
 //	POST /api/v1/deletions             contacts.delete
 //	GET  /api/v1/deletions/{id}        its requester, contacts.delete or audit.read
-//	GET  /api/v1/audit, /audit.csv     audit.read
-//	GET  /api/v1/audit/{request_id}/receipt  audit.read; the signed receipt, as a file
+//	GET  /api/v1/audit, /audit.csv     audit.read, or audit.read_own for one's own entries;
+//	                                   user is a principal's start in any case; total counts all pages
+//	GET  /api/v1/audit/{request_id}/receipt  audit.read, or audit.read_own for one's own request;
+//	                                   the signed receipt, as a file
+//	GET  /api/v1/suggestions           field=agent|queue (contacts.read) or user (audit.read;
+//	                                   audit.read_own: oneself): up to 10 existing values by prefix
 //	GET  /api/v1/receipts/public-key   anyone; the PEM key receipts verify with
 //	GET  /api/v1/ws                    contacts.delete
 //

@@ -58,10 +58,28 @@ func (f *fakeIndex) Search(_ context.Context, _ string, q stores.Query) (stores.
 		if q.ContactID != "" && q.ContactID != id {
 			continue
 		}
+		agent, _ := f.docs[id].Fields["agent"].(string)
+		queue, _ := f.docs[id].Fields["queue"].(string)
+		if q.Agent != "" && !stores.HasPrefixFold(agent, q.Agent) || q.Queue != "" && !stores.HasPrefixFold(queue, q.Queue) {
+			continue
+		}
 		res.Docs = append(res.Docs, f.docs[id])
 	}
 	res.Total = int64(len(res.Docs))
 	return res, nil
+}
+
+func (f *fakeIndex) FieldValues(_ context.Context, _, field, prefix string, limit int) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, d := range f.docs {
+		if v, ok := d.Fields[field].(string); ok && stores.HasPrefixFold(v, prefix) && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out[:min(len(out), limit)], nil
 }
 
 func (f *fakeIndex) searchCount() int {
@@ -122,13 +140,7 @@ func (f *fakeLedger) Audit(_ context.Context, flt stores.AuditFilter) ([]stores.
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.last = flt
-	var out []stores.AuditEntry
-	for _, e := range f.audit {
-		if flt.Actor != "" && e.Actor != flt.Actor || flt.RequestID != "" && e.RequestID != flt.RequestID {
-			continue
-		}
-		out = append(out, e)
-	}
+	out := f.matching(flt)
 	if flt.Offset >= len(out) {
 		return nil, nil
 	}
@@ -137,6 +149,37 @@ func (f *fakeLedger) Audit(_ context.Context, flt stores.AuditFilter) ([]stores.
 		out = out[:flt.Limit]
 	}
 	return out, nil
+}
+
+func (f *fakeLedger) matching(flt stores.AuditFilter) []stores.AuditEntry {
+	var out []stores.AuditEntry
+	for _, e := range f.audit {
+		if flt.Actor != "" && e.Actor != flt.Actor || flt.RequestID != "" && e.RequestID != flt.RequestID ||
+			flt.ActorPrefix != "" && !stores.HasPrefixFold(e.Actor, flt.ActorPrefix) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func (f *fakeLedger) AuditCount(_ context.Context, flt stores.AuditFilter) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return int64(len(f.matching(flt))), nil
+}
+
+func (f *fakeLedger) AuditActors(_ context.Context, prefix string, limit int) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, e := range f.matching(stores.AuditFilter{ActorPrefix: prefix}) {
+		if !slices.Contains(out, e.Actor) {
+			out = append(out, e.Actor)
+		}
+	}
+	slices.Sort(out)
+	return out[:min(len(out), limit)], nil
 }
 
 func (f *fakeLedger) put(st stores.RequestState) {

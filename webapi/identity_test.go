@@ -157,7 +157,7 @@ func TestSSOUserIsNotTheLocalUserOfTheSameName(t *testing.T) {
 	res = h.do(sso, "GET", "/api/v1/audit?user="+principal, nil, false)
 	res.Body.Close()
 	h.ledger.mu.Lock()
-	actor := h.ledger.last.Actor
+	actor := h.ledger.last.ActorPrefix
 	h.ledger.mu.Unlock()
 	if res.StatusCode != http.StatusOK || actor != principal {
 		t.Errorf("audit filter by SSO principal: %d, actor %q", res.StatusCode, actor)

@@ -55,3 +55,18 @@ func (s *Server) require(perm string, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	}))
 }
+
+// requireAny refuses callers with none of perms: 401 when anonymous, 403
+// otherwise. The handler narrows what a lesser permission may see.
+func (s *Server) requireAny(next http.Handler, perms ...string) http.Handler {
+	return s.authenticated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principalFrom(r.Context())
+		for _, perm := range perms {
+			if p.can(perm) {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		writeError(w, http.StatusForbidden, "forbidden", "you do not have permission to do this")
+	}))
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores"
 	"github.com/erasure-project/erasure/stores/receipt"
 )
 
@@ -25,6 +26,19 @@ func (s *Server) handleReceipt(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
+	if p := principalFrom(r.Context()); !p.can(permAuditRead) {
+		mine, err := s.ownRequest(ctx, p.Name, id)
+		if err != nil {
+			s.storeFailed(w, "receipt owner", err)
+			return
+		}
+		if !mine {
+			// The same answer as for an unknown request: whether someone
+			// else's request exists is not the caller's to learn.
+			writeError(w, http.StatusNotFound, "not_found", "no audit entry for this request: it is unknown or not decided yet")
+			return
+		}
+	}
 	rec, err := receipt.Issue(ctx, s.deps.Ledger, id, s.cfg.ReceiptKey, s.now())
 	switch {
 	case errors.Is(err, receipt.ErrNoEntries):
@@ -44,6 +58,22 @@ func (s *Server) handleReceipt(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", `attachment; filename="deletion-receipt-`+id+`.json"`)
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(raw)
+}
+
+// ownRequest reports whether the request's receipt is the caller's: an
+// entry of it other than a refusal names the caller. A refused entry names
+// whoever reused the ID, who has no claim on the request it belongs to.
+func (s *Server) ownRequest(ctx context.Context, principal, requestID string) (bool, error) {
+	entries, err := s.deps.Ledger.Audit(ctx, stores.AuditFilter{RequestID: requestID, Actor: principal, Limit: 20})
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		if e.Status != schemas.StatusRefused {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // handlePublicKey publishes the key receipts are verified with, PEM

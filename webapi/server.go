@@ -20,6 +20,7 @@ import (
 type ContactIndex interface {
 	Search(ctx context.Context, index string, q stores.Query) (stores.SearchResult, error)
 	Get(ctx context.Context, index, id string) (stores.Doc, error)
+	FieldValues(ctx context.Context, index, field, prefix string, limit int) ([]string, error)
 }
 
 // Inventory counts a contact's artefacts per channel for display.
@@ -32,6 +33,8 @@ type Ledger interface {
 	State(ctx context.Context, requestID string) (stores.RequestState, error)
 	ByContact(ctx context.Context, contactID string, limit int) ([]stores.RequestState, error)
 	Audit(ctx context.Context, f stores.AuditFilter) ([]stores.AuditEntry, error)
+	AuditCount(ctx context.Context, f stores.AuditFilter) (int64, error)
+	AuditActors(ctx context.Context, prefix string, limit int) ([]string, error)
 }
 
 // Requester publishes deletion requests.
@@ -216,7 +219,7 @@ func (s *Server) Close() error {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	read, del, audit := permContactsRead, permContactsDelete, permAuditRead
+	read, del, audit, auditOwn := permContactsRead, permContactsDelete, permAuditRead, permAuditReadOwn
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -237,9 +240,12 @@ func (s *Server) routes() http.Handler {
 	// Anyone signed in may ask; the handler allows the requester, deleters
 	// and auditors.
 	mux.Handle("GET /api/v1/deletions/{id}", s.authenticated(http.HandlerFunc(s.handleDeletion)))
-	mux.Handle("GET /api/v1/audit", s.require(audit, http.HandlerFunc(s.handleAudit)))
-	mux.Handle("GET /api/v1/audit.csv", s.require(audit, http.HandlerFunc(s.handleAuditCSV)))
-	mux.Handle("GET /api/v1/audit/{request_id}/receipt", s.require(audit, http.HandlerFunc(s.handleReceipt)))
+	// With audit.read_own the handlers answer only the caller's own entries.
+	mux.Handle("GET /api/v1/audit", s.requireAny(http.HandlerFunc(s.handleAudit), audit, auditOwn))
+	mux.Handle("GET /api/v1/audit.csv", s.requireAny(http.HandlerFunc(s.handleAuditCSV), audit, auditOwn))
+	mux.Handle("GET /api/v1/audit/{request_id}/receipt", s.requireAny(http.HandlerFunc(s.handleReceipt), audit, auditOwn))
+	// The handler checks the permission of the field asked for.
+	mux.Handle("GET /api/v1/suggestions", s.requireAny(http.HandlerFunc(s.handleSuggestions), read, audit, auditOwn))
 	// Public: whoever is handed a receipt (the person, a regulator) needs
 	// the key to check it, and a public key discloses nothing.
 	mux.HandleFunc("GET /api/v1/receipts/public-key", s.handlePublicKey)
