@@ -184,12 +184,16 @@ func (r *bulkRun) run(ctx context.Context, in *bulkInput, timeout time.Duration)
 		err = r.waitFor(waitCtx, 0)
 	}
 	r.prog.finish()
+	code := codeNoOutcome
+	if r.stop == stopInterrupted {
+		code = codeInterrupted
+	}
 	for _, fs := range r.pending {
 		for _, f := range fs {
 			r.sum.NoOutcome.add(len(f.req.ContactIDs))
-			r.sum.fail(codeNoOutcome, len(f.req.ContactIDs))
+			r.sum.fail(code, len(f.req.ContactIDs))
 			if r.asJSON {
-				json.NewEncoder(r.stdout).Encode(map[string]any{"request_id": f.req.RequestID, "status": "unknown", "error_code": codeNoOutcome})
+				json.NewEncoder(r.stdout).Encode(map[string]any{"request_id": f.req.RequestID, "status": "unknown", "error_code": code})
 			} else {
 				fmt.Fprintf(r.stdout, "%s no outcome yet\n", f.req.RequestID)
 			}

@@ -278,7 +278,7 @@ func TestBulkRunInterrupted(t *testing.T) {
 	}
 	s := r.sum
 	if len(f.published) != 2 || r.stop != stopInterrupted || !s.Interrupted || s.Submitted.Requests != 2 || s.NotSent.Requests != 3 ||
-		s.Succeeded.Requests+s.NoOutcome.Requests != 2 {
+		s.Succeeded.Requests+s.NoOutcome.Requests != 2 || s.NoOutcome.Requests != s.FailedBy[codeInterrupted].Requests {
 		t.Fatalf("%d published, stop %q, summary %+v", len(f.published), r.stop, s)
 	}
 }

@@ -25,9 +25,13 @@ func (t *tally) add(contacts int) {
 	t.Contacts += contacts
 }
 
-// codeNoOutcome is the error code a request gets in the summary when no
-// outcome reached the CLI.
-const codeNoOutcome = "wait_timeout"
+// Error codes of the requests without an outcome in the summary: none came
+// in time, or the run was interrupted before it came. They are the CLI's,
+// not the pipeline's; a rerun with the journal picks those requests up.
+const (
+	codeNoOutcome   = "wait_timeout"
+	codeInterrupted = "interrupted"
+)
 
 // bulkSummary is the account of a bulk run that ends it.
 type bulkSummary struct {
