@@ -179,6 +179,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		"ERASURE_METRICS_ADDR":        &c.MetricsAddr,
 		"ERASURE_TOPIC_PREFIX":        &c.TopicPrefix,
 		"ERASURE_KAFKA_SASL_PASSWORD": &c.Kafka.SASL.Password,
+		"ERASURE_KAFKA_INSTANCE_ID":   &c.Kafka.InstanceID,
 		"ERASURE_OPENSEARCH_PASSWORD": &c.Index.OpenSearch.Password,
 		"ERASURE_S3_SECRET_KEY":       &c.Objects.S3.SecretKey,
 		"ERASURE_CLICKHOUSE_PASSWORD": &c.Warehouse.ClickHouse.Password,

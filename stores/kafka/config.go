@@ -54,6 +54,14 @@ type Config struct {
 	TLSConfig *tls.Config  `yaml:"-"`
 	SASL      SASL         `yaml:",inline"` // zero means no authentication
 	Logger    *slog.Logger `yaml:"-"`
+	// InstanceID makes this process a static member of each consumer group
+	// it joins (group.instance.id): restarted under the same ID, say after
+	// a crash, it takes its partitions back at once instead of leaving them
+	// unread until the broker's session timeout drops its old membership.
+	// Each process needs its own (a StatefulSet pod name, a host name). A
+	// static member does not leave its groups when it stops, so one stopped
+	// for good holds its partitions for the session timeout (45 s).
+	InstanceID string `yaml:"instance_id"`
 }
 
 // SASL is optional SASL authentication.

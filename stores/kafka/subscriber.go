@@ -118,6 +118,9 @@ func (s *Subscriber) consumeOpts(topic string, c *consumption) []kgo.Opt {
 	if c.group == "" {
 		return opts
 	}
+	if s.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(s.cfg.InstanceID))
+	}
 	return append(opts,
 		kgo.ConsumerGroup(c.group),
 		// No revoke runs while a poll's records are being handled, so a
