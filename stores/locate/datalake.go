@@ -61,8 +61,16 @@ func (l *Locator) snapshotFile(ctx context.Context, a Artefact, key string, ids 
 		s.all = append(s.all, v.ID)
 		switch {
 		case v.DeleteMarker:
+		case l.files.skip(a.Bucket, key, v, ids):
+			// Known to hold none of the batch: not read. A current version
+			// with none is not rewritten, so its other records are not
+			// counted.
+			if v.Current {
+				cur := v
+				s.current = &cur
+			}
 		case v.Current:
-			mine, others, err := l.scanVersion(ctx, a, key, v.ID, ids, false)
+			mine, others, err := l.scanVersion(ctx, a, key, v, ids, false)
 			if errors.Is(err, stores.ErrNotFound) {
 				return s, errSnapshotStale
 			}
@@ -72,7 +80,7 @@ func (l *Locator) snapshotFile(ctx context.Context, a Artefact, key string, ids 
 			cur := v
 			s.current, s.mine, s.others = &cur, mine, others
 		default:
-			mine, _, err := l.scanVersion(ctx, a, key, v.ID, ids, true)
+			mine, _, err := l.scanVersion(ctx, a, key, v, ids, true)
 			if errors.Is(err, stores.ErrNotFound) {
 				continue // deleted meanwhile: nothing left to hold the contact
 			}
@@ -89,15 +97,19 @@ func (l *Locator) snapshotFile(ctx context.Context, a Artefact, key string, ids 
 
 // scanVersion counts the batch's records and the other records in one
 // version of a file; with firstOnly it stops at the batch's first record.
-func (l *Locator) scanVersion(ctx context.Context, a Artefact, key, versionID string, ids idSet, firstOnly bool) (mine, others int64, err error) {
-	rc, err := l.Objects.GetVersion(ctx, a.Bucket, key, versionID)
+func (l *Locator) scanVersion(ctx context.Context, a Artefact, key string, v stores.ObjectVersion, ids idSet, firstOnly bool) (mine, others int64, err error) {
+	rc, err := l.Objects.GetVersion(ctx, a.Bucket, key, v.ID)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer rc.Close()
 	errFound := errors.New("found")
 	field := quoted(a.Field)
+	var owners []uint64
 	err = eachLine(rc, func(line []byte) error {
+		if owner, _ := lineOwner(line, field); owner != "" {
+			owners = append(owners, l.files.hash(owner))
+		}
 		if recordIn(line, field, ids) {
 			mine++
 			if firstOnly {
@@ -109,7 +121,10 @@ func (l *Locator) scanVersion(ctx context.Context, a Artefact, key, versionID st
 		return nil
 	})
 	if errors.Is(err, errFound) {
-		err = nil
+		return mine, others, nil // stopped early: not every owner was seen
+	}
+	if err == nil {
+		l.files.remember(a.Bucket, key, v, owners)
 	}
 	return mine, others, err
 }
@@ -200,6 +215,7 @@ func (l *Locator) writeWithout(ctx context.Context, a Artefact, key string, ids 
 	defer rc.Close()
 	pr, pw := io.Pipe()
 	copied := make(chan struct{})
+	var kept []uint64
 	go func() {
 		defer close(copied)
 		bw := bufio.NewWriterSize(pw, 64<<10)
@@ -207,6 +223,9 @@ func (l *Locator) writeWithout(ctx context.Context, a Artefact, key string, ids 
 		err := eachLine(rc, func(line []byte) error {
 			if recordIn(line, field, ids) {
 				return nil
+			}
+			if owner, _ := lineOwner(line, field); owner != "" {
+				kept = append(kept, l.files.hash(owner))
 			}
 			_, err := bw.Write(line)
 			return err
@@ -221,6 +240,10 @@ func (l *Locator) writeWithout(ctx context.Context, a Artefact, key string, ids 
 	// finish before rc is closed.
 	pr.CloseWithError(errors.New("rewrite finished"))
 	<-copied
+	if err == nil {
+		// What was written is known: the verification need not read it.
+		l.files.remember(a.Bucket, key, v, kept)
+	}
 	return v, err
 }
 

@@ -100,3 +100,45 @@ func TestDatalakeRewriteSkipsFilesWithoutTheContact(t *testing.T) {
 	}
 	storetest.ExpectObject(t, objects, a.Bucket, other, record(neighbor, "q2"))
 }
+
+// countingReads counts the versions read.
+type countingReads struct {
+	stores.Objects
+	reads atomic.Int32
+}
+
+func (c *countingReads) GetVersion(ctx context.Context, bucket, key, id string) (io.ReadCloser, error) {
+	c.reads.Add(1)
+	return c.Objects.GetVersion(ctx, bucket, key, id)
+}
+
+// A data-lake file version is read once: afterwards a batch none of whose
+// contacts it holds skips it, in the delete and in the verification alike.
+// A version written by anyone else is read again, so what it holds is found.
+func TestDatalakeVersionsKnownNotToHoldTheBatchAreNotRead(t *testing.T) {
+	objects := &countingReads{Objects: disk.New(t.TempDir())}
+	l, a := newLake(t, objects)
+	const unknown1, unknown2 = "1b0e6d3c-4a77-4e53-9d5e-1c2d3e4f5a6b", "2b0e6d3c-4a77-4e53-9d5e-1c2d3e4f5a6b"
+	storetest.MustPutObject(t, objects, a.Bucket, lakeKey, record(neighbor, "q2")+record(target, "q1"))
+
+	erase := func(id string, wantDeleted int64, wantReads int32) {
+		t.Helper()
+		objects.reads.Store(0)
+		res, err := l.Erase(t.Context(), a, id)
+		if err != nil || res.Deleted != wantDeleted || res.After != 0 {
+			t.Fatalf("Erase(%s) = %+v, %v; want %d deleted", id, res, err, wantDeleted)
+		}
+		if n := objects.reads.Load(); n != wantReads {
+			t.Errorf("Erase(%s) read %d versions, want %d", id, n, wantReads)
+		}
+	}
+	erase(unknown1, 0, 1) // first sight: read once, the verification skips it
+	erase(unknown2, 0, 0)
+	erase(target, 1, 2) // holds it: read, and read again to rewrite; the rewrite is known
+	storetest.ExpectObject(t, objects, a.Bucket, lakeKey, record(neighbor, "q2"))
+
+	// Another writer puts the contact back: a new version, read and erased.
+	storetest.MustPutObject(t, objects, a.Bucket, lakeKey, record(neighbor, "q2")+record(target, "q3"))
+	erase(target, 1, 2)
+	storetest.ExpectObject(t, objects, a.Bucket, lakeKey, record(neighbor, "q2"))
+}

@@ -2,9 +2,7 @@ package locate
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +31,8 @@ type Locator struct {
 	// fileLocks serialises rewrites of one data-lake file within a process,
 	// so two requests cannot restore each other's contacts.
 	fileLocks stores.KeyedMutex
+	// files remembers which contacts each data-lake file version holds.
+	files fileIndex
 }
 
 // ContactDate returns the contact's date from the contact index; ok is false
@@ -343,39 +343,6 @@ func newIDSet(ids []string) idSet {
 }
 
 func (s idSet) has(id string) bool { _, ok := s.set[id]; return ok }
-
-// recordIn reports whether a JSON Lines record's top-level field names a
-// contact of the batch. Most records are someone else's, so the common case
-// is answered without decoding: a line with no escape and exactly one
-// occurrence of the quoted field name can only hold the field there, and
-// when its value is not in the batch the record is not ours. Everything else
-// (escapes, repeats, spacing, a candidate in the batch) is decided by a full
-// decode, as encoding/json reads the record.
-func recordIn(line []byte, quotedField []byte, ids idSet) bool {
-	if bytes.IndexByte(line, '\\') < 0 {
-		switch bytes.Count(line, quotedField) {
-		case 0:
-			return false
-		case 1:
-			rest := line[bytes.Index(line, quotedField)+len(quotedField):]
-			if len(rest) > 2 && rest[0] == ':' && rest[1] == '"' {
-				if j := bytes.IndexByte(rest[2:], '"'); j >= 0 && !ids.has(string(rest[2:2+j])) {
-					return false
-				}
-			}
-		}
-	}
-	field := string(quotedField[1 : len(quotedField)-1])
-	var rec map[string]json.RawMessage
-	if json.Unmarshal(line, &rec) != nil {
-		return false
-	}
-	var v string
-	if json.Unmarshal(rec[field], &v) != nil {
-		return false
-	}
-	return ids.has(v)
-}
 
 // prefixes returns the listing prefixes for a contact: one per candidate day
 // when the date is known, else the literal text before the first date
