@@ -253,3 +253,54 @@ func TestDeleteJournalRetriesFailedRequests(t *testing.T) {
 		t.Fatalf("audit of the voice contact: %v", statuses)
 	}
 }
+
+// Contacts under legal hold are reported held, which is not a failure; a
+// journaled rerun after the hold is lifted retries the held request under
+// a new request ID and deletes the contact. A request mixing held and free
+// contacts names the held ones and counts them as held.
+func TestDeleteReportsHeldContacts(t *testing.T) {
+	p := startPipeline(t, 12, nil)
+	held := firstOfKind(t, p.demo, "voice")
+	held2 := firstOfKind(t, p.demo, "voice", held.ID)
+	free := firstOfKind(t, p.demo, "email")
+	free2 := firstOfKind(t, p.demo, "email", free.ID)
+	placeHold(t, p, held.ID, schemas.HoldPlace)
+	placeHold(t, p, held2.ID, schemas.HoldPlace)
+
+	j := filepath.Join(t.TempDir(), "run.journal")
+	f := writeFile(t, "ids.txt", held.ID+"\n"+free.ID+"\n")
+	args := []string{"delete", "--brokers", p.broker.Addr(), "--actor", "held-run", "--file", f, "--batch", "1", "--journal", j, "--timeout", "90s"}
+	code, stdout, stderr := cli(t, "", args...)
+	if code != 0 || !strings.Contains(stdout, " held "+held.ID+" ("+schemas.ErrCodeLegalHold+")") || !strings.Contains(stdout, " succeeded "+free.ID) {
+		t.Fatalf("run with a held contact: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"succeeded 1 requests 1 contacts", "held 1 requests 1 contacts", "failed 0 requests 0 contacts"} {
+		if !strings.Contains(squash(stderr), want) {
+			t.Errorf("summary lacks %q:\n%s", want, stderr)
+		}
+	}
+	if rem, err := p.app.Stores.Locator.Remaining(t.Context(), held.ID); err != nil || rem.Total() == 0 {
+		t.Fatalf("the held contact lost its data: %v %v", err, rem)
+	}
+
+	placeHold(t, p, held.ID, schemas.HoldLift)
+	code, stdout, stderr = cli(t, "", args...)
+	if code != 0 || !strings.Contains(stderr, "journal: 1 requests already have their outcome, 0 resubmitted, 0 new, 1 retried") ||
+		!strings.Contains(stdout, " succeeded "+held.ID) {
+		t.Fatalf("rerun after the lift: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if rem, err := p.app.Stores.Locator.Remaining(t.Context(), held.ID); err != nil || rem.Total() != 0 {
+		t.Fatalf("after the lift and the rerun: %v %v", err, rem)
+	}
+
+	code, stdout, stderr = cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "held-run", "--batch", "2", "--wait", "--timeout", "90s",
+		held2.ID, free2.ID)
+	if code != 0 || !strings.Contains(stdout, " succeeded "+held2.ID+","+free2.ID+" (held: "+held2.ID+")") {
+		t.Fatalf("mixed request: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"succeeded 1 requests 1 contacts", "held 0 requests 1 contacts"} {
+		if !strings.Contains(squash(stderr), want) {
+			t.Errorf("summary lacks %q:\n%s", want, stderr)
+		}
+	}
+}

@@ -148,7 +148,7 @@ func (r *bulkRun) plan(in *bulkInput) (journalPlan, error) {
 		switch {
 		case !ok:
 			p.resubmit.add(len(ids))
-		case failedStatus(o.status):
+		case !finished(o.status):
 			p.retry.add(len(ids))
 		default:
 			p.done.add(len(ids))
@@ -240,8 +240,8 @@ func (r *bulkRun) next(ctx context.Context, ids []string) error {
 			switch {
 			case !ok:
 				reuse = id // resubmitted under its ID: the pipeline knows it
-			case failedStatus(o.status):
-				retryOf = id // a new ID: the old one keeps its failure
+			case !finished(o.status):
+				retryOf = id // a new ID: the old one keeps its outcome
 			default:
 				r.alreadyDone(content, o)
 				return nil
@@ -366,7 +366,7 @@ func (r *bulkRun) flush() error {
 func (r *bulkRun) alreadyDone(req schemas.DeletionRequested, o journalOutcome) {
 	n := len(req.ContactIDs)
 	r.sum.AlreadyDone.add(n)
-	r.sum.outcome(o.status, o.code, n)
+	r.sum.outcome(o.status, o.code, n, o.held)
 	r.prog.clearFor(r.ttyStdout)
 	if out, err := r.jr.readOutcome(o); err == nil {
 		printOutcomes(r.stdout, []schemas.DeletionCompleted{out}, r.asJSON)
@@ -471,7 +471,7 @@ func (r *bulkRun) handle(m *message.Message) {
 	r.outstanding -= n
 	r.handled += n
 	r.record(out)
-	r.sum.outcome(out.Status, out.ErrorCode, n)
+	r.sum.outcome(out.Status, out.ErrorCode, n, len(out.HeldContactIDs))
 	r.prog.clearFor(r.ttyStdout)
 	printOutcomes(r.stdout, []schemas.DeletionCompleted{out}, r.asJSON)
 	r.prog.add(n, 1)

@@ -45,8 +45,8 @@ type bulkSummary struct {
 	Retried      tally `json:"retried"`
 	Succeeded    tally `json:"succeeded"`
 	NotFound     tally `json:"not_found"`
-	// Held stays zero: the pipeline has no legal-hold outcome yet, and a
-	// status of its own is for the pipeline to define, not the CLI.
+	// Held counts the requests decided held (every contact under legal
+	// hold) and every contact a hold kept, in those and in others.
 	Held        tally            `json:"held"`
 	Failed      tally            `json:"failed"`
 	FailedBy    map[string]tally `json:"failed_by_error_code"`
@@ -63,13 +63,21 @@ func newBulkSummary(in *bulkInput, requests int, wait bool) *bulkSummary {
 		Requests: requests, Contacts: in.Unique, FailedBy: map[string]tally{}, Waited: wait}
 }
 
-// outcome counts one request's outcome.
-func (s *bulkSummary) outcome(status schemas.Status, code string, contacts int) {
+// outcome counts one request's outcome. Requests count by status;
+// contacts by what became of them, so the held contacts of a request whose
+// status is about its other contacts count as held.
+func (s *bulkSummary) outcome(status schemas.Status, code string, contacts, held int) {
+	if status != schemas.StatusHeld && held > 0 {
+		s.Held.Contacts += held
+		contacts -= held
+	}
 	switch status {
 	case schemas.StatusSucceeded:
 		s.Succeeded.add(contacts)
 	case schemas.StatusNotFound:
 		s.NotFound.add(contacts)
+	case schemas.StatusHeld:
+		s.Held.add(contacts)
 	default:
 		s.fail(code, contacts)
 	}

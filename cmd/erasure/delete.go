@@ -150,9 +150,17 @@ checked and repeats are dropped before anything is submitted.
 }
 
 // failedStatus is what makes delete exit 1: a failed or refused request. A
-// contact found nowhere is gone, which is what was asked.
+// contact found nowhere is gone, which is what was asked; a contact under
+// legal hold is kept as the law requires, which is not a failure either.
 func failedStatus(s schemas.Status) bool {
-	return s != schemas.StatusSucceeded && s != schemas.StatusNotFound
+	return s != schemas.StatusSucceeded && s != schemas.StatusNotFound && s != schemas.StatusHeld
+}
+
+// finished reports whether a request needs nothing more: a rerun with the
+// journal submits again the requests that failed and those whose contacts
+// were all held, since a hold may have been lifted since.
+func finished(s schemas.Status) bool {
+	return s == schemas.StatusSucceeded || s == schemas.StatusNotFound
 }
 
 // statusText is a status as people read it.
@@ -169,7 +177,8 @@ func printOutcomes(w io.Writer, outs []schemas.DeletionCompleted, asJSON bool) {
 		if asJSON {
 			enc.Encode(out)
 		} else {
-			fmt.Fprintf(w, "%s %s %s%s\n", out.RequestID, statusText(out.Status), strings.Join(out.ContactIDs, ","), suffixCode(out.ErrorCode))
+			fmt.Fprintf(w, "%s %s %s%s%s\n", out.RequestID, statusText(out.Status), strings.Join(out.ContactIDs, ","), suffixCode(out.ErrorCode),
+				suffixHeld(out))
 		}
 	}
 }
@@ -276,6 +285,15 @@ func waitOutcomes(ctx context.Context, reqs []schemas.DeletionRequested, outs <-
 // pipeline works through them at tens to hundreds per second.
 func bulkDeadline(base time.Duration, requests int) time.Duration {
 	return base + time.Duration(requests)*20*time.Millisecond
+}
+
+// suffixHeld names the contacts of a request that a legal hold kept, when
+// the request's status is about the others.
+func suffixHeld(out schemas.DeletionCompleted) string {
+	if len(out.HeldContactIDs) == 0 || out.Status == schemas.StatusHeld {
+		return ""
+	}
+	return " (held: " + strings.Join(out.HeldContactIDs, ",") + ")"
 }
 
 func suffixCode(code string) string {

@@ -22,9 +22,9 @@ import (
 //   - skips a request whose outcome was succeeded or not found;
 //   - resubmits one without an outcome under its ID, so the pipeline
 //     recognises the resubmission and never audits a contact twice;
-//   - retries a failed one under a new ID: the pipeline keeps the first
-//     final outcome of a request ID and would answer a resubmission under
-//     it with the same failure, without deleting anything more.
+//   - retries a failed or held one under a new ID: the pipeline keeps the
+//     first final outcome of a request ID and would answer a resubmission
+//     under it with the same outcome, without deleting anything more.
 //
 // In memory it keeps, per request, its ID, digest and where its outcomes
 // start in the file, not the contacts, so a journal of a million contacts
@@ -50,6 +50,7 @@ type journalRequest struct {
 type journalOutcome struct {
 	status schemas.Status
 	code   string
+	held   int // contacts a legal hold kept
 	digest string
 	// legacy identifies an outcome without a digest by its requester and
 	// contacts, as answers does.
@@ -80,6 +81,7 @@ type journalLineIn struct {
 		RequestDigest string         `json:"request_digest"`
 		RequestedBy   string         `json:"requested_by"`
 		ContactIDs    []string       `json:"contact_ids"`
+		Held          []string       `json:"held_contact_ids"`
 	} `json:"outcome"`
 }
 
@@ -168,7 +170,7 @@ func (j *journal) loadLine(line []byte, offset int64) error {
 		j.requests[l.RequestID] = r
 	}
 	if o := l.Outcome; o != nil {
-		jo := journalOutcome{status: o.Status, code: o.ErrorCode, digest: o.RequestDigest, offset: offset}
+		jo := journalOutcome{status: o.Status, code: o.ErrorCode, held: len(o.Held), digest: o.RequestDigest, offset: offset}
 		if jo.digest == "" {
 			jo.legacy = legacyKey(o.RequestedBy, o.ContactIDs)
 		}
@@ -320,7 +322,7 @@ func (j *journal) recordOutcome(out schemas.DeletionCompleted) error {
 		r = &journalRequest{}
 		j.requests[out.RequestID] = r
 	}
-	jo := journalOutcome{status: out.Status, code: out.ErrorCode, digest: out.RequestDigest, offset: j.end}
+	jo := journalOutcome{status: out.Status, code: out.ErrorCode, held: len(out.HeldContactIDs), digest: out.RequestDigest, offset: j.end}
 	if jo.digest == "" {
 		jo.legacy = legacyKey(out.RequestedBy, out.ContactIDs)
 	}
