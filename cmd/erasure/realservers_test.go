@@ -147,7 +147,7 @@ func TestRealServersEndToEnd(t *testing.T) {
 	f.close()
 
 	start = time.Now()
-	code, stdout, stderr := cli(t, strings.Join(ids, "\n"), "delete", "--config", cfgPath, "--actor", "e2e-real", "--wait", "--json", "--timeout", "3m", "-")
+	code, stdout, stderr := cli(t, strings.Join(ids, "\n"), "delete", "--config", cfgPath, "--actor", "e2e-real", "--batch", "1", "--wait", "--json", "--timeout", "3m", "-")
 	if code != 0 {
 		t.Fatalf("delete: exit %d\n%s\n%s", code, stdout, stderr)
 	}
