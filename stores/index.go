@@ -23,6 +23,9 @@ const (
 const (
 	FieldInitiation = "initiation_timestamp"
 	FieldContactID  = "contact_id"
+	// FieldCustomerPhone and FieldCustomerEmail identify the data subject.
+	FieldCustomerPhone = "customer_phone"
+	FieldCustomerEmail = "customer_email"
 )
 
 // SearchTextFields are the customer identifiers Query.Text matches.
@@ -62,9 +65,14 @@ type IndexRow struct {
 	Text        [3]string   // lower-cased SearchTextFields
 	InitiatedAt any         // formatted time or nil
 	Terms       [][2]string // field, value
+	// Phone is customer_phone in E.164 (see NormalizePhone), "" when it is
+	// not a phone number.
+	Phone string
 }
 
-func NewIndexRow(d Doc) (IndexRow, error) {
+// NewIndexRow prepares d for storage; national phone numbers are read in
+// phoneRegion.
+func NewIndexRow(d Doc, phoneRegion string) (IndexRow, error) {
 	// 512 bytes is OpenSearch's limit on document IDs.
 	if d.ID == "" || len(d.ID) > 512 {
 		return IndexRow{}, Permanent(errors.New("index: document ID must be 1 to 512 bytes"))
@@ -90,6 +98,9 @@ func NewIndexRow(d Doc) (IndexRow, error) {
 		if s, ok := decoded[f].(string); ok {
 			r.Text[i] = strings.ToLower(s)
 		}
+	}
+	if s, ok := decoded[FieldCustomerPhone].(string); ok {
+		r.Phone, _ = NormalizePhone(s, phoneRegion)
 	}
 	if s, ok := decoded[FieldInitiation].(string); ok {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.UTC().Year() >= 0 && t.UTC().Year() <= 9999 {

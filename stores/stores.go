@@ -128,12 +128,19 @@ type Doc struct {
 type Query struct {
 	ContactID string
 	Text      string
-	Channel   string
-	Agent     string
-	Queue     string
-	From, To  time.Time // on the field "initiation_timestamp"
-	Offset    int
-	Limit     int
+	// Phone and Email find one data subject's contacts exactly: Phone
+	// matches customer_phone as the same E.164 number (both normalised
+	// with the index's default region), Email matches customer_email
+	// ignoring case. Neither is a substring or pattern match, so
+	// what they find may be deleted as that person's.
+	Phone    string
+	Email    string
+	Channel  string
+	Agent    string
+	Queue    string
+	From, To time.Time // on the field "initiation_timestamp"
+	Offset   int
+	Limit    int
 }
 
 // SearchResult is one page of a search.

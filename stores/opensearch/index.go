@@ -30,6 +30,10 @@ type Config struct {
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 	// IndexPrefix is prepended to every index name (default "").
 	IndexPrefix string `yaml:"index_prefix"`
+	// PhoneRegion reads phone numbers without a country code, in documents
+	// and in searches (default stores.DefaultPhoneRegion). Documents keep the
+	// E.164 form they were indexed with: after a change, put them again.
+	PhoneRegion string `yaml:"-"`
 	// Logger receives what the background expunge does (index names and
 	// counts only); nil means slog.Default().
 	Logger *slog.Logger `yaml:"-"`
@@ -54,6 +58,7 @@ type Config struct {
 type Index struct {
 	client *opensearchapi.Client
 	prefix string
+	region string // reads national phone numbers
 	exact  sync.Map // index and field checked to be mapped as keyword
 	log    *slog.Logger
 	// expunge schedules the merges that drop deleted documents (purge.go).
@@ -71,6 +76,10 @@ const (
 	osFieldID        = "@erasure_id"
 	osFieldInitiated = "@erasure_initiated"
 	osFieldText      = "@erasure_text"
+	// osFieldPhone is customer_phone in E.164 and osFieldEmail the
+	// lower-cased customer_email, for exact subject searches.
+	osFieldPhone = "@erasure_phone"
+	osFieldEmail = "@erasure_email"
 )
 
 // osIgnoreAbove keeps keyword terms under Lucene's 32766-byte term limit
@@ -111,7 +120,10 @@ func New(ctx context.Context, cfg Config) (*Index, error) {
 	if err != nil {
 		return nil, stores.Permanent(fmt.Errorf("opensearch: client: %w", err))
 	}
-	o := &Index{client: client, prefix: cfg.IndexPrefix, log: cfg.Logger}
+	o := &Index{client: client, prefix: cfg.IndexPrefix, log: cfg.Logger, region: cfg.PhoneRegion}
+	if o.region == "" {
+		o.region = stores.DefaultPhoneRegion
+	}
 	if o.log == nil {
 		o.log = slog.Default()
 	}
@@ -248,11 +260,13 @@ var osMapping = func() []byte {
 			"dynamic":           true,
 			"date_detection":    false,
 			"numeric_detection": false,
-			"_source":           map[string]any{"excludes": []string{osFieldID, osFieldInitiated, osFieldText}},
+			"_source":           map[string]any{"excludes": []string{osFieldID, osFieldInitiated, osFieldText, osFieldPhone, osFieldEmail}},
 			"properties": map[string]any{
 				osFieldID:        map[string]any{"type": "keyword"},
 				osFieldInitiated: keyword,
 				osFieldText:      keyword,
+				osFieldPhone:     keyword,
+				osFieldEmail:     keyword,
 			},
 			"dynamic_templates": []any{
 				// Nested objects are kept in _source but not indexed: nothing
@@ -343,7 +357,7 @@ func (o *Index) Put(ctx context.Context, index string, docs ...stores.Doc) error
 	}
 	sources := make([][]byte, 0, len(docs))
 	for _, d := range docs {
-		src, err := osSource(d)
+		src, err := osSource(d, o.region)
 		if err != nil {
 			return err
 		}
@@ -388,8 +402,8 @@ func (o *Index) Put(ctx context.Context, index string, docs ...stores.Doc) error
 }
 
 // osSource renders a document's stored JSON plus the hidden search fields.
-func osSource(d stores.Doc) ([]byte, error) {
-	r, err := stores.NewIndexRow(d)
+func osSource(d stores.Doc, region string) ([]byte, error) {
+	r, err := stores.NewIndexRow(d, region)
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +419,12 @@ func osSource(d stores.Doc) ([]byte, error) {
 	}
 	if len(text) > 0 {
 		hidden[osFieldText] = text
+	}
+	if r.Phone != "" {
+		hidden[osFieldPhone] = r.Phone
+	}
+	if r.Text[2] != "" {
+		hidden[osFieldEmail] = r.Text[2]
 	}
 	h, err := json.Marshal(hidden)
 	if err != nil {
@@ -439,6 +459,9 @@ func (h osHit) doc() stores.Doc {
 	delete(f, osFieldID)
 	delete(f, osFieldInitiated)
 	delete(f, osFieldText)
+	// Indexes made before these fields existed keep them in _source.
+	delete(f, osFieldPhone)
+	delete(f, osFieldEmail)
 	return stores.Doc{ID: h.ID, Fields: f}
 }
 
@@ -844,6 +867,10 @@ func (o *Index) Search(ctx context.Context, index string, q stores.Query) (store
 	if err != nil {
 		return stores.SearchResult{}, err
 	}
+	phone, err := stores.SubjectPhone(q, o.region)
+	if err != nil {
+		return stores.SearchResult{}, err
+	}
 	filter := []any{}
 	if q.ContactID != "" {
 		filter = append(filter, map[string]any{"bool": map[string]any{
@@ -856,9 +883,18 @@ func (o *Index) Search(ctx context.Context, index string, q stores.Query) (store
 	}
 	if q.Text != "" {
 		pattern := "*" + osWildcardEscape.Replace(strings.ToLower(q.Text)) + "*"
-		filter = append(filter, map[string]any{"wildcard": map[string]any{
-			osFieldText: map[string]any{"value": pattern},
-		}})
+		should := []any{map[string]any{"wildcard": map[string]any{osFieldText: map[string]any{"value": pattern}}}}
+		// A needle is "+" and digits only: no wildcard character.
+		for _, pn := range stores.PhoneNeedles(q.Text, o.region) {
+			should = append(should, map[string]any{"wildcard": map[string]any{osFieldPhone: map[string]any{"value": "*" + pn + "*"}}})
+		}
+		filter = append(filter, map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1}})
+	}
+	if phone != "" {
+		filter = append(filter, osTermQuery(osFieldPhone, phone))
+	}
+	if q.Email != "" {
+		filter = append(filter, osTermQuery(osFieldEmail, strings.ToLower(strings.TrimSpace(q.Email))))
 	}
 	if q.Channel != "" {
 		filter = append(filter, osTermQuery("channel", q.Channel))

@@ -20,13 +20,37 @@ type Index struct {
 	db     *sql.DB
 	schema sqliteSchema
 	purge  purger // scrubs the file after deletes
+	// region reads national phone numbers (stores.NormalizePhone);
+	// phones is the one-time addition of phone_e164 to older files.
+	region string
+	phones phoneColumn
 }
 
 var _ stores.Index = (*Index)(nil)
 
+// IndexOption configures an Index.
+type IndexOption func(*Index)
+
+// WithPhoneRegion reads phone numbers without a country code, in documents
+// and in searches, as numbers of region (default stores.DefaultPhoneRegion).
+// Documents keep the E.164 form they were indexed with: after a change of
+// region, put them again.
+func WithPhoneRegion(region string) IndexOption {
+	return func(s *Index) { s.region = region }
+}
+
 // NewIndex returns an index stored in db (see Open). Its tables
 // are created on first use.
-func NewIndex(db *sql.DB) *Index {
+func NewIndex(db *sql.DB, opts ...IndexOption) *Index {
+	s := newIndex(db)
+	s.region = stores.DefaultPhoneRegion
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+func newIndex(db *sql.DB) *Index {
 	return &Index{db: db, schema: sqliteSchema{stmts: []string{
 		`CREATE TABLE IF NOT EXISTS erasure_indexes (
 			name TEXT PRIMARY KEY
@@ -39,6 +63,7 @@ func NewIndex(db *sql.DB) *Index {
 			phone_lc     TEXT NOT NULL DEFAULT '',
 			email_lc     TEXT NOT NULL DEFAULT '',
 			initiated_at TEXT,
+			phone_e164   TEXT,
 			PRIMARY KEY (idx, id)
 		)`,
 		`CREATE INDEX IF NOT EXISTS erasure_index_docs_time
@@ -77,13 +102,13 @@ func (s *Index) Put(ctx context.Context, index string, docs ...stores.Doc) error
 	}
 	rows := make([]stores.IndexRow, 0, len(docs))
 	for _, d := range docs {
-		r, err := stores.NewIndexRow(d)
+		r, err := stores.NewIndexRow(d, s.region)
 		if err != nil {
 			return err
 		}
 		rows = append(rows, r)
 	}
-	if err := s.schema.ensure(ctx, s.db); err != nil {
+	if err := s.ensure(ctx); err != nil {
 		return err
 	}
 	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
@@ -91,11 +116,11 @@ func (s *Index) Put(ctx context.Context, index string, docs ...stores.Doc) error
 			return err
 		}
 		upsert, err := tx.PrepareContext(ctx, `
-			INSERT INTO erasure_index_docs (idx, id, doc, name_lc, phone_lc, email_lc, initiated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
+			INSERT INTO erasure_index_docs (idx, id, doc, name_lc, phone_lc, email_lc, initiated_at, phone_e164)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (idx, id) DO UPDATE SET
 				doc = excluded.doc, name_lc = excluded.name_lc, phone_lc = excluded.phone_lc,
-				email_lc = excluded.email_lc, initiated_at = excluded.initiated_at`)
+				email_lc = excluded.email_lc, initiated_at = excluded.initiated_at, phone_e164 = excluded.phone_e164`)
 		if err != nil {
 			return err
 		}
@@ -111,7 +136,7 @@ func (s *Index) Put(ctx context.Context, index string, docs ...stores.Doc) error
 		}
 		defer term.Close()
 		for _, r := range rows {
-			if _, err := upsert.ExecContext(ctx, index, r.ID, r.Doc, r.Text[0], r.Text[1], r.Text[2], r.InitiatedAt); err != nil {
+			if _, err := upsert.ExecContext(ctx, index, r.ID, r.Doc, r.Text[0], r.Text[1], r.Text[2], r.InitiatedAt, r.Phone); err != nil {
 				return err
 			}
 			// An upsert replaces the whole document, so its old terms go too.
@@ -297,7 +322,10 @@ func (s *Index) DeleteIDs(ctx context.Context, index string, ids ...string) (int
 // Search pages through an index. ContactID matches the document ID or the
 // contact_id field; Text is a case-insensitive substring of the customer's
 // name, phone or email (compared with instr, so no character in it is a
-// wildcard); Channel matches exactly; Agent and Queue are prefixes ignoring
+// wildcard), or a phone number however written (its E.164 form, or seven
+// or more of its digits, within the document's normalised number); Phone
+// is the same E.164 number and Email the same address ignoring case;
+// Channel matches exactly; Agent and Queue are prefixes ignoring
 // ASCII case (a byte range on lower(value), so no character is a pattern);
 // From and To bound initiation_timestamp inclusively. Results are newest first, then by
 // ID; Limit defaults to SearchDefaultLimit and is capped at SearchMaxLimit.
@@ -305,7 +333,11 @@ func (s *Index) Search(ctx context.Context, index string, q stores.Query) (store
 	if err := stores.CheckIndexName(index); err != nil {
 		return stores.SearchResult{}, err
 	}
-	if err := s.schema.ensure(ctx, s.db); err != nil {
+	phone, err := stores.SubjectPhone(q, s.region)
+	if err != nil {
+		return stores.SearchResult{}, err
+	}
+	if err := s.ensure(ctx); err != nil {
 		return stores.SearchResult{}, err
 	}
 	where := []string{"d.idx = ?"}
@@ -322,8 +354,21 @@ func (s *Index) Search(ctx context.Context, index string, q stores.Query) (store
 	}
 	if q.Text != "" {
 		needle := strings.ToLower(q.Text)
-		where = append(where, `(instr(d.name_lc, ?) > 0 OR instr(d.phone_lc, ?) > 0 OR instr(d.email_lc, ?) > 0)`)
+		cond := `instr(d.name_lc, ?) > 0 OR instr(d.phone_lc, ?) > 0 OR instr(d.email_lc, ?) > 0`
 		args = append(args, needle, needle, needle)
+		for _, pn := range stores.PhoneNeedles(q.Text, s.region) {
+			cond += ` OR instr(d.phone_e164, ?) > 0`
+			args = append(args, pn)
+		}
+		where = append(where, "("+cond+")")
+	}
+	if phone != "" {
+		where = append(where, "d.phone_e164 = ?")
+		args = append(args, phone)
+	}
+	if q.Email != "" {
+		where = append(where, "d.email_lc = ?")
+		args = append(args, strings.ToLower(strings.TrimSpace(q.Email)))
 	}
 	if q.Channel != "" {
 		hasTerm("channel", q.Channel)
@@ -357,7 +402,7 @@ func (s *Index) Search(ctx context.Context, index string, q stores.Query) (store
 	cond := strings.Join(where, " AND ")
 
 	var res stores.SearchResult
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err = inTx(ctx, s.db, func(tx *sql.Tx) error {
 		if err := requireIndex(ctx, tx, index); err != nil {
 			return err
 		}

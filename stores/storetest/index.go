@@ -18,6 +18,7 @@ import (
 // only. newIndex returns a ready store; every subtest works in its own
 // freshly named index, so a shared cluster is fine.
 func TestIndex(t *testing.T, newIndex func(t *testing.T) stores.Index) {
+	t.Run("PhoneNumbersAndSubjects", func(t *testing.T) { testIndexPhoneSearch(t, newIndex) })
 	t.Run("EnsureIndexIsIdempotent", func(t *testing.T) {
 		ix, index := newIndex(t), UniqueName("ix")
 		for range 2 {
