@@ -66,6 +66,18 @@ func (s *Server) auditFilter(r *http.Request) (stores.AuditFilter, error) {
 		}
 		f.RequestID = v
 	}
+	if v := strings.TrimSpace(q.Get("reason_code")); v != "" {
+		if !schemas.CheckReasonCode(v) {
+			return f, &badRequest{"invalid_reason_code", "A reason code holds only a-z, 0-9 and . _ - (at most 64)."}
+		}
+		f.ReasonCode = v
+	}
+	if v := strings.TrimSpace(q.Get("ticket")); v != "" {
+		if schemas.CheckTicket(v) != nil {
+			return f, &badRequest{"invalid_ticket", "A ticket is a case reference of letters, digits and . _ : / - (at most 64)."}
+		}
+		f.Ticket = v
+	}
 	var err error
 	f.From, f.To, err = timeRange(q)
 	return f, err
@@ -128,7 +140,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 var auditCSVHeader = []string{
 	"setting", "seq", "completed_at", "requested_at", "user", "functionality", "request_id",
 	"contact_ids", "outcome", "error_code", "channels", "replay_of", "hash", "amends", "request_digest",
-	"account",
+	"account", "reason_code", "ticket", "held_contact_ids",
 }
 
 // handleAuditCSV exports the filtered audit log, streamed in batches.
@@ -204,6 +216,9 @@ func auditCSVRow(e stores.AuditEntry) []string {
 		amendsCell(e.Amends),
 		e.RequestDigest,
 		accountKind(e.Actor),
+		e.ReasonCode,
+		e.Ticket,
+		strings.Join(e.HeldContactIDs, " "),
 	}
 	for i, v := range row {
 		row[i] = csvSafe(v)

@@ -18,7 +18,10 @@ import (
 const (
 	permContactsRead   = "contacts.read"
 	permContactsDelete = "contacts.delete"
-	permAuditRead      = "audit.read"
+	// permContactsHold places and lifts legal holds. It is not the DPO's: who
+	// deletes does not also decide what may not be deleted.
+	permContactsHold = "contacts.hold"
+	permAuditRead    = "audit.read"
 	// permAuditReadOwn is the audit log restricted to the entries of the
 	// caller's own requests: whoever deletes verifies there that it was done.
 	permAuditReadOwn = "audit.read_own"
@@ -29,7 +32,9 @@ var rolePermissions = map[string][]string{
 	"agent":   {permContactsRead},
 	"dpo":     {permContactsRead, permContactsDelete, permAuditReadOwn},
 	"auditor": {permAuditRead},
-	"admin":   {permContactsRead, permContactsDelete, permAuditRead},
+	"admin":   {permContactsRead, permContactsDelete, permAuditRead, permContactsHold},
+	// legal (counsel, compliance) places and lifts legal holds.
+	"legal": {permContactsRead, permContactsHold},
 }
 
 // permissionsOf returns the sorted union of the roles' permissions.
@@ -56,7 +61,7 @@ func checkRoles(roles []string) error {
 	}
 	for _, r := range roles {
 		if _, ok := rolePermissions[r]; !ok {
-			return fmt.Errorf("unknown role %q (known: agent, dpo, auditor, admin)", r)
+			return fmt.Errorf("unknown role %q (known: agent, dpo, auditor, legal, admin)", r)
 		}
 	}
 	return nil

@@ -207,6 +207,12 @@ type deletionSummary struct {
 	ErrorCode     string                   `json:"error_code,omitempty"`
 	CompletedAt   *time.Time               `json:"completed_at,omitempty"`
 	Channels      []schemas.ChannelOutcome `json:"channels"`
+	ReasonCode    string                   `json:"reason_code,omitempty"`
+	Ticket        string                   `json:"ticket,omitempty"`
+	// HeldContactIDs were left alone under legal hold; AuditSeq is the
+	// decision's audit entry.
+	HeldContactIDs []string `json:"held_contact_ids,omitempty"`
+	AuditSeq       int64    `json:"audit_seq,omitempty"`
 }
 
 type contactResponse struct {
@@ -218,6 +224,18 @@ type contactResponse struct {
 	InventoryError string             `json:"inventory_error,omitempty"`
 	Deletions      []deletionSummary  `json:"deletions"`
 	CanDelete      bool               `json:"can_delete"`
+	// Hold is the legal hold in force, if any: while it is, the contact
+	// cannot be deleted. CanHold says the caller may place and lift holds.
+	Hold    *holdView `json:"hold"`
+	CanHold bool      `json:"can_hold"`
+}
+
+// contactGone answers for a contact no longer in the index, naming the
+// deletion that removed it (who, when, its audit entry) when the ledger
+// knows it, so a page open since before it was deleted can say so.
+type contactGone struct {
+	apiError
+	Deleted *deletionRef `json:"deleted,omitempty"`
 }
 
 // handleContact shows one contact: its index fields, what every channel
@@ -232,7 +250,12 @@ func (s *Server) handleContact(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	doc, err := s.deps.Contacts.Get(ctx, s.cfg.ContactIndex, id)
 	if errors.Is(err, stores.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "no contact with this ID (it may have been deleted)")
+		gone := contactGone{apiError: apiError{Code: "not_found", Error: "no contact with this ID (it may have been deleted)"}}
+		if deleted, _, err := s.deletionsOf(ctx, id); err == nil && deleted != nil {
+			gone.Code, gone.Deleted = "deleted", deleted
+			gone.Error = "this contact was deleted"
+		}
+		writeJSON(w, http.StatusNotFound, gone)
 		return
 	}
 	if err != nil {
@@ -243,7 +266,16 @@ func (s *Server) handleContact(w http.ResponseWriter, r *http.Request) {
 		ContactID: id,
 		Fields:    doc.Fields,
 		CanDelete: principalFrom(r.Context()).can(permContactsDelete),
+		CanHold:   principalFrom(r.Context()).can(permContactsHold),
 		Deletions: []deletionSummary{},
+	}
+	holds, err := s.holdsOf(ctx, id)
+	if err != nil {
+		s.storeFailed(w, "holds", err)
+		return
+	}
+	if h, ok := holds[id]; ok {
+		resp.Hold = s.viewHold(h)
 	}
 	if resp.Fields == nil {
 		resp.Fields = map[string]any{}
@@ -317,9 +349,12 @@ func summarize(st stores.RequestState) deletionSummary {
 		ContactIDs:    req.ContactIDs,
 		Status:        "pending",
 		Channels:      []schemas.ChannelOutcome{},
+		ReasonCode:    req.ReasonCode,
+		Ticket:        req.Ticket,
 	}
 	if o := st.Outcome; o != nil {
 		d.Status, d.ErrorCode = string(o.Status), o.ErrorCode
+		d.HeldContactIDs, d.AuditSeq = o.HeldContactIDs, o.AuditSeq
 		t := o.CompletedAt
 		d.CompletedAt = &t
 		d.Channels = append(d.Channels, o.Channels...)

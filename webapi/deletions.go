@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,7 +17,9 @@ import (
 
 type deletionRequest struct {
 	ContactIDs []string `json:"contact_ids"`
-	ReasonCode string   `json:"reason_code,omitempty"`
+	// ReasonCode, when given, must be one of the configured reasons.
+	ReasonCode string `json:"reason_code,omitempty"`
+	Ticket     string `json:"ticket,omitempty"`
 }
 
 type deletionAccepted struct {
@@ -29,6 +32,9 @@ type deletionAccepted struct {
 	Channels        []schemas.Channel `json:"channels"`
 	DeadlineSeconds int               `json:"deadline_seconds"`
 	RequestedAt     time.Time         `json:"requested_at"`
+	// HeldContactIDs are contacts under legal hold when the request was
+	// made: the pipeline will leave them alone and report them.
+	HeldContactIDs []string `json:"held_contact_ids,omitempty"`
 }
 
 // writeSubmissionError answers a submission that schemas.ValidateSubmission
@@ -45,6 +51,9 @@ func writeSubmissionError(w http.ResponseWriter, e *schemas.SubmissionError) {
 		writeError(w, http.StatusBadRequest, e.Code, fmt.Sprintf("contact ID #%d is not a valid contact ID", e.Position))
 	case schemas.CodeInvalidReasonCode:
 		writeError(w, http.StatusBadRequest, e.Code, "reason_code must be a short code of a-z, 0-9, '.', '_' or '-'")
+	case schemas.CodeInvalidTicket:
+		writeError(w, http.StatusBadRequest, e.Code,
+			"the ticket must be a case reference of up to 64 letters, digits, '.', '_', ':', '/' or '-', without personal data such as a phone number")
 	default:
 		writeError(w, http.StatusBadRequest, "invalid_request", "the request was refused as invalid")
 	}
@@ -64,11 +73,20 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		RequestedBy: p.Name,
 		Source:      p.sourceOf(),
 		ReasonCode:  req.ReasonCode,
+		Ticket:      req.Ticket,
 	}
 	// Checked in full before anything is registered or published, by the
 	// rules the publisher applies, so a bad list submits nothing.
 	if err := s.rule.ValidateSubmission(sub); err != nil {
 		s.submitFailed(w, err)
+		return
+	}
+	if sub.ReasonCode != "" && !reasonIn(s.cfg.Reasons, sub.ReasonCode) {
+		writeError(w, http.StatusBadRequest, "unknown_reason_code", "choose one of the configured reasons")
+		return
+	}
+	held, stop := s.checkSubmittable(w, r, sub.ContactIDs)
+	if stop {
 		return
 	}
 	rid, err := uuid.NewV7()
@@ -97,7 +115,68 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		Channels:        ev.Channels,
 		DeadlineSeconds: s.deadlineOf(ev),
 		RequestedAt:     ev.RequestedAt,
+		HeldContactIDs:  held,
 	})
+}
+
+// submitConflict is the answer to a submission that would delete nothing
+// or race another deletion; it names contacts (by ID) and no one's data.
+type submitConflict struct {
+	apiError
+	HeldContactIDs    []string `json:"held_contact_ids,omitempty"`
+	PendingContactIDs []string `json:"pending_contact_ids,omitempty"`
+}
+
+// checkSubmittable refuses, before anything is published, a request every
+// contact of which is under legal hold (nothing could be deleted) and one
+// naming a contact whose deletion is still under way (a second tab or a
+// double click: the two would race and both report success). It returns
+// the held contacts of a request that may go ahead; the pipeline checks
+// holds again when it erases.
+func (s *Server) checkSubmittable(w http.ResponseWriter, r *http.Request, ids []string) (held []string, stop bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	defer cancel()
+	holds, err := s.holdsOf(ctx, ids...)
+	if err != nil {
+		s.storeFailed(w, "holds", err)
+		return nil, true
+	}
+	var unique []string
+	for _, id := range ids {
+		if slices.Contains(unique, id) {
+			continue
+		}
+		unique = append(unique, id)
+		if _, ok := holds[id]; ok {
+			held = append(held, id)
+		}
+	}
+	if len(held) == len(unique) {
+		writeJSON(w, http.StatusConflict, submitConflict{apiError: apiError{Code: schemas.ErrCodeLegalHold,
+			Error: "every contact of the request is under legal hold: nothing can be deleted until the hold is lifted"},
+			HeldContactIDs: held})
+		return nil, true
+	}
+	var pending []string
+	for _, id := range unique {
+		// Bounded by MaxContactsPerRequest reads of an indexed table.
+		states, err := s.deps.Ledger.ByContact(ctx, id, 1)
+		if err != nil {
+			s.storeFailed(w, "ledger by contact", err)
+			return nil, true
+		}
+		// Past its deadline (and phase 2's extra one) the aggregator decides
+		// it any moment; a request the ledger lost track of must not block.
+		if len(states) > 0 && states[0].Outcome == nil && s.now().Before(states[0].Deadline.Add(2*s.cfg.Deadline)) {
+			pending = append(pending, id)
+		}
+	}
+	if len(pending) > 0 {
+		writeJSON(w, http.StatusConflict, submitConflict{apiError: apiError{Code: "deletion_in_progress",
+			Error: "a deletion of this contact is already under way; wait for its outcome"}, PendingContactIDs: pending})
+		return nil, true
+	}
+	return held, false
 }
 
 func (s *Server) deadlineOf(ev schemas.DeletionRequested) int {

@@ -17,6 +17,7 @@ var functionalities = []string{
 	aggregator.Functionality[schemas.SourceCLI],
 	aggregator.Functionality[schemas.SourceUpstream],
 	aggregator.Functionality[schemas.SourceReplay],
+	stores.FunctionalityLegalHold,
 }
 
 type configResponse struct {
@@ -25,6 +26,11 @@ type configResponse struct {
 	Setting         string            `json:"setting"`
 	Functionalities []string          `json:"functionalities"`
 	Channels        []schemas.Channel `json:"channels"`
+	// Reasons a deletion may give, and those a legal hold may be placed and
+	// lifted for; the UI offers no others.
+	Reasons         []Reason `json:"reasons"`
+	HoldReasons     []Reason `json:"hold_reasons"`
+	HoldLiftReasons []Reason `json:"hold_lift_reasons"`
 }
 
 // handleConfig tells the sign-in page what it needs before anyone signs in.
@@ -35,6 +41,9 @@ func (s *Server) handleConfig(w http.ResponseWriter, _ *http.Request) {
 		Setting:         stores.AuditSetting,
 		Functionalities: functionalities,
 		Channels:        s.channels(),
+		Reasons:         s.cfg.Reasons,
+		HoldReasons:     s.cfg.HoldReasons,
+		HoldLiftReasons: s.cfg.HoldLiftReasons,
 	})
 }
 

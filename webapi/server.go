@@ -37,6 +37,16 @@ type Ledger interface {
 	AuditActors(ctx context.Context, prefix string, limit int) ([]string, error)
 }
 
+// HoldReader reads the legal holds in force; the ledgers are one.
+type HoldReader interface {
+	Held(ctx context.Context, contactIDs ...string) (map[string]stores.Hold, error)
+}
+
+// HoldRequester publishes legal hold changes for the aggregator to apply.
+type HoldRequester interface {
+	RequestHold(ctx context.Context, ev schemas.HoldRequested) error
+}
+
 // Requester publishes deletion requests.
 type Requester interface {
 	Submit(ctx context.Context, r producers.Request) (schemas.DeletionRequested, error)
@@ -53,6 +63,11 @@ type Deps struct {
 	// Attempts keeps the sign-in attempt counters, shared by every replica
 	// (the ledger); without it they are kept in memory, per process.
 	Attempts AttemptStore
+	// Holds and HoldRequests are the legal holds; without them no contact
+	// shows a hold and the hold endpoints answer 503. The pipeline enforces
+	// holds whatever the web API knows.
+	Holds        HoldReader
+	HoldRequests HoldRequester
 }
 
 // User is a local account. PasswordHash is a bcrypt hash.
@@ -115,6 +130,11 @@ type Config struct {
 	// ReceiptKey signs deletion receipts; without it the receipt endpoints
 	// answer 503.
 	ReceiptKey ed25519.PrivateKey
+	// Reasons a deletion may give (default DefaultReasons); HoldReasons and
+	// HoldLiftReasons those a legal hold may be placed and lifted for.
+	Reasons         []Reason
+	HoldReasons     []Reason
+	HoldLiftReasons []Reason
 }
 
 const (
@@ -166,6 +186,17 @@ func newServer(cfg Config, deps Deps, sendBuffer int) (*Server, error) {
 	}
 	if cfg.Deadline <= 0 {
 		cfg.Deadline = defaultDeadline
+	}
+	for _, l := range []struct {
+		what string
+		rs   *[]Reason
+		def  []Reason
+	}{{"reason", &cfg.Reasons, DefaultReasons}, {"hold reason", &cfg.HoldReasons, DefaultHoldReasons},
+		{"hold lift reason", &cfg.HoldLiftReasons, DefaultHoldLiftReasons}} {
+		if err := checkReasons(l.what, *l.rs); err != nil {
+			return nil, fmt.Errorf("webapi: %w", err)
+		}
+		*l.rs = orDefault(*l.rs, l.def)
 	}
 	log := deps.Logger
 	if log == nil {
@@ -237,6 +268,12 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/contacts", s.require(read, http.HandlerFunc(s.handleSearch)))
 	mux.Handle("GET /api/v1/contacts/{id}", s.require(read, http.HandlerFunc(s.handleContact)))
 	mux.Handle("POST /api/v1/deletions", s.require(del, s.csrf(http.HandlerFunc(s.handleSubmit))))
+	// A data subject's contacts, found by exact phone or email; POST keeps
+	// the phone number or address out of URLs.
+	mux.Handle("POST /api/v1/subjects/contacts", s.require(read, s.csrf(http.HandlerFunc(s.handleSubjectContacts))))
+	mux.Handle("POST /api/v1/contacts/inventory", s.require(read, s.csrf(http.HandlerFunc(s.handleInventories))))
+	mux.Handle("POST /api/v1/contacts/{id}/hold", s.require(permContactsHold, s.csrf(http.HandlerFunc(s.handlePlaceHold))))
+	mux.Handle("POST /api/v1/contacts/{id}/hold/lift", s.require(permContactsHold, s.csrf(http.HandlerFunc(s.handleLiftHold))))
 	// Anyone signed in may ask; the handler allows the requester, deleters
 	// and auditors.
 	mux.Handle("GET /api/v1/deletions/{id}", s.authenticated(http.HandlerFunc(s.handleDeletion)))

@@ -131,6 +131,7 @@ func OpenStores(ctx context.Context, cfg Config, opts ...Option) (*Stores, func(
 	case "opensearch":
 		oc := cfg.Index.OpenSearch
 		oc.Logger = o.logger
+		oc.PhoneRegion = cfg.PhoneRegion
 		ix, err := opensearch.New(ctx, oc)
 		if err != nil {
 			return fail(err)
@@ -144,7 +145,7 @@ func OpenStores(ctx context.Context, cfg Config, opts ...Option) (*Stores, func(
 		if err != nil {
 			return fail(err)
 		}
-		s.Index = sqlite.NewIndex(db)
+		s.Index = sqlite.NewIndex(db, sqlite.WithPhoneRegion(cfg.PhoneRegion))
 	}
 	switch cfg.Objects.Kind {
 	case "s3":
@@ -383,8 +384,10 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 			SessionTTL: cfg.Web.SessionTTL, SessionIdle: cfg.Web.SessionIdle,
 			TrustedProxyHeader: cfg.Web.TrustedProxyHeader, TrustedProxies: cfg.Web.TrustedProxies,
 			Deadline: cfg.Deadline, ContactIDRule: st.Rule, OIDC: cfg.Web.OIDC, ReceiptKey: receiptKey, EventKeys: a.EventKeys,
+			Reasons: cfg.Reasons, HoldReasons: cfg.Holds.Reasons, HoldLiftReasons: cfg.Holds.LiftReasons,
 		}, webapi.Deps{Contacts: st.Index, Inventory: st.Locator, Ledger: st.Ledger, Requests: req, DataMap: st.DataMap,
-			Attempts: attempts, Logger: logger.With("role", RoleWebAPI)})
+			Attempts: attempts, Logger: logger.With("role", RoleWebAPI),
+			Holds: st.Holds, HoldRequests: &producers.HoldRequester{Publisher: signed, Topics: a.Topics}})
 		if err != nil {
 			return fail(err)
 		}

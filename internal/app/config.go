@@ -16,6 +16,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores"
 	"github.com/erasure-project/erasure/stores/clickhouse"
 	"github.com/erasure-project/erasure/stores/kafka"
 	"github.com/erasure-project/erasure/stores/locate"
@@ -40,6 +41,17 @@ type Config struct {
 	Replication      int16         `yaml:"replication"`
 	Deadline         time.Duration `yaml:"deadline"`
 	ContactIDPattern string        `yaml:"contact_id_pattern"`
+	// PhoneRegion reads phone numbers written without a country code
+	// ("07700 900304"), when contacts are indexed and when they are
+	// searched for, as numbers of this region (ISO 3166-1 alpha-2; default
+	// GB). Contacts keep what they were indexed with: re-index after a
+	// change.
+	PhoneRegion string `yaml:"phone_region"`
+	// Reasons are the reason codes a deletion may give in the UI and the
+	// CLI, with their labels (default webapi.DefaultReasons).
+	Reasons []webapi.Reason `yaml:"reasons"`
+	// Holds are the reasons a legal hold may be placed and lifted for.
+	Holds HoldsConfig `yaml:"holds"`
 
 	Kafka     KafkaConfig     `yaml:"kafka"`
 	Index     IndexConfig     `yaml:"index"`
@@ -118,6 +130,22 @@ type WebConfig struct {
 	OIDC *webapi.OIDCConfig `yaml:"oidc"`
 }
 
+// HoldsConfig lists the reasons for legal holds (defaults
+// webapi.DefaultHoldReasons and webapi.DefaultHoldLiftReasons).
+type HoldsConfig struct {
+	Reasons     []webapi.Reason `yaml:"reasons"`
+	LiftReasons []webapi.Reason `yaml:"lift_reasons"`
+}
+
+// ReasonCodes are the deletion reason codes in force: the configured ones,
+// or the defaults.
+func (c Config) ReasonCodes() []webapi.Reason {
+	if len(c.Reasons) == 0 {
+		return webapi.DefaultReasons
+	}
+	return c.Reasons
+}
+
 // ReceiptsConfig configures signed deletion receipts (see stores/receipt).
 type ReceiptsConfig struct {
 	// KeyFile is the Ed25519 signing key: PKCS #8 in a PEM "PRIVATE KEY"
@@ -138,6 +166,7 @@ func Default() Config {
 		Partitions:   6,
 		Replication:  1,
 		Deadline:     30 * time.Second,
+		PhoneRegion:  stores.DefaultPhoneRegion,
 		Kafka:        KafkaConfig{EmbeddedPort: 9092},
 		Index:        IndexConfig{Kind: "sqlite"},
 		Objects:      ObjectsConfig{Kind: "disk"},
@@ -229,6 +258,12 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("deadline must be positive"))
 	}
 	if _, err := schemas.NewContactIDRule(c.ContactIDPattern); err != nil {
+		errs = append(errs, err)
+	}
+	if err := stores.CheckPhoneRegion(c.PhoneRegion); c.PhoneRegion != "" && err != nil {
+		errs = append(errs, fmt.Errorf("phone_region: %w", err))
+	}
+	if err := webapi.CheckReasons(c.Reasons, c.Holds.Reasons, c.Holds.LiftReasons); err != nil {
 		errs = append(errs, err)
 	}
 	if len(c.Kafka.Brokers) > 0 {
