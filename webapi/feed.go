@@ -105,6 +105,8 @@ func (s *Server) onOutcome(msg *message.Message, seen *recentKeys) {
 		return
 	}
 	s.forward(ev.RequestID, outcomeMsg{Type: "outcome", DeletionCompleted: ev})
+	// Every open record of these contacts is out of date now, whoever asked.
+	s.notifyContacts(ev.ContactIDs, contactMsg{RequestID: ev.RequestID, Status: ev.Status})
 }
 
 // forward hands a message to the hub with the owner's scope if this instance

@@ -161,6 +161,8 @@ func (s *Server) changeHold(w http.ResponseWriter, r *http.Request, action schem
 	status := http.StatusOK
 	if resp.Status == "pending" {
 		status = http.StatusAccepted
+	} else {
+		s.notifyContacts([]string{id}, contactMsg{Hold: resp.Status})
 	}
 	writeJSON(w, status, resp)
 }

@@ -28,6 +28,8 @@ type client struct {
 	who     string // principal identity, for owner checks
 	scope   string // session or token; progress of its requests comes here
 	watched map[string]struct{}
+	// contacts are the contacts whose records it shows (see contactwatch.go).
+	contacts map[string]struct{}
 }
 
 type delivery struct {
@@ -60,6 +62,8 @@ type hub struct {
 	watch      chan watchReq
 	dropScopeC chan string
 	countC     chan chan int
+	contactW   chan contactWatch
+	contactD   chan contactDelivery
 	done       chan struct{}
 	stopOnce   sync.Once
 
@@ -67,6 +71,8 @@ type hub struct {
 	clients  map[*client]struct{}
 	byScope  map[string]map[*client]struct{}
 	watchers map[string]map[*client]struct{}
+	// contactWatchers are, per contact ID, the clients showing its record.
+	contactWatchers map[string]map[*client]struct{}
 }
 
 func newHub(sendBuffer int, log *slog.Logger) *hub {
@@ -80,10 +86,14 @@ func newHub(sendBuffer int, log *slog.Logger) *hub {
 		watch:      make(chan watchReq, 64),
 		dropScopeC: make(chan string),
 		countC:     make(chan chan int),
+		contactW:   make(chan contactWatch, 64),
+		contactD:   make(chan contactDelivery, 256),
 		done:       make(chan struct{}),
 		clients:    map[*client]struct{}{},
 		byScope:    map[string]map[*client]struct{}{},
 		watchers:   map[string]map[*client]struct{}{},
+
+		contactWatchers: map[string]map[*client]struct{}{},
 	}
 }
 
@@ -98,7 +108,8 @@ func send[T any](h *hub, ch chan T, v T) bool {
 }
 
 func (h *hub) newClient(conn *websocket.Conn, who, scope string) *client {
-	return &client{conn: conn, send: make(chan []byte, h.sendBuffer), who: who, scope: scope, watched: map[string]struct{}{}}
+	return &client{conn: conn, send: make(chan []byte, h.sendBuffer), who: who, scope: scope, watched: map[string]struct{}{},
+		contacts: map[string]struct{}{}}
 }
 
 func (h *hub) add(c *client) bool            { return send(h, h.register, c) }
@@ -172,6 +183,10 @@ func (h *hub) run() {
 			}
 		case reply := <-h.countC:
 			reply <- len(h.clients)
+		case w := <-h.contactW:
+			h.watchContacts(w)
+		case d := <-h.contactD:
+			h.deliverContacts(d)
 		}
 	}
 }
@@ -208,5 +223,6 @@ func (h *hub) drop(c *client) {
 			}
 		}
 	}
+	h.unwatchContacts(c)
 	close(c.send)
 }

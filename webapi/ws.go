@@ -65,9 +65,13 @@ type stateMsg struct {
 
 // clientMsg is what browsers send: {"type":"watch","request_ids":[...]}
 // after a reconnect, to get the current state of their requests.
+//
+// {"type":"watch_contacts","contact_ids":[...]} replaces the contacts whose
+// records the page shows (see contactwatch.go).
 type clientMsg struct {
 	Type       string   `json:"type"`
 	RequestIDs []string `json:"request_ids"`
+	ContactIDs []string `json:"contact_ids"`
 }
 
 func progressOf(ev schemas.ChannelCompleted) progressMsg {
@@ -123,8 +127,17 @@ func (s *Server) readPump(ctx context.Context, c *client) {
 		if json.Unmarshal(data, &m) != nil {
 			continue
 		}
-		if m.Type == "watch" {
+		switch m.Type {
+		case "watch":
 			s.watch(ctx, c, m.RequestIDs)
+		case "watch_contacts":
+			var ids []string
+			for _, id := range m.ContactIDs {
+				if s.rule.Check(id) == nil {
+					ids = append(ids, id)
+				}
+			}
+			send(s.hub, s.hub.contactW, contactWatch{c: c, ids: ids})
 		}
 	}
 }
