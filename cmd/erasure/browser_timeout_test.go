@@ -46,7 +46,8 @@ func TestBrowserDeletingModalTimesOut(t *testing.T) {
 	}
 	outcome := func(rid, contact, by string, st schemas.Status) {
 		t.Helper()
-		req := schemas.DeletionRequested{ContactIDs: []string{contact}, RequestedBy: by, Source: schemas.SourceUI}
+		// The confirmation submits the first configured reason unless another is chosen.
+		req := schemas.DeletionRequested{ContactIDs: []string{contact}, RequestedBy: by, Source: schemas.SourceUI, ReasonCode: "gdpr-art17"}
 		now := time.Now().UTC()
 		out := &schemas.DeletionCompleted{RequestID: rid, ContactIDs: req.ContactIDs, RequestedBy: by, RequestedAt: now,
 			CompletedAt: now, Source: req.Source, Status: st, Channels: []schemas.ChannelOutcome{}, AuditSeq: 1,

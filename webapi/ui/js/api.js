@@ -8,10 +8,13 @@ export function setCsrf(token) { csrfToken = token || ''; }
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, data) {
     super(message);
     this.status = status;
     this.code = code;
+    // The whole error body: some carry more than the message, such as the
+    // deletion that removed a contact or the contacts under legal hold.
+    this.data = data || null;
   }
 }
 
@@ -34,7 +37,7 @@ export async function api(path, { method = 'GET', body, signal, quiet401 = false
   try { data = await res.json(); } catch { /* not JSON */ }
   if (!res.ok) {
     if (res.status === 401 && !quiet401) onUnauthorized();
-    throw new ApiError(res.status, (data && data.code) || `http_${res.status}`, (data && data.error) || res.statusText || 'Request failed');
+    throw new ApiError(res.status, (data && data.code) || `http_${res.status}`, (data && data.error) || res.statusText || 'Request failed', data);
   }
   return data;
 }

@@ -14,6 +14,18 @@
 //   search-from, search-to, search-submit, search-clear, search-results, search-table,
 //   search-total, search-empty, search-error, search-page, search-prev, search-next,
 //   contact-row (one per result; attribute data-contact-id), contact-link
+// Data Subject (contacts.delete)
+//   nav-subject, subject-form, subject-kind, subject-value, subject-find, subject-results,
+//   subject-table, subject-row (attribute data-contact-id), subject-check, subject-select-all,
+//   subject-count, subject-delete-button, subject-empty, subject-error, subject-truncated
+// View Contact Record
+//   contact-hold-badge, hold-banner, delete-disabled-reason (a held contact), place-hold-button,
+//   lift-hold-button (contacts.hold), contact-deleted-by, contact-deleted-audit-link (a deleted contact),
+// Legal hold dialog
+//   hold-modal, hold-reason, hold-ticket, hold-error, hold-confirm-button, hold-cancel-button
+// Confirmation (also) confirm-loading, confirm-reason, confirm-ticket, confirm-ticket-error,
+//   confirm-already-deleted, confirm-audit-link, confirm-not-found, confirm-held, confirm-pending,
+//   confirm-summary, confirm-contacts-table, confirm-contact-row (attribute data-contact-id)
 // View Contact Record
 //   contact-title, contact-id, contact-deletion-status, contact-details, detail-<field>,
 //   artefacts-table, artefacts-<channel> (attribute data-total), artefact-<artefact>, inventory-error,
@@ -50,6 +62,7 @@ import { closeAnyModal } from './modal.js';
 import { renderLogin } from './views/login.js';
 import { renderSearch } from './views/search.js';
 import { renderContact } from './views/contact.js';
+import { renderSubject } from './views/subject.js';
 import { renderAudit } from './views/audit.js';
 
 const app = document.getElementById('app');
@@ -110,6 +123,7 @@ function shell(active) {
   const nav = h('nav', { class: 'nav', 'aria-label': 'Main' },
     h('span', { class: 'nav-label' }, 'Data deletion'),
     can('contacts.read') ? link(lastSearch || '#/search', 'search', 'Contact Search', 'search', 'nav-search') : null,
+    can('contacts.read') && can('contacts.delete') ? link('#/subject', 'subject', 'Data Subject', 'trash', 'nav-subject') : null,
     can('audit.read') ? link('#/audit', 'audit', 'Audit Log', 'audit', 'nav-audit') : null);
   crumbs = h('div', { class: 'crumbs' });
   main = h('main', { id: 'main', tabindex: '-1' });
@@ -161,6 +175,9 @@ function route() {
     lastSearch = location.hash;
     shell('search');
     renderSearch(main, { params, navigate, setTitle });
+  } else if (page === 'subject' && can('contacts.read') && can('contacts.delete')) {
+    shell('subject');
+    renderSubject(main, { navigate, setTitle, session });
   } else if (page === 'contacts' && parts[1] && can('contacts.read')) {
     shell('search');
     renderContact(main, { id: decodeURIComponent(parts[1]), navigate, setTitle, session, lastSearch });

@@ -16,6 +16,7 @@ import {
 import { openModal } from './modal.js';
 import { toast } from './toast.js';
 import { live, belongsTo } from './live.js';
+import { confirmDeletion } from './confirm.js';
 
 // Seconds the modal waits past the promised deadline before it stops: the
 // aggregator applies the deadline on a one-second sweep, and the outcome
@@ -29,77 +30,19 @@ const GRACE_SECONDS = 5;
  * is how the progress modal closed ('link' when the user followed its link).
  */
 export function confirmDelete({ contact, returnFocus, onFinished }) {
-  const id = contact.contact_id;
-  const name = contact.fields && contact.fields.customer_name;
-  const error = h('p', { class: 'error-text', role: 'alert', 'data-testid': 'confirm-error', hidden: true });
-  const cancel = h('button', {
-    type: 'button', class: 'btn', 'data-testid': 'confirm-cancel-button', 'data-autofocus': true,
-    onclick: () => modal.close('button'),
-  }, 'Cancel');
-  const confirm = h('button', {
-    type: 'button', class: 'btn btn-danger', 'data-testid': 'confirm-delete-button',
-    onclick: () => submit(),
-  }, icon('trash'), 'Delete permanently');
-
-  const modal = openModal({
-    testid: 'confirm-delete-modal',
-    title: 'Delete contact?',
-    subtitle: 'This permanently removes the contact and all of its data from every channel. It cannot be undone.',
-    icon: h('span', { class: 'modal-icon danger' }, icon('alert')),
-    returnFocus,
-    body: [
-      h('p', {},
-        'Contact ',
-        h('code', { 'data-testid': 'confirm-contact-id' }, id),
-        name ? [' (', h('strong', { 'data-testid': 'confirm-contact-name' }, name), ')'] : null,
-        ' and everything below will be deleted:'),
-      removalTable(contact),
-      error,
-    ],
-    actions: [cancel, confirm],
-  });
-
-  async function submit() {
-    confirm.disabled = true;
-    cancel.disabled = true;
-    clear(confirm).append(h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Requesting…');
-    error.hidden = true;
-    try {
-      const accepted = await api('/api/v1/deletions', { method: 'POST', body: { contact_ids: [id] } });
-      modal.close('program');
-      showProgress({ accepted, contact, returnFocus, onFinished });
-    } catch (err) {
-      error.textContent = `The deletion was not started: ${err.message}`;
-      error.hidden = false;
-      confirm.disabled = false;
-      cancel.disabled = false;
-      clear(confirm).append(icon('trash'), 'Delete permanently');
-      confirm.focus();
-    }
-  }
-}
-
-/** What will be removed, per channel, with counts; contact search last. */
-function removalTable(contact) {
-  const rows = (contact.artefacts || []).map((ch) => h('tr', { 'data-testid': `confirm-channel-${ch.channel}` },
-    h('td', {}, h('span', { class: 'channel-name' }, channelLabel(ch.channel)),
-      ch.last ? [' ', h('span', { class: 'badge badge-last nodot' }, 'Deleted last')] : null),
-    h('td', {}, h('div', { class: 'artefact-list' },
-      ch.artefacts.map((a) => h('span', {}, `${artefactLabel(a.artefact)} `, h('b', {}, fmtNumber(a.count)))))),
-    h('td', { class: 'num', 'data-testid': 'confirm-channel-total' }, fmtNumber(ch.total))));
-  if (!rows.length) {
-    return h('div', { class: 'banner banner-warn' }, icon('alert'),
-      h('div', { class: 'grow' }, contact.inventory_error
-        ? 'The artefact counts could not be read right now. Deletion still covers every channel and artefact type.'
-        : 'No artefact counts are available. Deletion still covers every channel.'));
-  }
-  return h('div', { class: 'table-box' }, h('table', { 'data-testid': 'confirm-removal-table' },
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Channel'), h('th', { scope: 'col' }, 'What is removed'), h('th', { scope: 'col', class: 'num' }, 'Items'))),
-    h('tbody', {}, rows)));
+  // The confirmation reads the contact again, asks for the reason and a
+  // ticket, and hands over to showProgress (confirm.js).
+  return confirmDeletion({ contactIds: [contact.contact_id], returnFocus, onFinished });
 }
 
 /** The 'Deleting Contact' modal with live per-channel progress. */
-function showProgress({ accepted, contact, returnFocus, onFinished }) {
+export function showProgress({ accepted, contact, returnFocus, onFinished }) {
+  // contact.label names what is deleted: a contact, or a subject's contacts.
+  const who = contact.label || `Contact ${contact.contact_id}`;
+  const heldNote = () => {
+    const n = (accepted.held_contact_ids || []).length;
+    return n ? ` ${n === 1 ? '1 contact is' : `${n} contacts are`} under legal hold and ${n === 1 ? 'was' : 'were'} not deleted.` : '';
+  };
   const rid = accepted.request_id;
   const channels = orderChannels(accepted.channels || []);
   const status = new Map(channels.map((c) => [c, { status: 'pending', deleted: 0 }]));
@@ -132,7 +75,7 @@ function showProgress({ accepted, contact, returnFocus, onFinished }) {
   const modal = openModal({
     testid: 'deleting-modal',
     title: 'Deleting Contact',
-    subtitle: `Contact ${contact.contact_id}`,
+    subtitle: who,
     icon: h('span', { class: 'modal-icon info' }, h('span', { class: 'spinner', 'aria-hidden': 'true' })),
     returnFocus,
     body: [
@@ -200,24 +143,34 @@ function showProgress({ accepted, contact, returnFocus, onFinished }) {
     succeeded: {
       ok: true, title: 'Contact deleted', icon: 'check', cls: 'info',
       summary: () => 'Every channel confirmed the contact\u2019s data is gone.',
-      toast: () => ({ kind: 'success', title: 'Contact deleted', message: `Contact ${contact.contact_id} and all of its data were permanently deleted.` }),
+      toast: (out) => ({ kind: 'success', title: contact.label ? 'Contacts deleted' : 'Contact deleted', message: `${who} and all of ${contact.label ? 'their' : 'its'} data were permanently deleted.${heldNoteOf(out)}` }),
     },
     not_found: {
       ok: true, title: 'Contact not found', icon: 'info', cls: 'info',
       summary: () => 'No channel held any data of this contact: it does not exist or was already deleted.',
-      toast: () => ({ kind: 'info', title: 'Contact not found', message: `Contact ${contact.contact_id} was not found in any store: it was already deleted or never existed. Nothing was deleted.` }),
+      toast: (out) => ({ kind: 'info', title: 'Contact not found', message: `${who} was not found in any store: already deleted or never existed. Nothing was deleted.${heldNoteOf(out)}` }),
+    },
+    held: {
+      ok: false, title: 'Deletion refused: legal hold', icon: 'alert', cls: 'danger',
+      summary: () => 'Every contact of this request is under legal hold, so nothing was deleted. It can be deleted once the hold is lifted.',
+      toast: () => ({ kind: 'error', title: 'Deletion refused: legal hold', message: `${who} is under legal hold. Nothing was deleted.` }),
     },
     refused: {
       ok: false, title: 'Deletion refused', icon: 'alert', cls: 'danger',
       summary: (out) => `The deletion was refused: ${failureReason(out)}. Try again.`,
-      toast: (out) => ({ kind: 'error', title: 'Deletion refused', message: `Contact ${contact.contact_id}: ${failureReason(out)}.` }),
+      toast: (out) => ({ kind: 'error', title: 'Deletion refused', message: `${who}: ${failureReason(out)}.` }),
     },
     failed: {
       ok: false, title: 'Deletion failed', icon: 'alert', cls: 'danger',
       summary: (out) => `The deletion did not complete: ${failureReason(out)}. The contact stays searchable so it can be retried.`,
-      toast: (out) => ({ kind: 'error', title: 'Deletion failed', message: `Contact ${contact.contact_id}: ${failureReason(out)}.` }),
+      toast: (out) => ({ kind: 'error', title: 'Deletion failed', message: `${who}: ${failureReason(out)}.` }),
     },
   };
+  // Held contacts of a request that went ahead are named in its toast.
+  function heldNoteOf(out) {
+    const n = ((out && out.held_contact_ids) || []).length;
+    return n ? ` ${n === 1 ? '1 contact is' : `${n} contacts are`} under legal hold and ${n === 1 ? 'was' : 'were'} not deleted.` : heldNote();
+  }
 
   function finish(out) {
     if (outcome) return;

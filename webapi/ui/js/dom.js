@@ -108,6 +108,7 @@ const ERROR_TEXT = {
   invalid_request: 'the request was invalid',
   internal_error: 'an internal error occurred',
   request_id_conflict: 'its request ID was already used for another request, so nothing was deleted',
+  legal_hold: 'every contact of the request is under legal hold, so nothing was deleted',
 };
 
 export const errorText = (code) => ERROR_TEXT[code] || (code ? code.replaceAll('_', ' ') : 'unknown reason');
@@ -123,7 +124,8 @@ export function failureReason(outcome) {
 
 export const STATUS_LABELS = {
   pending: 'Pending', running: 'Deleting…', succeeded: 'Succeeded', failed: 'Failed', skipped: 'Not run',
-  not_found: 'Not found', refused: 'Refused',
+  not_found: 'Not found', refused: 'Refused', held: 'Held',
+  hold_placed: 'Hold placed', hold_lifted: 'Hold lifted',
 };
 
 // accountBadge marks a principal as a single sign-on or a local account;

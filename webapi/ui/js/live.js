@@ -39,6 +39,7 @@ class Live {
     this.inflight = new Set(); // request IDs without an outcome yet
     this.buffer = new Map(); // request_id → messages that arrived before a handler
     this.listeners = new Set();
+    this.contactWatchers = new Map(); // contact_id → Set of fn(msg)
     // Called when a connection attempt fails before opening; the app uses
     // it to notice a sign-in that has ended (the handshake's 401 is not
     // visible to scripts).
@@ -55,6 +56,7 @@ class Live {
     clearTimeout(this.timer);
     if (this.ws) { this.ws.onclose = null; this.ws.close(); this.ws = null; }
     this.handlers.clear();
+    this.contactWatchers.clear();
     this.expect.clear();
     this.inflight.clear();
     this.buffer.clear();
@@ -78,6 +80,7 @@ class Live {
       this.attempt = 0;
       this.setState('open');
       this.sendWatch([...this.inflight]);
+      this.sendContactWatch();
     };
     ws.onmessage = (ev) => {
       let msg;
@@ -126,6 +129,33 @@ class Live {
     this.sendWatch([requestId]);
   }
 
+  /**
+   * Follows contacts shown on the page: fn gets {type: 'contact',
+   * contact_id, request_id, status} or {…, hold} when a deletion of one is
+   * decided or its legal hold changes, whoever asked. Returns the function
+   * that stops following them.
+   */
+  watchContacts(ids, fn) {
+    for (const id of ids) {
+      if (!this.contactWatchers.has(id)) this.contactWatchers.set(id, new Set());
+      this.contactWatchers.get(id).add(fn);
+    }
+    this.sendContactWatch();
+    return () => {
+      for (const id of ids) {
+        const set = this.contactWatchers.get(id);
+        if (set) { set.delete(fn); if (!set.size) this.contactWatchers.delete(id); }
+      }
+      this.sendContactWatch();
+    };
+  }
+
+  sendContactWatch() {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type: 'watch_contacts', contact_ids: [...this.contactWatchers.keys()] }));
+    }
+  }
+
   untrack(requestId) {
     this.inflight.delete(requestId);
     this.handlers.delete(requestId);
@@ -133,6 +163,11 @@ class Live {
   }
 
   dispatch(msg) {
+    if (msg.type === 'contact') {
+      const set = this.contactWatchers.get(msg.contact_id);
+      if (set) [...set].forEach((fn) => fn(msg));
+      return;
+    }
     const id = msg.request_id;
     if (!id) return;
     const done = msg.type === 'outcome' || (msg.type === 'state' && msg.outcome);

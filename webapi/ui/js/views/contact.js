@@ -7,6 +7,13 @@ import {
   h, icon, fmtDateTime, fmtNumber, channelLabel, artefactLabel, statusBadge, failureReason, sumDeleted,
 } from '../dom.js';
 import { confirmDelete } from '../deleteflow.js';
+import { changeHold } from '../holdflow.js';
+import { live } from '../live.js';
+
+// The record page follows its contact over the websocket, so a deletion
+// decided elsewhere (another tab, another user) or a hold placed or lifted
+// shows at once; stopWatching ends the current page's watch.
+let stopWatching = () => {};
 
 // Fields shown first, in this order; any others follow.
 const DETAIL_FIELDS = [
@@ -30,17 +37,34 @@ export function renderContact(main, { id, navigate, setTitle, session, lastSearc
 
 async function load(main, ctx, focusSel) {
   let c;
+  stopWatching();
+  stopWatching = () => {};
   try {
     c = await api(`/api/v1/contacts/${encodeURIComponent(ctx.id)}`);
   } catch (err) {
     const gone = err instanceof ApiError && err.status === 404;
+    const deleted = gone && err.data && err.data.deleted;
     main.replaceChildren(h('div', { class: 'card' }, h('div', { class: 'empty', 'data-testid': gone ? 'contact-not-found' : 'contact-error', role: gone ? undefined : 'alert' },
-      h('strong', {}, gone ? 'Contact not found' : 'The contact could not be loaded'),
-      gone ? 'There is no contact with this ID. It may have been deleted.' : err.message,
+      h('strong', {}, deleted ? 'Contact deleted' : gone ? 'Contact not found' : 'The contact could not be loaded'),
+      deleted
+        ? h('span', { 'data-testid': 'contact-deleted-by' },
+          `This contact was deleted by ${deleted.requested_by} on ${fmtDateTime(deleted.completed_at || deleted.requested_at)}. `,
+          h('a', { href: `#/audit?request_id=${encodeURIComponent(deleted.request_id)}`, 'data-testid': 'contact-deleted-audit-link' },
+            `View audit entry${deleted.audit_seq ? ` #${deleted.audit_seq}` : ''}`))
+        : gone ? 'There is no contact with this ID. It may have been deleted.' : err.message,
       h('p', { class: 'form-actions' }, h('a', { class: 'btn', href: backHref(ctx) }, 'Back to Contact Search')))));
     return;
   }
+  if (!main.isConnected) return;
   render(main, c, ctx);
+  // A deletion decided or a hold changed elsewhere re-reads the record,
+  // unless a modal of this page is open (the flow there re-reads it itself).
+  const stop = live.watchContacts([c.contact_id], () => {
+    if (!main.isConnected || main.dataset.contactId !== c.contact_id) { stop(); return; }
+    if (document.querySelector('#modal-root .modal')) return;
+    load(main, ctx, '[data-testid=delete-contact-button],[data-testid=place-hold-button],[data-testid=lift-hold-button]');
+  });
+  stopWatching = stop;
   // A reload replaces the button that had focus: put focus back on its
   // successor rather than letting it fall to the page body.
   if (focusSel) {
@@ -58,9 +82,10 @@ function render(main, c, ctx) {
   const startDelete = (btn) => confirmDelete({
     contact: c,
     returnFocus: btn,
-    onFinished: ({ outcome, reason }) => {
+    onFinished: ({ outcome, reason, stale }) => {
       // Left for the Audit Log: that page is being shown, not this one.
       if (reason === 'link') return;
+      if (stale) { reload('[data-testid=back-to-search]'); return; }
       if (outcome && (outcome.status === 'succeeded' || outcome.status === 'not_found')) {
         ctx.navigate('search-back');
       } else {
@@ -69,17 +94,39 @@ function render(main, c, ctx) {
     },
   });
 
+  // A held contact cannot be deleted: the button stays, disabled, and says
+  // why (for screen readers too, through aria-describedby).
+  const held = c.hold;
   const deleteBtn = c.can_delete
-    ? h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'delete-contact-button', onclick: (e) => startDelete(e.currentTarget) }, icon('trash'), 'Delete Contact')
+    ? h('button', {
+      type: 'button', class: 'btn btn-danger', 'data-testid': 'delete-contact-button', disabled: !!held,
+      'aria-describedby': held ? 'delete-disabled-reason' : undefined,
+      title: held ? 'Under legal hold: it cannot be deleted until the hold is lifted' : undefined,
+      onclick: (e) => startDelete(e.currentTarget),
+    }, icon('trash'), 'Delete Contact')
+    : null;
+  const holdBtn = c.can_hold
+    ? h('button', {
+      type: 'button', class: 'btn', 'data-testid': held ? 'lift-hold-button' : 'place-hold-button',
+      onclick: (e) => changeHold({ contact: c, lift: !!held, returnFocus: e.currentTarget, onDone: () => reload('[data-testid=lift-hold-button],[data-testid=place-hold-button]') }),
+    }, icon('shield'), held ? 'Lift legal hold' : 'Place legal hold')
     : null;
 
   const banners = [];
+  if (held) {
+    banners.push(h('div', { class: 'banner banner-warn', 'data-testid': 'hold-banner' }, icon('shield'),
+      h('div', { class: 'grow' },
+        h('p', { class: 'banner-title' }, 'Under legal hold'),
+        h('p', { id: 'delete-disabled-reason', 'data-testid': 'delete-disabled-reason' },
+          `${held.reason_label}${held.ticket ? ` (${held.ticket})` : ''}. Placed by ${held.placed_by} on ${fmtDateTime(held.placed_at)}. `,
+          'Nothing of this contact can be deleted until the hold is lifted.'))));
+  }
   if (latest && latest.status === 'failed') {
     banners.push(h('div', { class: 'banner banner-error', 'data-testid': 'deletion-failed-banner' }, icon('alert'),
       h('div', { class: 'grow' },
         h('p', { class: 'banner-title' }, 'The last deletion of this contact failed'),
         h('p', {}, `${fmtDateTime(latest.completed_at || latest.requested_at)}, requested by ${latest.requested_by}: ${failureReason(latest)}. The contact is still stored and searchable.`)),
-      c.can_delete ? h('button', { type: 'button', class: 'btn btn-danger btn-sm', 'data-testid': 'retry-delete-button', onclick: (e) => startDelete(e.currentTarget) }, icon('retry'), 'Retry deletion') : null));
+      c.can_delete ? h('button', { type: 'button', class: 'btn btn-danger btn-sm', 'data-testid': 'retry-delete-button', disabled: !!held, 'aria-describedby': held ? 'delete-disabled-reason' : undefined, onclick: (e) => startDelete(e.currentTarget) }, icon('retry'), 'Retry deletion') : null));
   } else if (latest && latest.status === 'pending') {
     banners.push(h('div', { class: 'banner banner-info', 'data-testid': 'deletion-pending-banner' }, icon('info'),
       h('div', { class: 'grow' },
@@ -101,14 +148,17 @@ function render(main, c, ctx) {
     detailItems.push(h('dt', {}, artefactLabel(k)), h('dd', { 'data-testid': `detail-${k}` }, String(f[k])));
   }
 
+  main.dataset.contactId = c.contact_id;
   main.replaceChildren(
     h('div', { class: 'page-head' },
       h('div', { class: 'grow' },
         h('h1', { 'data-testid': 'contact-title' }, f.customer_name ? `Contact · ${f.customer_name}` : 'Contact record'),
         h('div', { class: 'record-id' }, h('span', { 'data-testid': 'contact-id' }, c.contact_id),
-          latest ? statusBadge(latest.status, 'contact-deletion-status') : null)),
+          latest ? statusBadge(latest.status, 'contact-deletion-status') : null,
+          held ? h('span', { class: 'badge badge-held nodot', 'data-testid': 'contact-hold-badge' }, icon('shield'), 'Legal hold') : null)),
       h('div', { class: 'page-actions' },
         h('a', { class: 'btn', href: backHref(ctx), 'data-testid': 'back-to-search' }, 'Back to results'),
+        holdBtn,
         deleteBtn)),
     ...banners,
     h('div', { class: 'grid-2' },
@@ -144,7 +194,7 @@ function historyCard(c, startDelete) {
     h('td', {}, statusBadge(d.status), d.status === 'failed' ? h('div', { class: 'sub' }, failureReason(d)) : null),
     h('td', {}, h('div', { class: 'artefact-list' }, (d.channels || []).map((ch) => h('span', {}, `${channelLabel(ch.channel)}: `,
       h('b', {}, ch.status === 'succeeded' ? `${fmtNumber(sumDeleted(ch.artefacts))} deleted` : ch.status)))) ),
-    h('td', { class: 'num' }, i === 0 && d.status === 'failed' && c.can_delete
+    h('td', { class: 'num' }, i === 0 && d.status === 'failed' && c.can_delete && !c.hold
       ? h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': 'history-retry-button', onclick: (e) => startDelete(e.currentTarget) }, icon('retry'), 'Retry')
       : null)));
   return h('section', { class: 'card', 'aria-labelledby': 'history-title' },
