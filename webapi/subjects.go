@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/mail"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -36,50 +34,6 @@ type subjectResponse struct {
 	Truncated bool `json:"truncated"`
 }
 
-// maxSubjectEmail bounds an email address looked up.
-const maxSubjectEmail = 254
-
-// SubjectQuery turns a phone number or an email address into the index
-// query that finds exactly that person's contacts, or says why it cannot.
-// The error never repeats the input. The CLI and the web API both use it.
-func SubjectQuery(phone, email string) (stores.Query, error) {
-	phone, email = strings.TrimSpace(phone), strings.TrimSpace(email)
-	switch {
-	case (phone == "") == (email == ""):
-		return stores.Query{}, errors.New("give either a phone number or an email address")
-	case phone != "":
-		if len(phone) > 64 || strings.ContainsFunc(phone, isControl) {
-			return stores.Query{}, errors.New("the phone number is not a phone number")
-		}
-		return stores.Query{Phone: phone}, nil
-	default:
-		a, err := mail.ParseAddress(email)
-		if err != nil || a.Address != email || a.Name != "" || len(email) > maxSubjectEmail {
-			return stores.Query{}, errors.New("the email address is not an address such as name@example.com")
-		}
-		return stores.Query{Email: email}, nil
-	}
-}
-
-// FindSubject lists the contacts a subject query finds, up to
-// MaxContactsPerRequest, newest first; truncated says there were more.
-func FindSubject(ctx context.Context, ix interface {
-	Search(ctx context.Context, index string, q stores.Query) (stores.SearchResult, error)
-}, index string, q stores.Query) (docs []stores.Doc, truncated bool, err error) {
-	q.Limit = stores.SearchMaxLimit
-	for q.Offset = 0; len(docs) < schemas.MaxContactsPerRequest; q.Offset += q.Limit {
-		res, err := ix.Search(ctx, index, q)
-		if err != nil {
-			return nil, false, err
-		}
-		docs = append(docs, res.Docs...)
-		if len(res.Docs) < q.Limit || int64(len(docs)) >= res.Total {
-			return docs[:min(len(docs), schemas.MaxContactsPerRequest)], res.Total > schemas.MaxContactsPerRequest, nil
-		}
-	}
-	return docs[:schemas.MaxContactsPerRequest], true, nil
-}
-
 // handleSubjectContacts finds every contact of one data subject. The phone
 // number or address comes in the body and goes nowhere else: not into the
 // URL, logs, events or the audit log.
@@ -89,14 +43,14 @@ func (s *Server) handleSubjectContacts(w http.ResponseWriter, r *http.Request) {
 		writeBodyError(w, err)
 		return
 	}
-	q, err := SubjectQuery(req.Phone, req.Email)
+	q, err := stores.SubjectQuery(req.Phone, req.Email)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_subject", err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
-	docs, truncated, err := FindSubject(ctx, s.deps.Contacts, s.cfg.ContactIndex, q)
+	docs, truncated, err := stores.FindSubject(ctx, s.deps.Contacts, s.cfg.ContactIndex, q)
 	if errors.Is(err, stores.ErrNotAPhoneNumber) {
 		writeError(w, http.StatusBadRequest, "invalid_subject", "the phone number is not a phone number")
 		return

@@ -15,18 +15,28 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/erasure-project/erasure/internal/app"
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
+	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/webapi"
 )
 
 func cmdDelete(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fl := newCommand("delete", stderr, false)
+	fl := newCommand("delete", stderr, true)
 	fl.Usage = func() {
-		fmt.Fprint(stderr, `usage: erasure delete [flags] ID... | --file F | -
+		fmt.Fprint(stderr, `usage: erasure delete [flags] ID... | --file F | - | --subject-phone P | --subject-email E
 
 Deletes contacts: IDs as arguments, from a file (--file), or from stdin (-);
 a file or stdin holds one ID a line, or is CSV with --column. Every ID is
 checked and repeats are dropped before anything is submitted.
+
+With --subject-phone or --subject-email, deletes every contact of one
+person: the contacts whose phone number is that number (however either is
+written) or whose email address is that address, found in the configured
+contact index (--data for the embedded one). It lists them first and
+submits them as one request. The number or address itself is not
+submitted, logged or audited.
 
 `)
 		fl.PrintDefaults()
@@ -36,7 +46,10 @@ checked and repeats are dropped before anything is submitted.
 	file := fl.String("file", "", "read contact IDs from this file: one a line (blank lines and # comments skipped), or CSV with --column")
 	column := fl.String("column", "", "the file or stdin is CSV with a header row; take contact IDs from the column of this name")
 	actor := fl.String("actor", "", "who is deleting, recorded in the audit log (default: the OS user)")
-	reason := fl.String("reason", "", "reason code recorded with the request, e.g. gdpr-art17")
+	reason := fl.String("reason", "", "reason code recorded with the request, one of the configured reasons, e.g. gdpr-art17")
+	ticket := fl.String("ticket", "", "case reference recorded with the request, e.g. INC-20431 (letters, digits and . _ : / -; no personal data)")
+	subjectPhone := fl.String("subject-phone", "", "delete every contact of the person with this phone number, in one request")
+	subjectEmail := fl.String("subject-email", "", "delete every contact of the person with this email address, in one request")
 	batch := fl.Int("batch", 0, fmt.Sprintf("contacts per request (1-%d; default %d from a file or stdin, 1 for IDs given as arguments); each request is audited and reported on its own", schemas.MaxContactsPerRequest, defaultFileBatch))
 	wait := fl.Bool("wait", false, "wait for every request's outcome and keep at most --in-flight outstanding; exit 1 if any failed (default true from a file or stdin)")
 	inFlight := fl.Int("in-flight", 4, "with --wait: requests outstanding at once; the next is published as an outcome arrives")
@@ -63,18 +76,40 @@ checked and repeats are dropped before anything is submitted.
 		return errors.New("--progress-interval must be positive")
 	case *column != "" && *file == "" && !slices.Contains(fl.Args(), "-"):
 		return errors.New("--column applies to --file or stdin (-)")
+	case (*subjectPhone != "" || *subjectEmail != "") && (*file != "" || len(fl.Args()) > 0):
+		return errors.New("--subject-phone and --subject-email take no contact IDs, --file or stdin")
 	}
 	c, err := newPipelineClient(*fl.configPath, *brokers, *prefix, *pattern, "erasure-delete")
 	if err != nil {
 		return err
 	}
+	if *fl.dataDir != "" {
+		c.cfg.DataDir = *fl.dataDir
+	}
+	if *reason != "" && !slices.ContainsFunc(c.cfg.ReasonCodes(), func(r webapi.Reason) bool { return r.Code == *reason }) {
+		var codes []string
+		for _, r := range c.cfg.ReasonCodes() {
+			codes = append(codes, r.Code)
+		}
+		return fmt.Errorf("--reason: not a configured reason (configured: %s)", strings.Join(codes, ", "))
+	}
+	args = fl.Args()
+	if *subjectPhone != "" || *subjectEmail != "" {
+		if args, err = subjectContacts(ctx, c.cfg, *subjectPhone, *subjectEmail, stderr); err != nil {
+			return err
+		}
+		// One person, one request: one confirmation in the audit log.
+		if !set["batch"] {
+			*batch = len(args)
+		}
+	}
 	*actor = defaultActor(*actor)
 	policy := deadlinePolicy{fixed: *deadline, base: c.cfg.Deadline}
 	start := time.Now()
-	in, err := readBulkInput(ctx, bulkInputOptions{Args: fl.Args(), File: *file, Stdin: stdin, Column: *column,
+	in, err := readBulkInput(ctx, bulkInputOptions{Args: args, File: *file, Stdin: stdin, Column: *column,
 		Check: func(ids []string) error {
 			return c.rule.ValidateSubmission(schemas.Submission{ContactIDs: ids, RequestedBy: *actor, Source: schemas.SourceCLI,
-				ReasonCode: *reason, Deadline: policy.max()})
+				ReasonCode: *reason, Ticket: *ticket, Deadline: policy.max()})
 		}})
 	if err != nil {
 		return err
@@ -99,7 +134,7 @@ checked and repeats are dropped before anything is submitted.
 	}
 
 	r := &bulkRun{q: c.q, rule: c.rule, batch: *batch, deadline: policy, wait: *wait, inFlight: *inFlight, asJSON: *asJSON,
-		template: producers.Request{RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason},
+		template: producers.Request{RequestedBy: *actor, Source: schemas.SourceCLI, ReasonCode: *reason, Ticket: *ticket},
 		stdout:   stdout, stderr: stderr, ttyStdout: isTerminal(stdout), now: time.Now, grace: answerGrace,
 		sum: newBulkSummary(in, requests, *wait)}
 	var since *time.Time
@@ -343,3 +378,45 @@ func readIDs(args []string, file string, stdin io.Reader) ([]string, error) {
 	}
 	return ids, nil
 }
+
+// subjectContacts finds every contact of one data subject in the configured
+// contact index and lists them on stderr (IDs, channels and dates only: the
+// number or address searched for is printed nowhere). More than one request
+// can carry, or none, is an error: nothing is submitted.
+func subjectContacts(ctx context.Context, cfg app.Config, phone, email string, stderr io.Writer) ([]string, error) {
+	q, err := stores.SubjectQuery(phone, email)
+	if err != nil {
+		return nil, fmt.Errorf("subject: %w", err)
+	}
+	ix, closeIndex, err := app.OpenIndex(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeIndex()
+	docs, truncated, err := stores.FindSubject(ctx, ix, subjectIndex, q)
+	if errors.Is(err, stores.ErrNotAPhoneNumber) {
+		return nil, errors.New("subject: the phone number is not a phone number")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("subject: %w", err)
+	}
+	if truncated {
+		return nil, fmt.Errorf("subject: more than %d contacts, more than one request may carry; nothing submitted (delete them by ID with --file)",
+			schemas.MaxContactsPerRequest)
+	}
+	if len(docs) == 0 {
+		return nil, errors.New("subject: no contact has this phone number or email address; nothing submitted")
+	}
+	fmt.Fprintf(stderr, "subject: %d contacts found\n", len(docs))
+	ids := make([]string, 0, len(docs))
+	for _, d := range docs {
+		ch, _ := d.Fields["channel"].(string)
+		at, _ := d.Fields[stores.FieldInitiation].(string)
+		fmt.Fprintf(stderr, "  %s  %-8s %s\n", d.ID, ch, at)
+		ids = append(ids, d.ID)
+	}
+	return ids, nil
+}
+
+// subjectIndex is the contact index the web API searches too.
+const subjectIndex = "contacts"
