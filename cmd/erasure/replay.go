@@ -48,7 +48,7 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	var reqs []schemas.DeletionRequested
 	for _, o := range originals {
 		ev, err := q.Build(producers.Request{ContactIDs: o.ContactIDs, RequestedBy: *actor, Source: schemas.SourceReplay,
-			ReasonCode: o.ReasonCode, ReplayOf: o.RequestID, Deadline: bulkDeadline(c.cfg.Deadline, len(originals))})
+			ReasonCode: o.ReasonCode, Ticket: o.Ticket, ReplayOf: o.RequestID, Deadline: bulkDeadline(c.cfg.Deadline, len(originals))})
 		if err != nil {
 			return fmt.Errorf("replay of %s: %w; nothing was submitted", o.RequestID, err)
 		}
