@@ -19,7 +19,9 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	fl := newCommand("audit", stderr, true)
 	actor := fl.String("user", "", "only entries by this user")
-	functionality := fl.String("functionality", "", "only this functionality (Delete Contact, Bulk Delete, Upstream Request, Replay)")
+	functionality := fl.String("functionality", "", "only this functionality (Delete Contact, Bulk Delete, Upstream Request, Replay, Legal Hold)")
+	reason := fl.String("reason", "", "only entries with this reason code")
+	ticket := fl.String("ticket", "", "only entries with this ticket reference")
 	contact := fl.String("contact", "", "only entries naming this contact ID")
 	from := fl.String("from", "", "start date (YYYY-MM-DD or RFC 3339)")
 	to := fl.String("to", "", "end date (YYYY-MM-DD, inclusive, or RFC 3339)")
@@ -38,7 +40,8 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *verify {
 		return auditVerify(ctx, cfg, st.Ledger, stdout)
 	}
-	f := stores.AuditFilter{Actor: *actor, Functionality: *functionality, ContactID: *contact, Limit: *limit}
+	f := stores.AuditFilter{Actor: *actor, Functionality: *functionality, ContactID: *contact, Limit: *limit,
+		ReasonCode: *reason, Ticket: *ticket}
 	if f.From, err = parseDay(*from, false); err != nil {
 		return err
 	}

@@ -72,4 +72,14 @@ func TestDeleteSubjectFromTheCLI(t *testing.T) {
 	if err != nil || len(entries) != 1 || entries[0].Functionality != "Bulk Delete" || len(entries[0].ContactIDs) != 3 {
 		t.Fatalf("audit %+v %v", entries, err)
 	}
+	for _, c := range []struct {
+		args []string
+		want int
+	}{{[]string{"--ticket", "INC-20431"}, 1}, {[]string{"--reason", "retention"}, 1}, {[]string{"--ticket", "INC-1"}, 0},
+		{[]string{"--functionality", stores.FunctionalityLegalHold}, 1}} {
+		code, out, errOut := cli(t, "", append([]string{"audit", "--data", p.cfg.DataDir, "--json"}, c.args...)...)
+		if code != 0 || strings.Count(out, "\n") != c.want {
+			t.Errorf("audit %v: exit %d, %d entries, want %d\n%s", c.args, code, strings.Count(out, "\n"), c.want, errOut)
+		}
+	}
 }
