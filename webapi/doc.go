@@ -5,8 +5,9 @@
 // # Endpoints
 //
 // Roles grant permissions: agent (contacts.read), dpo (contacts.read,
-// contacts.delete, audit.read_own), auditor (audit.read), admin (contacts.read,
-// contacts.delete, audit.read). audit.read_own is the audit log restricted
+// contacts.delete, audit.read_own), auditor (audit.read), legal
+// (contacts.read, contacts.hold), admin (contacts.read, contacts.delete,
+// audit.read, contacts.hold). audit.read_own is the audit log restricted
 // to the entries of the caller's own requests, so whoever deletes can
 // verify it there.
 //
@@ -20,7 +21,15 @@
 //	GET  /api/v1/oidc/login, callback  anyone, when single sign-on is configured
 //	GET  /api/v1/contacts              contacts.read
 //	GET  /api/v1/contacts/{id}         contacts.read
-//	POST /api/v1/deletions             contacts.delete
+//	POST /api/v1/deletions             contacts.delete; reason_code (a configured one), ticket;
+//	                                   409 legal_hold when every contact is held, 409
+//	                                   deletion_in_progress when one is being deleted
+//	POST /api/v1/subjects/contacts     contacts.read; {"phone"} or {"email"}: one person's contacts,
+//	                                   exact matches only, up to 1,000
+//	POST /api/v1/contacts/inventory    contacts.read; up to 1,000 contacts read afresh: counts per
+//	                                   channel, hold, the deletion that removed or is removing each
+//	POST /api/v1/contacts/{id}/hold, /hold/lift  contacts.hold; reason_code, ticket: places or
+//	                                   lifts a legal hold (applied and audited by the aggregator)
 //	GET  /api/v1/deletions/{id}        its requester, contacts.delete or audit.read
 //	GET  /api/v1/audit, /audit.csv     audit.read, or audit.read_own for one's own entries;
 //	                                   user is a principal's start in any case; total counts all pages
@@ -59,4 +68,9 @@
 // handshake's Origin must name
 // the Host the browser connected to, so a reverse proxy must pass Host
 // through unchanged.
+//
+// A page sends {"type":"watch_contacts","contact_ids":[...]} for the contacts
+// it shows, and receives {"type":"contact","contact_id","request_id","status"}
+// when a deletion of one is decided, whoever asked, or {…, "hold"} when its
+// legal hold changes on this instance.
 package webapi
