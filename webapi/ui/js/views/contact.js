@@ -190,7 +190,9 @@ function artefactsCard(c) {
 function historyCard(c, startDelete) {
   const rows = c.deletions.map((d, i) => h('tr', { 'data-testid': 'deletion-row', 'data-request-id': d.request_id, 'data-status': d.status },
     h('td', { class: 'nowrap' }, fmtDateTime(d.requested_at), h('div', { class: 'sub mono' }, d.request_id)),
-    h('td', {}, d.requested_by, h('div', { class: 'sub' }, d.functionality)),
+    h('td', {}, d.requested_by, h('div', { class: 'sub' }, d.functionality),
+      d.reason_code || d.ticket ? h('div', { class: 'sub', 'data-testid': 'deletion-reason' }, [d.reason_code, d.ticket].filter(Boolean).join(' · ')) : null,
+      (d.held_contact_ids || []).includes(c.contact_id) ? h('div', { class: 'sub' }, 'Left alone: under legal hold') : null),
     h('td', {}, statusBadge(d.status), d.status === 'failed' ? h('div', { class: 'sub' }, failureReason(d)) : null),
     h('td', {}, h('div', { class: 'artefact-list' }, (d.channels || []).map((ch) => h('span', {}, `${channelLabel(ch.channel)}: `,
       h('b', {}, ch.status === 'succeeded' ? `${fmtNumber(sumDeleted(ch.artefacts))} deleted` : ch.status)))) ),
