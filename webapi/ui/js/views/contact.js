@@ -154,7 +154,8 @@ function render(main, c, ctx) {
       h('div', { class: 'grow' },
         h('h1', { 'data-testid': 'contact-title' }, f.customer_name ? `Contact · ${f.customer_name}` : 'Contact record'),
         h('div', { class: 'record-id' }, h('span', { 'data-testid': 'contact-id' }, c.contact_id),
-          latest ? statusBadge(latest.status, 'contact-deletion-status') : null,
+          // A request that deleted others but left this contact under hold is not its success.
+          latest ? statusBadge((latest.held_contact_ids || []).includes(c.contact_id) ? 'held' : latest.status, 'contact-deletion-status') : null,
           held ? h('span', { class: 'badge badge-held nodot', 'data-testid': 'contact-hold-badge' }, icon('shield'), 'Legal hold') : null)),
       h('div', { class: 'page-actions' },
         h('a', { class: 'btn', href: backHref(ctx), 'data-testid': 'back-to-search' }, 'Back to results'),
