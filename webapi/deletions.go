@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
@@ -119,6 +120,10 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// pendingCheckMax is the most contacts a submission is checked for a
+// deletion still under way.
+const pendingCheckMax = 100
+
 // submitConflict is the answer to a submission that would delete nothing
 // or race another deletion; it names contacts (by ID) and no one's data.
 type submitConflict struct {
@@ -157,17 +162,33 @@ func (s *Server) checkSubmittable(w http.ResponseWriter, r *http.Request, ids []
 			HeldContactIDs: held})
 		return nil, true
 	}
+	// The race this guards against is a person's (a second tab, a double
+	// click), over a few contacts; a script's large request is not read
+	// contact by contact.
+	if len(unique) > pendingCheckMax {
+		return held, false
+	}
+	inProgress := make([]bool, len(unique))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(inventoryParallel)
+	for i, id := range unique {
+		g.Go(func() error {
+			states, err := s.deps.Ledger.ByContact(gctx, id, 1)
+			// Past its deadline (and phase 2's extra one) the aggregator
+			// decides it any moment; a request the ledger lost track of
+			// must not block.
+			inProgress[i] = err == nil && len(states) > 0 && states[0].Outcome == nil &&
+				s.now().Before(states[0].Deadline.Add(2*s.cfg.Deadline))
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		s.storeFailed(w, "ledger by contact", err)
+		return nil, true
+	}
 	var pending []string
-	for _, id := range unique {
-		// Bounded by MaxContactsPerRequest reads of an indexed table.
-		states, err := s.deps.Ledger.ByContact(ctx, id, 1)
-		if err != nil {
-			s.storeFailed(w, "ledger by contact", err)
-			return nil, true
-		}
-		// Past its deadline (and phase 2's extra one) the aggregator decides
-		// it any moment; a request the ledger lost track of must not block.
-		if len(states) > 0 && states[0].Outcome == nil && s.now().Before(states[0].Deadline.Add(2*s.cfg.Deadline)) {
+	for i, id := range unique {
+		if inProgress[i] {
 			pending = append(pending, id)
 		}
 	}

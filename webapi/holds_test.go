@@ -217,6 +217,8 @@ func TestLegalHoldAPI(t *testing.T) {
 	}
 
 	// With the aggregator down the change is published and answered 202.
+	defer func(d time.Duration) { holdWait = d }(holdWait)
+	holdWait = 300 * time.Millisecond
 	holds.stopped = true
 	res = place(legal, holdRequest{ReasonCode: "complaint"})
 	if got := decodeJSON[holdResponse](t, res); res.StatusCode != http.StatusAccepted || got.Status != "pending" {

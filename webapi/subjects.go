@@ -187,10 +187,14 @@ func (s *Server) inventoryOf(ctx context.Context, id string) (contactInventory, 
 	return inv, nil
 }
 
+// deletionsLookBack is how many of a contact's latest requests are read to
+// find the one that deleted it or is deleting it.
+const deletionsLookBack = 5
+
 // deletionsOf returns a contact's latest completed deletion that removed
 // it (succeeded), and a deletion of it still under way, if any.
 func (s *Server) deletionsOf(ctx context.Context, id string) (deleted, pending *deletionRef, err error) {
-	states, err := s.deps.Ledger.ByContact(ctx, id, historyLimit)
+	states, err := s.deps.Ledger.ByContact(ctx, id, deletionsLookBack)
 	if err != nil {
 		return nil, nil, err
 	}
