@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,25 +132,33 @@ type demoLogin struct {
 // first start and kept in the data directory (readable by its owner only).
 func demoUsers(dataDir string) ([]demoLogin, error) {
 	path := filepath.Join(dataDir, "demo-logins.json")
-	raw, err := os.ReadFile(path)
-	if err == nil {
-		var ls []demoLogin
-		if err := json.Unmarshal(raw, &ls); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return ls, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	ls := []demoLogin{
+	all := []demoLogin{
 		{Name: "agent", Roles: []string{"agent"}},
 		{Name: "dpo", Roles: []string{"dpo"}},
 		{Name: "auditor", Roles: []string{"auditor"}},
+		{Name: "legal", Roles: []string{"legal"}},
 		{Name: "admin", Roles: []string{"admin"}},
 	}
-	for i := range ls {
-		ls[i].Password = ls[i].Name + "-" + rand.Text()[:10]
+	var ls []demoLogin
+	raw, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(raw, &ls); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	// A data directory from before a role existed gains its demo user.
+	added := false
+	for _, l := range all {
+		if !slices.ContainsFunc(ls, func(x demoLogin) bool { return x.Name == l.Name }) {
+			l.Password = l.Name + "-" + rand.Text()[:10]
+			ls, added = append(ls, l), true
+		}
+	}
+	if !added {
+		return ls, nil
 	}
 	raw, err = json.MarshalIndent(ls, "", "  ")
 	if err != nil {
