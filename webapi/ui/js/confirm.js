@@ -121,7 +121,7 @@ export function confirmDeletion({ contactIds, returnFocus, onFinished }) {
           h('div', { class: 'grow' },
             h('p', { class: 'banner-title' }, single ? 'This contact was already deleted' : `Contact ${c.contact_id} was already deleted`),
             h('p', {}, `Deleted by ${d.requested_by} on ${fmtDateTime(d.completed_at || d.requested_at)}. Nothing of it is left to delete. `,
-              h('a', { href: `#/audit?request_id=${encodeURIComponent(d.request_id)}`, 'data-testid': 'confirm-audit-link', onclick: () => modal.close('link') },
+              h('a', { href: `#/audit?contact_id=${encodeURIComponent(c.contact_id)}&request_id=${encodeURIComponent(d.request_id)}`, 'data-testid': 'confirm-audit-link', onclick: () => modal.close('link') },
                 `View audit entry${d.audit_seq ? ` #${d.audit_seq}` : ''}`)))));
       } else if (!c.found) {
         notices.push(h('div', { class: 'banner banner-info', 'data-testid': 'confirm-not-found', 'data-contact-id': c.contact_id }, icon('info'),

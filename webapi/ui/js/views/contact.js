@@ -49,7 +49,7 @@ async function load(main, ctx, focusSel) {
       deleted
         ? h('span', { 'data-testid': 'contact-deleted-by' },
           `This contact was deleted by ${deleted.requested_by} on ${fmtDateTime(deleted.completed_at || deleted.requested_at)}. `,
-          h('a', { href: `#/audit?request_id=${encodeURIComponent(deleted.request_id)}`, 'data-testid': 'contact-deleted-audit-link' },
+          h('a', { href: `#/audit?contact_id=${encodeURIComponent(ctx.id)}&request_id=${encodeURIComponent(deleted.request_id)}`, 'data-testid': 'contact-deleted-audit-link' },
             `View audit entry${deleted.audit_seq ? ` #${deleted.audit_seq}` : ''}`))
         : gone ? 'There is no contact with this ID. It may have been deleted.' : err.message,
       h('p', { class: 'form-actions' }, h('a', { class: 'btn', href: backHref(ctx) }, 'Back to Contact Search')))));
