@@ -105,6 +105,8 @@ func writeBadRequest(w http.ResponseWriter, err error) {
 type contactSummary struct {
 	ContactID string         `json:"contact_id"`
 	Fields    map[string]any `json:"fields"`
+	// Held is true while the contact is under legal hold.
+	Held bool `json:"held,omitempty"`
 }
 
 type searchResponse struct {
@@ -167,8 +169,18 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := searchResponse{Total: res.Total, Page: page, PageSize: size, Items: make([]contactSummary, 0, len(res.Docs))}
+	ids := make([]string, 0, len(res.Docs))
 	for _, d := range res.Docs {
-		out.Items = append(out.Items, contactSummary{ContactID: d.ID, Fields: d.Fields})
+		ids = append(ids, d.ID)
+	}
+	holds, err := s.holdsOf(ctx, ids...)
+	if err != nil {
+		s.storeFailed(w, "holds", err)
+		return
+	}
+	for _, d := range res.Docs {
+		_, held := holds[d.ID]
+		out.Items = append(out.Items, contactSummary{ContactID: d.ID, Fields: d.Fields, Held: held})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

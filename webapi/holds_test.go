@@ -174,6 +174,11 @@ func TestLegalHoldAPI(t *testing.T) {
 	if res := place(legal, holdRequest{ReasonCode: "litigation"}); res.StatusCode != http.StatusConflict {
 		t.Errorf("second hold: %d, want 409", res.StatusCode)
 	}
+	for _, it := range decodeJSON[searchResponse](t, h.do(agent, "GET", "/api/v1/contacts", nil, false)).Items {
+		if it.Held != (it.ContactID == contactA) {
+			t.Errorf("search result %s: held %v", it.ContactID, it.Held)
+		}
+	}
 
 	rec := decodeJSON[contactResponse](t, h.do(dpo, "GET", "/api/v1/contacts/"+contactA, nil, false))
 	if rec.Hold == nil || rec.Hold.HoldID != got.HoldID || rec.CanHold || !rec.CanDelete {

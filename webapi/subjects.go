@@ -24,6 +24,7 @@ type subjectRequest struct {
 type subjectContact struct {
 	ContactID string         `json:"contact_id"`
 	Fields    map[string]any `json:"fields"`
+	Held      bool           `json:"held,omitempty"`
 }
 
 type subjectResponse struct {
@@ -62,7 +63,15 @@ func (s *Server) handleSubjectContacts(w http.ResponseWriter, r *http.Request) {
 	out := subjectResponse{ContactIDs: []string{}, Contacts: []subjectContact{}, Truncated: truncated}
 	for _, d := range docs {
 		out.ContactIDs = append(out.ContactIDs, d.ID)
-		out.Contacts = append(out.Contacts, subjectContact{ContactID: d.ID, Fields: d.Fields})
+	}
+	holds, err := s.holdsOf(ctx, out.ContactIDs...)
+	if err != nil {
+		s.storeFailed(w, "holds", err)
+		return
+	}
+	for _, d := range docs {
+		_, held := holds[d.ID]
+		out.Contacts = append(out.Contacts, subjectContact{ContactID: d.ID, Fields: d.Fields, Held: held})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

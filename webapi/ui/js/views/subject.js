@@ -99,7 +99,8 @@ async function find(box, q, canDelete) {
     boxes.push(cb);
     return h('tr', { 'data-testid': 'subject-row', 'data-contact-id': c.contact_id },
       h('td', {}, cb),
-      h('td', { class: 'id-cell' }, h('a', { href: `#/contacts/${encodeURIComponent(c.contact_id)}` }, c.contact_id)),
+      h('td', { class: 'id-cell' }, h('a', { href: `#/contacts/${encodeURIComponent(c.contact_id)}` }, c.contact_id),
+        c.held ? [' ', h('span', { class: 'badge badge-held nodot', 'data-testid': 'subject-held-badge', title: 'Under legal hold: it will not be deleted' }, 'Legal hold')] : null),
       h('td', { class: 'nowrap' }, fmtDateTime(f.initiation_timestamp)),
       h('td', {}, f.channel || '—'),
       h('td', {}, f.customer_name || '—'));
