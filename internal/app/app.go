@@ -455,6 +455,20 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return a.web.RunFeed(ctx, a.feedSub, a.Topics) })
 		// No /metrics here: this port faces users; see metrics_addr.
 		serve(a.webLn, a.web.Handler())
+		// Contacts indexed before phone numbers were normalised are brought
+		// up to date in the background, so a data subject's search finds
+		// them; the embedded index does it when first used.
+		if bf, ok := a.Stores.Index.(subjectBackfiller); ok {
+			g.Go(func() error {
+				n, err := bf.BackfillSubjectFields(ctx, contactIndex)
+				if err != nil && ctx.Err() == nil {
+					a.logger.WarnContext(ctx, "contact index: bringing subject fields up to date failed; restart to try again", "error", err)
+				} else if n > 0 {
+					a.logger.InfoContext(ctx, "contact index: subject fields brought up to date", "documents", n)
+				}
+				return nil
+			})
+		}
 	}
 	if a.metricsLn != nil {
 		mux := http.NewServeMux()

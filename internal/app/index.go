@@ -11,6 +11,15 @@ import (
 	"github.com/erasure-project/erasure/stores/sqlite"
 )
 
+// contactIndex is the index of contacts the web API and the CLI search.
+const contactIndex = "contacts"
+
+// subjectBackfiller brings older documents' subject search fields up to
+// date; the OpenSearch index is one.
+type subjectBackfiller interface {
+	BackfillSubjectFields(ctx context.Context, index string) (int, error)
+}
+
 // OpenIndex opens the configured search index alone, for reading: what the
 // CLI needs to find a data subject's contacts without the other stores.
 // An embedded index that does not exist yet is an error rather than a new,

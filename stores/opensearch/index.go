@@ -80,6 +80,9 @@ const (
 	// lower-cased customer_email, for exact subject searches.
 	osFieldPhone = "@erasure_phone"
 	osFieldEmail = "@erasure_email"
+	// osFieldSubject marks a document written with the two fields above,
+	// so that older ones can be found and brought up to date (subject.go).
+	osFieldSubject = "@erasure_subject_v"
 )
 
 // osIgnoreAbove keeps keyword terms under Lucene's 32766-byte term limit
@@ -260,13 +263,14 @@ var osMapping = func() []byte {
 			"dynamic":           true,
 			"date_detection":    false,
 			"numeric_detection": false,
-			"_source":           map[string]any{"excludes": []string{osFieldID, osFieldInitiated, osFieldText, osFieldPhone, osFieldEmail}},
+			"_source":           map[string]any{"excludes": []string{osFieldID, osFieldInitiated, osFieldText, osFieldPhone, osFieldEmail, osFieldSubject}},
 			"properties": map[string]any{
 				osFieldID:        map[string]any{"type": "keyword"},
 				osFieldInitiated: keyword,
 				osFieldText:      keyword,
 				osFieldPhone:     keyword,
 				osFieldEmail:     keyword,
+				osFieldSubject:   keyword,
 			},
 			"dynamic_templates": []any{
 				// Nested objects are kept in _source but not indexed: nothing
@@ -413,7 +417,7 @@ func osSource(d stores.Doc, region string) ([]byte, error) {
 			text = append(text, s)
 		}
 	}
-	hidden := map[string]any{osFieldID: d.ID}
+	hidden := map[string]any{osFieldID: d.ID, osFieldSubject: osSubjectVersion}
 	if r.InitiatedAt != nil {
 		hidden[osFieldInitiated] = r.InitiatedAt
 	}
@@ -462,6 +466,7 @@ func (h osHit) doc() stores.Doc {
 	// Indexes made before these fields existed keep them in _source.
 	delete(f, osFieldPhone)
 	delete(f, osFieldEmail)
+	delete(f, osFieldSubject)
 	return stores.Doc{ID: h.ID, Fields: f}
 }
 
