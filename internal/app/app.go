@@ -427,6 +427,12 @@ func httpURL(ln net.Listener) string {
 func (a *App) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.router.Run(ctx) })
+	// The router stops by itself once its handlers have; one without
+	// handlers (a web API alone) only when closed.
+	g.Go(func() error {
+		<-ctx.Done()
+		return a.router.Close()
+	})
 	if a.agg != nil {
 		g.Go(func() error { return a.agg.RunDeadlines(ctx, time.Second) })
 		g.Go(func() error { return a.anchorer.run(ctx) })
