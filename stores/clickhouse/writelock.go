@@ -19,13 +19,14 @@ import (
 const chLedgerLocks = "erasure_ledger_locks"
 
 // The writer lock's timing. A lock row is live for writeLockTTL by the
-// server's clock (whole seconds, so up to a second less); its holder stops
+// server's clock (whole seconds, so up to a second more); its holder stops
 // writing writeLockMargin before that by its own clock, measured from before
-// the row was inserted, which leaves room for the seconds rounding and for
-// the last insert to land.
+// the row was inserted, which leaves room for the last insert to land. A
+// holder that crashed holds up the others for the TTL, so it is short: a
+// ledger write is a few statements.
 const (
-	writeLockTTL    = 10 * time.Second
-	writeLockMargin = 3 * time.Second
+	writeLockTTL    = 6 * time.Second
+	writeLockMargin = 2 * time.Second
 	// writeLockWait bounds one acquisition: a crashed holder's row is dead
 	// after writeLockTTL, so waiting much longer means the lock is contended
 	// beyond reason or the server is in trouble; the caller retries.
