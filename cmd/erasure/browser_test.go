@@ -189,7 +189,7 @@ func TestBrowserSignInAndPermissions(t *testing.T) {
 		search, audit, x bool // x: the Delete Contact button
 	}{
 		{"agent", true, false, false},
-		{"dpo", true, false, true},
+		{"dpo", true, true, true}, // the Audit Log of its own requests
 		{"auditor", false, true, false},
 		{"admin", true, true, true},
 	} {

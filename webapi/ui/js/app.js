@@ -13,6 +13,9 @@
 //   search-form, search-contact-id, search-customer, search-channel, search-agent, search-queue,
 //   search-from, search-to, search-submit, search-clear, search-results, search-table,
 //   search-total, search-empty, search-error, search-page, search-prev, search-next,
+//   search-past-end (a page past the last), search-past-end-last, search-past-end-first,
+//   search-agent-suggestions, search-queue-suggestions (datalists), <input testid>-error (a
+//   message at a filter the server or the form refused; the input has aria-invalid),
 //   contact-row (one per result; attribute data-contact-id), contact-link
 // Data Subject (contacts.delete)
 //   nav-subject, subject-form, subject-kind, subject-value, subject-find, subject-results,
@@ -43,12 +46,17 @@
 //   deleting-modal-title, deleting-progress-table,
 //   progress-row-<channel> (attribute data-status: pending | succeeded | failed | skipped),
 //   progress-status-<channel>, deleting-summary, deleting-elapsed, live-status (attribute data-state),
+//   deleting-progress-bar (full only once the outcome is shown),
 //   deleting-close-button, deleting-timeout, deleting-audit-link
-// Toasts (top-right, in toast-region)
+// Toasts (top-right below the header, in toast-region; data-paused while hovered or focused)
 //   toast-success (role=status), toast-info (role=status; contact not found), toast-error (role=alert),
 //   toast-title, toast-message, toast-dismiss
 // Audit Log
 //   audit-form, audit-setting (Setting name, read-only), audit-setting-badge, audit-user, audit-from,
+//   audit-user-own (read-only, for whoever sees only its own entries), audit-user-suggestions,
+//   audit-range-today, audit-range-7, audit-range-30 (aria-pressed), audit-scope, audit-total,
+//   audit-timezone, audit-past-end, audit-past-end-last, audit-facts, audit-before, audit-deleted,
+//   audit-after, audit-receipt,
 //   audit-to, audit-functionality, audit-contact-id, audit-apply, audit-clear, audit-export,
 //   audit-results, audit-table, audit-row (attributes data-request-id, data-seq, data-status, and
 //   data-amends on a late entry), audit-late, audit-user-cell (data-principal; holds an account-kind),
@@ -74,6 +82,8 @@ let crumbs = null;
 let firstRender = true;
 
 const can = (perm) => !!session && session.permissions.includes(perm);
+// The Audit Log: all of it, or the entries of one's own requests.
+const canAudit = () => can('audit.read') || can('audit.read_own');
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/';
@@ -101,7 +111,7 @@ function navigate(name, params) {
 
 function homeHash() {
   if (can('contacts.read')) return '#/search';
-  if (can('audit.read')) return '#/audit';
+  if (canAudit()) return '#/audit';
   return '#/forbidden';
 }
 
@@ -124,7 +134,7 @@ function shell(active) {
     h('span', { class: 'nav-label' }, 'Data deletion'),
     can('contacts.read') ? link(lastSearch || '#/search', 'search', 'Contact Search', 'search', 'nav-search') : null,
     can('contacts.read') && can('contacts.delete') ? link('#/subject', 'subject', 'Data Subject', 'trash', 'nav-subject') : null,
-    can('audit.read') ? link('#/audit', 'audit', 'Audit Log', 'audit', 'nav-audit') : null);
+    canAudit() ? link('#/audit', 'audit', 'Audit Log', 'audit', 'nav-audit') : null);
   crumbs = h('div', { class: 'crumbs' });
   main = h('main', { id: 'main', tabindex: '-1' });
   app.replaceChildren(h('div', { class: 'shell' },
@@ -181,7 +191,7 @@ function route() {
   } else if (page === 'contacts' && parts[1] && can('contacts.read')) {
     shell('search');
     renderContact(main, { id: decodeURIComponent(parts[1]), navigate, setTitle, session, lastSearch });
-  } else if (page === 'audit' && can('audit.read')) {
+  } else if (page === 'audit' && canAudit()) {
     shell('audit');
     renderAudit(main, { params, navigate, setTitle, config, session });
   } else {

@@ -23,6 +23,17 @@ import { confirmDeletion } from './confirm.js';
 // then still has to travel to the browser.
 const GRACE_SECONDS = 5;
 
+// Pacing. On fast stores every channel and the outcome arrive within a
+// fraction of a second, too fast to read. The modal shows each channel's
+// report as one tick, at most one per TICK_MS, and the outcome only after
+// the ticks and no sooner than MIN_VISIBLE_MS after it opened; a success
+// then stays DONE_VISIBLE_MS before the modal closes itself. The clock runs
+// while the modal shows progress; the outcome then states how long the
+// deletion itself took.
+const TICK_MS = 300;
+const MIN_VISIBLE_MS = 1500;
+const DONE_VISIBLE_MS = 1500;
+
 /**
  * confirmDelete({contact, returnFocus, onFinished})
  * contact: the /api/v1/contacts/{id} response.
@@ -46,7 +57,9 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
   const rid = accepted.request_id;
   const channels = orderChannels(accepted.channels || []);
   const status = new Map(channels.map((c) => [c, { status: 'pending', deleted: 0 }]));
-  let outcome = null;
+  let outcome = null; // the outcome shown
+  let decided = null; // the outcome received, shown once its ticks are
+  let tookMs = 0;
   let timedOut = false;
   const started = Date.now();
   const deadline = accepted.deadline_seconds || 30;
@@ -63,8 +76,8 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
     rowEls.set(ch, { row, badgeCell, countCell });
     return row;
   }));
-  const bar = h('div', { class: 'progress-bar', role: 'progressbar', 'aria-label': 'Channels finished', 'aria-valuemin': '0', 'aria-valuemax': String(channels.length), 'aria-valuenow': '0' }, h('span'));
-  const elapsed = h('span', { 'data-testid': 'deleting-elapsed' }, '0 s');
+  const bar = h('div', { class: 'progress-bar', role: 'progressbar', 'aria-label': 'Deletion progress', 'aria-valuemin': '0', 'data-testid': 'deleting-progress-bar' }, h('span'));
+  const elapsed = h('span', { class: 'elapsed', 'data-testid': 'deleting-elapsed' }, fmtSeconds(0));
   const liveStatus = h('span', { class: 'live-status', 'data-testid': 'live-status' });
   const summary = h('p', { 'data-testid': 'deleting-summary', 'aria-live': 'polite' }, `Up to ${deadline} seconds. Channels are deleted in parallel; contact search goes last.`);
   const closeBtn = h('button', {
@@ -89,10 +102,12 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
     actions: [closeBtn],
     onClose: (reason) => {
       clearInterval(tick);
+      clearTimeout(pump);
       unlisten();
       live.untrack(rid);
-      // Closed before completion: no toast for this request, as specified.
-      onFinished && onFinished({ outcome, closedEarly: !outcome, reason });
+      // Closed before completion was shown: no toast for this request, as
+      // specified; the caller still learns an outcome that had arrived.
+      onFinished && onFinished({ outcome: outcome || decided, closedEarly: !outcome, reason });
     },
   });
   modal.dialog.dataset.requestId = rid;
@@ -112,8 +127,39 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
       el.countCell.textContent = s.status === 'pending' || s.status === 'skipped' ? '—' : fmtNumber(s.deleted);
       if (s.status !== 'pending') finished += 1;
     }
-    bar.setAttribute('aria-valuenow', String(finished));
-    bar.firstChild.style.width = `${channels.length ? (finished / channels.length) * 100 : 0}%`;
+    // The last step is the decision and its audit entry: the bar is full
+    // only when the outcome is shown, never while it is still awaited.
+    const steps = channels.length + 1;
+    const done = outcome ? steps : Math.min(finished, channels.length);
+    bar.setAttribute('aria-valuemax', String(steps));
+    bar.setAttribute('aria-valuenow', String(done));
+    bar.setAttribute('aria-valuetext', outcome ? 'Finished' : `${finished} of ${channels.length} channels finished`);
+    bar.firstChild.style.width = `${(done / steps) * 100}%`;
+  }
+
+  // Ticks: queued display steps, at least TICK_MS after the last one that
+  // changed anything; a step that changes nothing takes no time of its own.
+  // The outcome also waits for MIN_VISIBLE_MS.
+  const queue = [];
+  let pump = null;
+  let lastTick = -Infinity;
+  function enqueue(step) {
+    queue.push(step);
+    if (!pump) runQueue();
+  }
+  function runQueue() {
+    pump = null;
+    while (queue.length && !modal.closed) {
+      const next = queue[0];
+      const now = Date.now();
+      const wait = Math.max(lastTick + TICK_MS - now, next.final ? MIN_VISIBLE_MS - (now - started) : 0);
+      if (wait > 0) { pump = setTimeout(runQueue, wait); return; }
+      queue.shift();
+      if (next.run()) {
+        lastTick = Date.now();
+        render();
+      }
+    }
   }
 
   const terminal = (st) => st === 'succeeded' || st === 'failed';
@@ -123,9 +169,10 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
   function apply(ch, st, artefacts) {
     if (!status.has(ch)) { status.set(ch, { status: 'pending', deleted: 0 }); channels.push(ch); }
     const cur = status.get(ch);
-    if (st === 'pending' || terminal(cur.status)) return;
+    if (st === 'pending' || terminal(cur.status)) return false;
     cur.status = st;
     cur.deleted = sumDeleted(artefacts);
+    return true;
   }
 
   // The outcome settles every channel, except that a channel already shown
@@ -134,9 +181,12 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
   function settle(ch, st, artefacts, code) {
     if (!status.has(ch)) { status.set(ch, { status: 'pending', deleted: 0 }); channels.push(ch); }
     const cur = status.get(ch);
-    if (terminal(cur.status) && (st === 'skipped' || (st === 'failed' && code === 'deadline_exceeded'))) return;
+    if (terminal(cur.status) && (st === 'skipped' || (st === 'failed' && code === 'deadline_exceeded'))) return false;
+    const deleted = sumDeleted(artefacts);
+    if (cur.status === st && cur.deleted === deleted) return false;
     cur.status = st;
-    cur.deleted = sumDeleted(artefacts);
+    cur.deleted = deleted;
+    return true;
   }
 
   const OUTCOMES = {
@@ -172,12 +222,27 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
     return n ? ` ${n === 1 ? '1 contact is' : `${n} contacts are`} under legal hold and ${n === 1 ? 'was' : 'were'} not deleted.` : heldNote();
   }
 
+  // An outcome is shown after the ticks of what it settles, channel by
+  // channel in deletion order.
+  function decide(out) {
+    if (decided) return;
+    decided = out;
+    tookMs = Date.now() - started;
+    const byChannel = new Map((out.channels || []).map((c) => [c.channel, c]));
+    for (const ch of orderChannels([...byChannel.keys()])) {
+      const c = byChannel.get(ch);
+      enqueue({ run: () => settle(c.channel, c.status, c.artefacts, c.error_code) });
+    }
+    enqueue({ final: true, run: () => { finish(out); return true; } });
+  }
+
   function finish(out) {
     if (outcome) return;
     outcome = out;
     for (const c of out.channels || []) settle(c.channel, c.status, c.artefacts, c.error_code);
     render();
     clearInterval(tick);
+    elapsed.textContent = `Finished in ${fmtSeconds(tookMs)}`;
     const o = OUTCOMES[out.status] || OUTCOMES.failed;
     modal.dialog.dataset.outcome = out.status;
     bar.classList.add(o.ok ? 'succeeded' : 'failed');
@@ -190,14 +255,14 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
     if (hint) hint.textContent = o.ok ? '' : 'The contact record shows this failure and lets you retry.';
     toast(o.toast(out));
     // The contact is gone: nothing left to look at in this modal.
-    if (o.ok) setTimeout(() => modal.close('program'), 600);
+    if (o.ok) setTimeout(() => modal.close('program'), DONE_VISIBLE_MS);
   }
 
   // Past the promised deadline and the grace: stop presenting the deletion
   // as under way and say where its outcome will be. The modal still listens,
   // so a late outcome is shown here (with its toast) while it is open.
   function timeOut() {
-    if (timedOut || outcome) return;
+    if (timedOut || decided) return;
     timedOut = true;
     modal.dialog.dataset.timedOut = 'true';
     clear(iconBox).append(icon('info'));
@@ -217,17 +282,15 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
   function onMessage(msg) {
     // Once decided, the modal stays as decided: later progress (a late or
     // rerun channel) is the Audit Log's to show.
-    if (modal.closed || outcome) return;
+    if (modal.closed || decided) return;
     if (!belongsTo(msg, expect)) return;
     if (msg.type === 'progress') {
-      apply(msg.channel, msg.status, msg.artefacts);
-      render();
+      enqueue({ run: () => apply(msg.channel, msg.status, msg.artefacts) });
     } else if (msg.type === 'state') {
-      if (msg.outcome) { finish(msg.outcome); return; }
-      for (const r of msg.results || []) apply(r.channel, r.status, r.artefacts);
-      render();
+      if (msg.outcome) { decide(msg.outcome); return; }
+      for (const r of msg.results || []) enqueue({ run: () => apply(r.channel, r.status, r.artefacts) });
     } else if (msg.type === 'outcome') {
-      finish(msg);
+      decide(msg);
     }
   }
 
@@ -235,7 +298,7 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
   // leave the modal waiting forever.
   let polling = false;
   async function poll() {
-    if (polling || live.connected || modal.closed || outcome) return;
+    if (polling || live.connected || modal.closed || decided) return;
     polling = true;
     try {
       const st = await api(`/api/v1/deletions/${encodeURIComponent(rid)}`);
@@ -243,12 +306,14 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
     } catch { /* next tick */ } finally { polling = false; }
   }
 
+  // Tenths of a second while they mean something, then seconds.
+  let lastPoll = started;
   const tick = setInterval(() => {
-    const secs = Math.round((Date.now() - started) / 1000);
-    if (!timedOut) elapsed.textContent = `${secs} s`;
-    if (secs >= deadline + GRACE_SECONDS && !outcome) timeOut();
-    if (secs % 3 === 0) poll();
-  }, 1000);
+    const ms = Date.now() - started;
+    if (!timedOut && !outcome) elapsed.textContent = fmtSeconds(ms);
+    if (ms >= (deadline + GRACE_SECONDS) * 1000 && !decided) timeOut();
+    if (Date.now() - lastPoll >= 3000) { lastPoll = Date.now(); poll(); }
+  }, 100);
 
   const showLive = (s) => {
     liveStatus.dataset.state = s;
@@ -259,4 +324,8 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
 
   render();
   live.track(rid, onMessage, expect);
+}
+
+function fmtSeconds(ms) {
+  return ms < 10000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 1000)} s`;
 }

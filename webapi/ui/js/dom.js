@@ -153,6 +153,21 @@ export function fmtDateTime(iso, seconds = false) {
   return (seconds ? dtFmtSec : dtFmt).format(d);
 }
 
+const dFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+const tFmt = new Intl.DateTimeFormat(undefined, { timeStyle: 'short' });
+const tFmtSec = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
+
+// Date and time apart, for tables that put them on two lines.
+export function fmtDate(iso) {
+  const d = new Date(iso || NaN);
+  return Number.isNaN(d.getTime()) ? (iso ? String(iso) : '—') : dFmt.format(d);
+}
+
+export function fmtTime(iso, seconds = false) {
+  const d = new Date(iso || NaN);
+  return Number.isNaN(d.getTime()) ? '' : (seconds ? tFmtSec : tFmt).format(d);
+}
+
 export const fmtNumber = (n) => new Intl.NumberFormat().format(n || 0);
 
 export function sumDeleted(artefacts) {

@@ -3,7 +3,8 @@
 // the contact record. The filters live in the URL, so Back returns to them.
 
 import { api, query } from '../api.js';
-import { h, icon, fmtDateTime, fmtNumber, dateToISO } from '../dom.js';
+import { h, icon, fmtDate, fmtTime, fmtNumber, dateToISO } from '../dom.js';
+import { suggest, checkDateRange, showFieldError, fieldOfError, pastLastPage } from '../filters.js';
 
 const PAGE_SIZE = 25;
 
@@ -22,8 +23,8 @@ export function renderSearch(main, { params, navigate, setTitle }) {
     q: text('f-customer', 'search-customer', params.q, 'Phone, email or name'),
     channel: h('select', { id: 'f-channel', name: 'channel', 'data-testid': 'search-channel' },
       CONTACT_CHANNELS.map(([v, l]) => h('option', { value: v, selected: params.channel === v }, l))),
-    agent: text('f-agent', 'search-agent', params.agent, 'Agent login'),
-    queue: text('f-queue', 'search-queue', params.queue, 'Queue name'),
+    agent: text('f-agent', 'search-agent', params.agent, 'Start of an agent login'),
+    queue: text('f-queue', 'search-queue', params.queue, 'Start of a queue name'),
     from: h('input', { type: 'date', id: 'f-from', name: 'from', 'data-testid': 'search-from', value: params.from || '' }),
     to: h('input', { type: 'date', id: 'f-to', name: 'to', 'data-testid': 'search-to', value: params.to || '' }),
   };
@@ -32,6 +33,7 @@ export function renderSearch(main, { params, navigate, setTitle }) {
     class: 'card-body', role: 'search', 'aria-label': 'Contact search', 'data-testid': 'search-form',
     onsubmit: (e) => {
       e.preventDefault();
+      if (!checkDateRange(inputs.from, inputs.to)) return;
       const next = {};
       for (const [k, el] of Object.entries(inputs)) if (el.value.trim()) next[k] = el.value.trim();
       navigate('search', next);
@@ -41,8 +43,10 @@ export function renderSearch(main, { params, navigate, setTitle }) {
     field('f-contact-id', 'Contact ID', inputs.contact_id, true),
     field('f-customer', 'Customer', inputs.q, true),
     field('f-channel', 'Channel', inputs.channel),
-    field('f-agent', 'Agent', inputs.agent),
-    field('f-queue', 'Queue', inputs.queue),
+    // Agents and queues match by their start, in any case; the lists offer
+    // the ones that exist.
+    field('f-agent', 'Agent', [inputs.agent, suggest(inputs.agent, 'agent')]),
+    field('f-queue', 'Queue', [inputs.queue, suggest(inputs.queue, 'queue')]),
     field('f-from', 'From date', inputs.from),
     field('f-to', 'To date', inputs.to)),
   h('div', { class: 'form-actions' },
@@ -58,10 +62,10 @@ export function renderSearch(main, { params, navigate, setTitle }) {
     h('section', { class: 'card', 'aria-label': 'Filters' }, form),
     results);
 
-  load(results, params, navigate);
+  load(results, params, navigate, inputs);
 }
 
-async function load(box, params, navigate) {
+async function load(box, params, navigate, inputs) {
   const page = Math.max(1, parseInt(params.page || '1', 10) || 1);
   const head = h('div', { class: 'card-head' }, h('h2', { id: 'results-title', class: 'grow' }, 'Results'));
   box.replaceChildren(head, h('div', { class: 'empty', 'aria-busy': 'true' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' Searching…'));
@@ -72,11 +76,20 @@ async function load(box, params, navigate) {
       from: dateToISO(params.from, false), to: dateToISO(params.to, true), page, page_size: PAGE_SIZE,
     })}`);
   } catch (err) {
-    box.replaceChildren(head, h('div', { class: 'empty', role: 'alert', 'data-testid': 'search-error' }, h('strong', {}, 'The search failed'), err.message));
+    // A filter the server refused is said at the filter, in its words.
+    const at = inputs[fieldOfError(err)];
+    if (at) showFieldError(at, err.message);
+    box.replaceChildren(head, h('div', { class: 'empty', role: at ? undefined : 'alert', 'data-testid': 'search-error' },
+      h('strong', {}, at ? 'Correct the marked filter to search' : 'The search failed'), at ? '' : err.message));
     return;
   }
   const pages = Math.max(1, Math.ceil(res.total / res.page_size));
   head.append(h('span', { class: 'card-note', 'data-testid': 'search-total' }, `${fmtNumber(res.total)} contact${res.total === 1 ? '' : 's'}`));
+  const go = (p) => navigate('search', { ...params, page: String(p) });
+  if (!res.items.length && res.total > 0) {
+    box.replaceChildren(head, pastLastPage({ page, pages, total: res.total, noun: 'contact', nouns: 'contacts', go, testid: 'search-past-end' }));
+    return;
+  }
   if (!res.items.length) {
     box.replaceChildren(head, h('div', { class: 'empty', 'data-testid': 'search-empty' },
       h('strong', {}, 'No contacts match these filters'), 'Check the contact ID, or widen the date range.'));
@@ -90,16 +103,16 @@ async function load(box, params, navigate) {
       onclick: (e) => { if (!e.target.closest('a')) open(c.contact_id); },
     },
     h('td', { class: 'id-cell' }, h('a', { href: `#/contacts/${encodeURIComponent(c.contact_id)}`, 'data-testid': 'contact-link' }, c.contact_id)),
-    h('td', { class: 'nowrap' }, fmtDateTime(f.initiation_timestamp)),
+    h('td', { class: 'nowrap' }, fmtDate(f.initiation_timestamp), h('div', { class: 'sub' }, fmtTime(f.initiation_timestamp))),
     h('td', {}, f.channel || '—', f.subtype ? h('div', { class: 'sub' }, f.subtype) : null),
-    h('td', {}, h('div', { 'data-testid': 'contact-customer' }, f.customer_name || '—'),
-      h('div', { class: 'sub' }, [f.customer_phone, f.customer_email].filter(Boolean).join(' · '))),
+    h('td', { class: 'customer-cell' }, h('div', { 'data-testid': 'contact-customer' }, f.customer_name || '—'),
+      f.customer_phone ? h('div', { class: 'sub' }, f.customer_phone) : null,
+      f.customer_email ? h('div', { class: 'sub' }, f.customer_email) : null),
     h('td', {}, f.agent || '—'),
     h('td', {}, f.queue || '—'));
   });
-  const go = (p) => navigate('search', { ...params, page: String(p) });
   box.replaceChildren(head,
-    h('div', { class: 'table-wrap' }, h('table', { class: 'dense', 'data-testid': 'search-table' },
+    h('div', { class: 'table-wrap' }, h('table', { class: 'dense fit', 'data-testid': 'search-table' },
       h('caption', { class: 'visually-hidden' }, 'Contacts matching the filters'),
       h('thead', {}, h('tr', {}, ['Contact ID', 'Initiated', 'Channel', 'Customer', 'Agent', 'Queue'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, rows))),
