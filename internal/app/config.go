@@ -102,8 +102,9 @@ type WarehouseConfig struct {
 
 // LedgerConfig selects where join state and the audit log live: "sqlite"
 // (in the data directory) or "clickhouse" (the warehouse's server, in
-// Database if set). With ClickHouse exactly one aggregator may run: the
-// audit log's hash chain has a single writer.
+// Database if set). Either may be shared by several aggregators: SQLite's
+// transactions, and on ClickHouse the ledger's writer lock, keep one writer
+// of the audit chain at a time.
 type LedgerConfig struct {
 	Kind     string `yaml:"kind"`
 	Database string `yaml:"database"`
