@@ -779,3 +779,29 @@ func (s *faultStack) finish() {
 	}
 	s.t.Logf("%s: %d audit entries verified, %d contacts deleted, %d untouched", s.name, n, len(s.touched), len(s.contacts)-len(s.touched))
 }
+
+// The plan is the seed's alone, so a printed seed replays a run, and any
+// run of the CI's size injects every fault.
+func TestFaultPlan(t *testing.T) {
+	for _, n := range []int{50, 500} {
+		r1, u1, k1 := planFaults(42, n)
+		r2, u2, k2 := planFaults(42, n)
+		all := slices.Concat(r1, u1, k1)
+		if fmt.Sprint(all) != fmt.Sprint(slices.Concat(r2, u2, k2)) {
+			t.Fatalf("%d iterations: seed 42 planned two different runs", n)
+		}
+		if other, _, _ := planFaults(43, n); fmt.Sprint(other) == fmt.Sprint(r1) {
+			t.Fatalf("%d iterations: seeds 42 and 43 planned the same run", n)
+		}
+		kinds := map[string]int{}
+		for i, s := range all {
+			if s.n != i+1 || s.after < 0 || s.after >= (s.contacts+s.batch-1)/s.batch {
+				t.Fatalf("%d iterations: bad step %s", n, s)
+			}
+			kinds[s.kind]++
+		}
+		if len(all) != n || len(kinds) != 8 {
+			t.Fatalf("%d iterations: planned %d steps of the kinds %v, want %d covering all 8", n, len(all), kinds, n)
+		}
+	}
+}
