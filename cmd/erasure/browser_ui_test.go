@@ -216,7 +216,7 @@ func TestBrowserSearchErrorsPagingAndLayout(t *testing.T) {
 // Escape dismisses it; the stack is a live region.
 func TestBrowserToastsStayClearOfTheHeader(t *testing.T) {
 	tab := browser(t)
-	p := startPipeline(t, 4, nil)
+	p := startPipeline(t, 30, nil) // a search page long enough to scroll
 	base := p.app.URL()
 	for _, w := range layoutWidths {
 		t.Run(fmt.Sprint(w), func(t *testing.T) {
@@ -232,35 +232,48 @@ func TestBrowserToastsStayClearOfTheHeader(t *testing.T) {
 				js[bool](t, ctx, fmt.Sprintf(`import('/static/js/toast.js').then(m => { m.toast({kind: %q, title: 'Deletion failed',
 					message: 'Contact 0b0e6d3c-4a77-4e53-9d5e-1c2d3e4f5a6b: a data store refused the deletion.'%s}); return true; })`, kind, opt))
 			}
-			show("error", 0)
-			show("success", 0)
-			waitFor(t, ctx, 5*time.Second, `document.querySelectorAll('#toasts .toast').length === 2`)
+			// Toasts on a long page, the same page scrolled, and a short page
+			// (the navigation row must not grow into a taller header).
+			for _, where := range []struct{ name, hash string }{{"search", "#/search"}, {"scrolled", ""}, {"short page", "#/audit"}} {
+				switch {
+				case where.hash != "":
+					within(t, ctx, 20*time.Second, chromedp.Navigate(base+"/"+where.hash), chromedp.WaitVisible(tid("user-name")),
+						poll(`!document.querySelector('[aria-busy="true"]')`))
+				default:
+					js[bool](t, ctx, `(() => { window.scrollTo(0, 400); return true; })()`)
+				}
+				js[bool](t, ctx, `document.querySelectorAll('#toasts .toast').forEach(e => e.remove()) || true`)
+				show("error", 0)
+				show("success", 0)
+				waitFor(t, ctx, 5*time.Second, `document.querySelectorAll('#toasts .toast').length === 2`)
+				overlaps := js[[]string](t, ctx, `(() => {
+					const out = [];
+					const bar = document.querySelector('.topbar').getBoundingClientRect();
+					const covered = ['logout-button', 'logout-all-button', 'user-name', 'nav-search', 'nav-audit'];
+					for (const toast of document.querySelectorAll('#toasts .toast')) {
+						const r = toast.getBoundingClientRect();
+						if (r.top < bar.bottom) out.push(toast.dataset.testid + ' starts at ' + r.top + ', above the header end ' + bar.bottom);
+						for (const id of covered) {
+							const e = document.querySelector('[data-testid="' + id + '"]');
+							if (!e) continue;
+							const b = e.getBoundingClientRect();
+							if (r.left < b.right && b.left < r.right && r.top < b.bottom && b.top < r.bottom) out.push(toast.dataset.testid + ' covers ' + id);
+						}
+					}
+					return out;
+				})()`)
+				if len(overlaps) > 0 {
+					t.Errorf("%s at %d px: %q", where.name, w, overlaps)
+				}
+				time.Sleep(300 * time.Millisecond) // the slide-in, for the screenshot
+				shot(t, ctx, fmt.Sprintf("toasts-%s-%d", strings.ReplaceAll(where.name, " ", "-"), w))
+			}
 			if live := js[string](t, ctx, `document.getElementById('toasts').getAttribute('aria-live')`); live != "polite" {
 				t.Errorf("toast region aria-live = %q", live)
-			}
-			overlaps := js[[]string](t, ctx, `(() => {
-				const out = [];
-				const bar = document.querySelector('.topbar').getBoundingClientRect();
-				const covered = ['logout-button', 'logout-all-button', 'user-name', 'nav-search', 'nav-audit'];
-				for (const toast of document.querySelectorAll('#toasts .toast')) {
-					const r = toast.getBoundingClientRect();
-					if (r.top < bar.bottom) out.push(toast.dataset.testid + ' starts at ' + r.top + ', above the header end ' + bar.bottom);
-					for (const id of covered) {
-						const e = document.querySelector('[data-testid="' + id + '"]');
-						if (!e) continue;
-						const b = e.getBoundingClientRect();
-						if (r.left < b.right && b.left < r.right && r.top < b.bottom && b.top < r.bottom) out.push(toast.dataset.testid + ' covers ' + id);
-					}
-				}
-				return out;
-			})()`)
-			if len(overlaps) > 0 {
-				t.Errorf("at %d px: %q", w, overlaps)
 			}
 			if ms := js[int](t, ctx, `+document.querySelector('[data-testid="toast-error"]').dataset.timeout`); ms <= 0 {
 				t.Error("an error toast has no timer: it stays until dismissed")
 			}
-			shot(t, ctx, fmt.Sprintf("toasts-%d", w))
 
 			// Focus holds a toast; it goes once focus leaves.
 			js[bool](t, ctx, `document.querySelectorAll('#toasts .toast').forEach(e => e.remove()) || true`)

@@ -10,6 +10,21 @@ import { h, icon } from './dom.js';
 
 const SUCCESS_MS = 8000;
 const ERROR_MS = 20000;
+const GAP_PX = 12;
+
+// placeRegion puts the stack just below where the header ends now: the
+// header's height differs by width (the navigation sits above it on narrow
+// screens) and by scrolling (it sticks to the top).
+function placeRegion() {
+  const region = document.getElementById('toasts');
+  const bar = document.querySelector('.topbar');
+  const bottom = bar ? Math.max(bar.getBoundingClientRect().bottom, 0) : 0;
+  region.style.top = `${bottom + GAP_PX}px`;
+  if (!region.childElementCount) {
+    window.removeEventListener('scroll', placeRegion);
+    window.removeEventListener('resize', placeRegion);
+  }
+}
 
 export function toast({ kind, title, message, timeout }) {
   const region = document.getElementById('toasts');
@@ -28,6 +43,7 @@ export function toast({ kind, title, message, timeout }) {
     // Focus inside a toast that goes would fall to the page body.
     const hadFocus = el.contains(document.activeElement);
     el.remove();
+    placeRegion();
     if (hadFocus) {
       const main = document.getElementById('main');
       if (main) main.focus({ preventScroll: true });
@@ -70,6 +86,9 @@ export function toast({ kind, title, message, timeout }) {
   el.dataset.timeout = String(stays ? 0 : remaining);
   document.addEventListener('visibilitychange', sync);
   region.appendChild(el);
+  placeRegion();
+  window.addEventListener('scroll', placeRegion, { passive: true });
+  window.addEventListener('resize', placeRegion);
   sync();
   return el;
 }
