@@ -86,7 +86,9 @@ func TestBrowserDeleteByKeyboardPacedAndAudited(t *testing.T) {
 			if f := focusedTestID(t, ctx); f != "confirm-cancel-button" {
 				t.Errorf("the confirmation opened with focus on %s, want Cancel", f)
 			}
-			tabTo(t, ctx, "confirm-delete-button", 3)
+			// The confirmation reads what is stored now before it offers to delete.
+			waitFor(t, ctx, 20*time.Second, `(() => { const b = document.querySelector('[data-testid="confirm-delete-button"]'); return !!b && !b.disabled; })()`)
+			tabTo(t, ctx, "confirm-delete-button", 6)
 			within(t, ctx, 10*time.Second, chromedp.KeyEvent("\r"), chromedp.WaitVisible(tid("deleting-modal")))
 			if f := focusedTestID(t, ctx); f != "deleting-close-button" {
 				t.Errorf("the progress modal opened with focus on %s, want Close", f)

@@ -227,7 +227,11 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
   function decide(out) {
     if (decided) return;
     decided = out;
-    tookMs = Date.now() - started;
+    // The deletion's own duration, from the request to the decision, both
+    // stamped by the pipeline: its events can beat the answer that opened
+    // this modal.
+    const own = Date.parse(out.completed_at) - Date.parse(out.requested_at);
+    tookMs = Number.isFinite(own) && own >= 0 ? own : Date.now() - started;
     const byChannel = new Map((out.channels || []).map((c) => [c.channel, c]));
     for (const ch of orderChannels([...byChannel.keys()])) {
       const c = byChannel.get(ch);
