@@ -58,7 +58,7 @@ type Config struct {
 type Index struct {
 	client *opensearchapi.Client
 	prefix string
-	region string // reads national phone numbers
+	region string   // reads national phone numbers
 	exact  sync.Map // index and field checked to be mapped as keyword
 	log    *slog.Logger
 	// expunge schedules the merges that drop deleted documents (purge.go).
