@@ -28,11 +28,23 @@ func (l tamperLedger) DeleteAudit(t *testing.T, seqs ...int64) {
 
 func (l tamperLedger) InsertAudit(t *testing.T, e stores.AuditEntry) {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.appendAudit(t.Context(), e); err != nil {
+	if err := l.appendLocked(t, e); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// appendLocked writes an entry straight into the audit table, as whoever
+// can write the ledger could, under the writer lock the ledger requires.
+func (l *Ledger) appendLocked(t *testing.T, e stores.AuditEntry) error {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	unlock, err := l.writers.lock(t.Context())
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return l.appendAudit(t.Context(), e)
 }
 
 func TestClickHouseLedgerAuditTampering(t *testing.T) {

@@ -128,9 +128,7 @@ func TestClickHouseLedgerVerifyChainDetectsTampering(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.Hash = h
-		l.mu.Lock()
-		err = l.appendAudit(t.Context(), e)
-		l.mu.Unlock()
+		err = l.appendLocked(t, e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,9 +154,7 @@ func TestClickHouseLedgerCompleteResumesAfterAuditAppend(t *testing.T) {
 	if e.Hash, err = stores.AuditHash(e); err != nil {
 		t.Fatal(err)
 	}
-	l.mu.Lock()
-	err = l.appendAudit(t.Context(), e)
-	l.mu.Unlock()
+	err = l.appendLocked(t, e)
 	if err != nil {
 		t.Fatal(err)
 	}
