@@ -532,7 +532,10 @@ func (s *faultStack) iterate(step faultStep) bool {
 		}
 	}
 	if len(again) > 0 {
-		for _, l := range s.runCLI(ctx, step.n, step.batch, 0, again) {
+		// The retry gets the product's default deadline, as a user's would,
+		// not the stack's short one: right after an outage the stores are
+		// still catching up (owed scrubs, redelivered work).
+		for _, l := range s.runCLI(ctx, step.n, step.batch, 30*time.Second, again) {
 			fr := &faultRequest{id: l.id, via: "cli", seen: []faultSeen{{status: l.status, auditSeq: l.auditSeq}}}
 			reqs = append(reqs, fr)
 		}
