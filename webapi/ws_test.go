@@ -27,11 +27,17 @@ type wsMsg struct {
 
 func (h *harness) mustDial(c caller) *websocket.Conn {
 	h.t.Helper()
+	before := h.srv.hub.count()
 	conn, res, err := h.dial(c)
 	if err != nil {
 		h.t.Fatalf("dial as %s: %v (%v)", c.name, err, res)
 	}
 	h.t.Cleanup(func() { conn.Close() })
+	// The upgrade answers before the hub has the client; a message pushed
+	// in between would never reach it, so wait until it is registered.
+	for deadline := time.Now().Add(5 * time.Second); h.srv.hub.count() <= before && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	return conn
 }
 
