@@ -63,7 +63,9 @@ func TestKafkaSubscriberStaticMemberRestartsAtOnce(t *testing.T) {
 
 	_, again := member("consumer-1", group)
 	kafkaPublishN(t, pub, topic, 1)
-	if !within(again, 5*time.Second) {
-		t.Fatal("the member restarted under its ID did not get its partitions back within 5s")
+	// Well inside the 45 s session timeout a dynamic member would wait out,
+	// with room for a loaded machine.
+	if !within(again, 20*time.Second) {
+		t.Fatal("the member restarted under its ID did not get its partitions back within 20s, well before the 45s session timeout")
 	}
 }
