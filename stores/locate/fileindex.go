@@ -126,5 +126,11 @@ func recordIn(line, quotedField []byte, ids idSet) bool {
 	if owner == "" || !ids.has(owner) {
 		return false
 	}
-	return exact || ids.has(decodeOwner(line, quotedField))
+	if exact {
+		return true
+	}
+	// An empty value names no contact, also when it is the decoding's "not
+	// a record" answer.
+	decoded := decodeOwner(line, quotedField)
+	return decoded != "" && ids.has(decoded)
 }

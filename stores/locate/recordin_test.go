@@ -16,11 +16,11 @@ func recordInSlow(line []byte, field string, ids idSet) bool {
 	if json.Unmarshal(rec[field], &v) != nil {
 		return false
 	}
-	return ids.has(v)
+	return v != "" && ids.has(v)
 }
 
 func TestRecordInAgreesWithDecoding(t *testing.T) {
-	ids := newIDSet([]string{idA})
+	ids := newIDSet([]string{idA, ""})
 	for _, line := range []string{
 		`{"contact_id":"` + idA + `","queue":"q"}`,
 		`{"contact_id":"` + idB + `","queue":"q"}`,
@@ -37,6 +37,8 @@ func TestRecordInAgreesWithDecoding(t *testing.T) {
 		`{"contact_id":"` + idA,
 		``,
 		`not json "contact_id":"` + idA + `"`,
+		`"contact_id":"` + idA + `"`,
+		`{"contact_id":""}`,
 	} {
 		got := recordIn([]byte(line), quoted("contact_id"), ids)
 		if want := recordInSlow([]byte(line), "contact_id", ids); got != want {
