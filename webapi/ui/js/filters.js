@@ -10,7 +10,8 @@ import { h, fmtNumber, uid } from './dom.js';
 const FIELD_OF_CODE = {
   invalid_contact_id: 'contact_id', invalid_q: 'q', invalid_channel: 'channel', invalid_agent: 'agent',
   invalid_queue: 'queue', invalid_from: 'from', invalid_to: 'to', invalid_range: 'to', invalid_user: 'user',
-  invalid_functionality: 'functionality',
+  invalid_functionality: 'functionality', invalid_reason_code: 'reason_code', invalid_ticket: 'ticket',
+  invalid_request_id: 'request_id',
 };
 
 export const fieldOfError = (err) => (err && FIELD_OF_CODE[err.code]) || '';

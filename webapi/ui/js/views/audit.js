@@ -1,5 +1,6 @@
 // Audit Log: Setting name 'Data Deletion'; filters User, Start Date, End
-// Date and Functionality (plus contact ID), with shortcuts for today and
+// Date and Functionality (plus contact ID, reason, ticket and the request
+// a link from a deletion names), with shortcuts for today and
 // the last 7 and 30 days; each entry shows who, when, which contacts, the
 // outcome and, expanded, every channel's items before, deleted and after
 // with when each store purges them. Auditors see every entry; whoever may
@@ -41,6 +42,11 @@ export function renderAudit(main, { params, navigate, setTitle, config, session 
       h('option', { value: '' }, 'Any functionality'),
       functionalities.map((f) => h('option', { value: f, selected: params.functionality === f }, f))),
     contact_id: h('input', { type: 'text', id: 'a-contact', 'data-testid': 'audit-contact-id', value: params.contact_id || '', placeholder: 'Contact ID', autocomplete: 'off', spellcheck: 'false' }),
+    reason_code: reasonSelect(config, params.reason_code),
+    ticket: h('input', { type: 'text', id: 'a-ticket', 'data-testid': 'audit-ticket', value: params.ticket || '', placeholder: 'e.g. INC-20431', maxlength: '64', autocomplete: 'off', spellcheck: 'false' }),
+    // A link from a deletion names its request; it is shown, and can be
+    // cleared, like any other filter.
+    request_id: h('input', { type: 'text', id: 'a-request', 'data-testid': 'audit-request-id', value: params.request_id || '', placeholder: 'Request ID', autocomplete: 'off', spellcheck: 'false' }),
   };
   const apply = (next) => navigate('audit', next);
   const form = h('form', {
@@ -62,7 +68,10 @@ export function renderAudit(main, { params, navigate, setTitle, config, session 
     field('a-from', 'Start Date', inputs.from),
     field('a-to', 'End Date', inputs.to),
     field('a-functionality', 'Functionality', inputs.functionality),
-    field('a-contact', 'Contact ID', inputs.contact_id)),
+    field('a-contact', 'Contact ID', inputs.contact_id),
+    field('a-reason', 'Reason', inputs.reason_code),
+    field('a-ticket', 'Ticket', inputs.ticket),
+    h('div', { class: 'field field-id' }, h('label', { for: 'a-request' }, 'Request ID'), inputs.request_id)),
   h('div', { class: 'form-actions wrap' },
     h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'audit-apply' }, 'Apply filters'),
     h('button', { type: 'button', class: 'btn btn-ghost', 'data-testid': 'audit-clear', onclick: () => apply({}) }, 'Clear'),
@@ -83,6 +92,7 @@ export function renderAudit(main, { params, navigate, setTitle, config, session 
 
   const apiParams = {
     user: own ? undefined : params.user, functionality: params.functionality, contact_id: params.contact_id,
+    reason_code: params.reason_code, ticket: params.ticket, request_id: params.request_id,
     from: dateToISO(params.from, false), to: dateToISO(params.to, true),
   };
   const exportLink = h('a', {
@@ -182,6 +192,24 @@ async function load(box, params, apiParams, navigate, session, inputs) {
       h('span', { class: 'spacer' }),
       h('button', { type: 'button', class: 'btn btn-sm', disabled: page <= 1, 'data-testid': 'audit-prev', onclick: () => go(page - 1) }, 'Previous'),
       h('button', { type: 'button', class: 'btn btn-sm', disabled: page >= pages, 'data-testid': 'audit-next', onclick: () => go(page + 1) }, 'Next')));
+}
+
+// reasonSelect offers the configured reasons: a deletion's, and those a
+// legal hold is placed or lifted for, whose entries are in the log too. A
+// code from the URL that is no longer configured is still offered, so the
+// filter in force is always the one shown.
+function reasonSelect(config, current) {
+  const groups = [
+    ['Deletion', (config && config.reasons) || []],
+    ['Legal hold placed', (config && config.hold_reasons) || []],
+    ['Legal hold lifted', (config && config.hold_lift_reasons) || []],
+  ].filter(([, rs]) => rs.length);
+  const known = groups.some(([, rs]) => rs.some((r) => r.code === current));
+  return h('select', { id: 'a-reason', 'data-testid': 'audit-reason' },
+    h('option', { value: '' }, 'Any reason'),
+    current && !known ? h('option', { value: current, selected: true }, current) : null,
+    groups.map(([label, rs]) => h('optgroup', { label },
+      rs.map((r) => h('option', { value: r.code, selected: r.code === current }, r.label)))));
 }
 
 function sameDay(a, b) {
