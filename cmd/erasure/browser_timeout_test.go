@@ -82,7 +82,7 @@ func TestBrowserDeletingModalTimesOut(t *testing.T) {
 		t.Errorf("timeout message %q (%v)", text, err)
 	}
 	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="deleting-audit-link"]').getAttribute('href')`))
-	if err != nil || href != "#/audit?contact_id="+first {
+	if err != nil || href != "#/audit?contact_id="+first+"&request_id="+rid {
 		t.Errorf("Audit Log link %q (%v)", href, err)
 	}
 	title, err := chromedp.Run(ctx, chromedp.Text(tid("deleting-modal-title")))

@@ -47,7 +47,8 @@
 //   progress-row-<channel> (attribute data-status: pending | succeeded | failed | skipped),
 //   progress-status-<channel>, deleting-summary, deleting-elapsed, live-status (attribute data-state),
 //   deleting-progress-bar (full only once the outcome is shown),
-//   deleting-close-button, deleting-timeout, deleting-audit-link
+//   deleting-close-button, deleting-timeout, deleting-audit-link (the Audit Log filtered to the
+//   request: with the outcome, and when none came in time)
 // Toasts (top-right below the header, in toast-region; data-paused while hovered or focused)
 //   toast-success (role=status), toast-info (role=status; contact not found), toast-error (role=alert),
 //   toast-title, toast-message, toast-dismiss
@@ -57,7 +58,8 @@
 //   audit-range-today, audit-range-7, audit-range-30 (aria-pressed), audit-scope, audit-total,
 //   audit-timezone, audit-past-end, audit-past-end-last, audit-facts, audit-before, audit-deleted,
 //   audit-after, audit-receipt,
-//   audit-to, audit-functionality, audit-contact-id, audit-apply, audit-clear, audit-export,
+//   audit-to, audit-functionality, audit-contact-id, audit-reason, audit-ticket, audit-request-id,
+//   audit-apply, audit-clear, audit-export,
 //   audit-results, audit-table, audit-row (attributes data-request-id, data-seq, data-status, and
 //   data-amends on a late entry), audit-late, audit-user-cell (data-principal; holds an account-kind),
 //   audit-contacts, audit-status, audit-expand, audit-detail, audit-channel-table,
@@ -162,7 +164,9 @@ function shell(active) {
 
 function route() {
   const { parts, params, raw } = parseHash();
-  closeAnyModal();
+  // A dialog of the page being left closes as left: its flow must not take
+  // the user back to that page.
+  closeAnyModal('navigation');
   if (!session) {
     const back = parts[0] === 'login' ? params.next : raw;
     renderLogin(app, {
@@ -217,7 +221,7 @@ function signedOut() {
   session = null;
   setCsrf('');
   live.stop();
-  closeAnyModal();
+  closeAnyModal('navigation');
 }
 
 async function logout() {

@@ -38,7 +38,9 @@ const DONE_VISIBLE_MS = 1500;
  * confirmDelete({contact, returnFocus, onFinished})
  * contact: the /api/v1/contacts/{id} response.
  * onFinished({outcome, closedEarly, reason}) runs when the flow ends; reason
- * is how the progress modal closed ('link' when the user followed its link).
+ * is how the progress modal closed: 'link' when the user followed its link
+ * and 'navigation' when they went to another page; either way the page that
+ * started the flow is no longer the one to show.
  */
 export function confirmDelete({ contact, returnFocus, onFinished }) {
   // The confirmation reads the contact again, asks for the reason and a
@@ -64,6 +66,12 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
   const started = Date.now();
   const deadline = accepted.deadline_seconds || 30;
   const expect = { digest: accepted.request_digest, contactIds: accepted.contact_ids };
+  // The Audit Log filtered to this request (and to the contact, when it is
+  // one): its decision, any late result, nobody else's entries.
+  const auditHref = `#/audit?${new URLSearchParams(contact.label ? { request_id: rid } : { contact_id: contact.contact_id, request_id: rid })}`;
+  const auditLink = (text) => h('a', {
+    href: auditHref, 'data-testid': 'deleting-audit-link', onclick: () => modal.close('link'),
+  }, text);
 
   const rowEls = new Map();
   const tbody = h('tbody', {}, channels.map((ch) => {
@@ -253,7 +261,7 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
     clear(iconBox).append(icon(o.icon));
     iconBox.className = `modal-icon ${o.cls}`;
     modal.setTitle(o.title);
-    summary.textContent = o.summary(out);
+    clear(summary).append(o.summary(out), ' ', auditLink(`View audit entry${out.audit_seq ? ` #${out.audit_seq}` : ''}`));
     closeBtn.textContent = 'Done';
     const hint = modal.foot.querySelector('.hint');
     if (hint) hint.textContent = o.ok ? '' : 'The contact record shows this failure and lets you retry.';
@@ -272,10 +280,7 @@ export function showProgress({ accepted, contact, returnFocus, onFinished }) {
     clear(iconBox).append(icon('info'));
     iconBox.className = 'modal-icon danger';
     modal.setTitle('No result yet');
-    const link = h('a', {
-      href: `#/audit?contact_id=${encodeURIComponent(contact.contact_id)}`, 'data-testid': 'deleting-audit-link',
-      onclick: () => modal.close('link'),
-    }, 'Audit Log');
+    const link = auditLink('Audit Log');
     clear(summary).append(
       h('span', { 'data-testid': 'deleting-timeout' },
         `The deletion did not report back within its ${deadline} seconds. It may still finish: its outcome will be recorded in the `,

@@ -10,7 +10,8 @@ let current = null;
 /**
  * openModal({title, subtitle, icon, testid, body, actions, hint, onClose, returnFocus, dismissible})
  * Returns {root, dialog, body, foot, title, close(reason), setTitle, setBusy}.
- * onClose(reason) runs once: 'escape', 'backdrop', 'button' or 'program'.
+ * onClose(reason) runs once: 'escape', 'backdrop', 'button', 'program', or
+ * 'navigation' when the user went to another page while it was open.
  */
 export function openModal(opts) {
   if (current) current.close('program');
@@ -90,6 +91,7 @@ export function openModal(opts) {
   return api;
 }
 
-export function closeAnyModal() {
-  if (current) current.close('program');
+/** Closes the open modal, if any; reason is what onClose is told. */
+export function closeAnyModal(reason = 'program') {
+  if (current) current.close(reason);
 }

@@ -83,8 +83,9 @@ function render(main, c, ctx) {
     contact: c,
     returnFocus: btn,
     onFinished: ({ outcome, reason, stale }) => {
-      // Left for the Audit Log: that page is being shown, not this one.
-      if (reason === 'link') return;
+      // Left for the Audit Log or another page: that page is being shown,
+      // not this one, and the user stays there.
+      if (reason === 'link' || reason === 'navigation') return;
       if (stale) { reload('[data-testid=back-to-search]'); return; }
       if (outcome && (outcome.status === 'succeeded' || outcome.status === 'not_found')) {
         ctx.navigate('search-back');

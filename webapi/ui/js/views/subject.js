@@ -74,7 +74,7 @@ async function find(box, q, canDelete) {
     onclick: (e) => confirmDeletion({
       contactIds: res.contact_ids.filter((id) => selected.has(id)),
       returnFocus: e.currentTarget,
-      onFinished: ({ outcome, reason }) => { if (reason !== 'link' && (outcome || reason)) find(box, q, canDelete); },
+      onFinished: ({ outcome, reason }) => { if (reason !== 'link' && reason !== 'navigation' && (outcome || reason)) find(box, q, canDelete); },
     }),
   }, icon('trash'), 'Delete selected') : null;
   const boxes = [];
