@@ -18,7 +18,8 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdAuditReceipt(ctx, args[1:], stdin, stdout, stderr)
 	}
 	fl := newCommand("audit", stderr, true)
-	actor := fl.String("user", "", "only entries by this user")
+	actor := fl.String("user", "", "only entries by exactly this user (the whole name, in its case; see --user-prefix)")
+	actorPrefix := fl.String("user-prefix", "", "only entries by users whose name starts with this, in any case, as the web UI's User filter")
 	functionality := fl.String("functionality", "", "only this functionality (Delete Contact, Bulk Delete, Upstream Request, Replay, Legal Hold)")
 	reason := fl.String("reason", "", "only entries with this reason code")
 	ticket := fl.String("ticket", "", "only entries with this ticket reference")
@@ -40,8 +41,8 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *verify {
 		return auditVerify(ctx, cfg, st.Ledger, stdout)
 	}
-	f := stores.AuditFilter{Actor: *actor, Functionality: *functionality, ContactID: *contact, Limit: *limit,
-		ReasonCode: *reason, Ticket: *ticket}
+	f := stores.AuditFilter{Actor: *actor, ActorPrefix: *actorPrefix, Functionality: *functionality, ContactID: *contact,
+		Limit: *limit, ReasonCode: *reason, Ticket: *ticket}
 	if f.From, err = parseDay(*from, false); err != nil {
 		return err
 	}
