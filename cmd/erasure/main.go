@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"verify": cmdVerify,
 		"audit":  cmdAudit,
 		"replay": cmdReplay,
+		"hold":   cmdHold,
 		"keys":   cmdKeys,
 		"bench":  cmdBench,
 	}
@@ -82,6 +83,8 @@ commands:
   audit    query the audit log and verify its hash chain
            audit receipt REQUEST-ID | verify FILE --public-key KEY | public-key
   replay   re-run the deletions requested since a time (after a backup restore)
+  hold     hold place|lift CONTACT-ID --reason CODE [--ticket T] --actor NAME [--wait]: a legal hold;
+           hold list: the holds in force
   keys     keys init --dir DIR: the event and receipt keys every process of a deployment shares
 
 Run 'erasure <command> -h' for a command's flags.
