@@ -174,6 +174,8 @@ func (c *Channel) Register(r *message.Router, cfg RouterConfig, topics schemas.T
 	h := r.AddHandler("channel-"+string(c.Name), topic, sub, topics.ChannelResults(), pub, handle)
 	if c.Name == schemas.ChannelContactSearch {
 		h.AddMiddleware(Verify(cfg.Keys, topic))
+	} else {
+		h.AddMiddleware(VerifyProducer(cfg.producers(), topic))
 	}
 	h.AddMiddleware(c.failureResult)
 	// The handler bounds each attempt itself, by the batch's size and the
@@ -191,7 +193,7 @@ const perContact = 20 * time.Millisecond
 
 func (c *Channel) handleRequest(msg *message.Message) ([]*message.Message, error) {
 	var req schemas.DeletionRequested
-	if err := Decode(msg, c.Rule, &req); err != nil {
+	if err := DecodeRequest(msg, c.Rule, &req); err != nil {
 		return nil, err
 	}
 	digest := req.ContentDigest()

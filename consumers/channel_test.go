@@ -73,6 +73,8 @@ func requestMsg(t *testing.T, contacts ...string) (*message.Message, schemas.Del
 		t.Fatal(err)
 	}
 	m.SetContext(t.Context())
+	// As VerifyProducer leaves it: the handler's own tests start after it.
+	m.Metadata.Set(headerProducer, producerInternal+"test")
 	return m, r
 }
 

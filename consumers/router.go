@@ -35,7 +35,23 @@ type RouterConfig struct {
 	// Keys verify internal events (finalize, channel results) before they
 	// are decoded; without keys every internal event is refused.
 	Keys *schemas.Keyring
+	// Producers admits deletion requests by their signature; Internal
+	// defaults to Keys.
+	Producers Producers
 }
+
+// producers is Producers with its defaults.
+func (c RouterConfig) producers() Producers {
+	p := c.Producers
+	if p.Internal == nil {
+		p.Internal = c.Keys
+	}
+	return p
+}
+
+// RequestProducers is Producers with its defaults, for a handler of
+// requests registered outside this package.
+func (c RouterConfig) RequestProducers() Producers { return c.producers() }
 
 // Defaults fills zero fields.
 func (c RouterConfig) Defaults() RouterConfig {

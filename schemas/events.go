@@ -71,6 +71,10 @@ type DeletionRequested struct {
 	// such as "INC-20431": a short code, never personal data (see
 	// CheckTicket).
 	Ticket string `json:"ticket,omitempty"`
+	// Producer is who published the request, as its signature proves it
+	// (see consumers.Producers): set by the consumer that verified it, never taken
+	// from the payload, whose schema refuses the field.
+	Producer string `json:"producer,omitempty"`
 }
 
 // ContentDigest identifies what a request asks for, so that its request ID
@@ -194,6 +198,10 @@ type DeletionCompleted struct {
 	// and so not deleted; the status is about the others (held when there
 	// are none).
 	HeldContactIDs []string `json:"held_contact_ids,omitempty"`
+	// Producer is the verified producer of the request (see
+	// DeletionRequested.Producer), beside what it claims in RequestedBy
+	// and Source.
+	Producer string `json:"producer,omitempty"`
 }
 
 // Error codes carried in results and outcomes. They name a class of failure,

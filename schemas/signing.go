@@ -6,16 +6,31 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
+	"sort"
 )
 
-// Signed reports whether events of type typ are internal, and so must carry
-// our signature: finalize, channel results, outcomes and legal holds are
+// Signed reports whether events of type typ are signed when erasure
+// publishes them: finalize, channel results, outcomes and legal holds are
 // produced only by erasure's own processes (a forged lift would let a held
-// contact be erased). DeletionRequested comes from upstream systems that do
-// not hold our keys; it is checked by schema alone.
+// contact be erased), and the deletion requests of the web API, the CLI
+// and replays are signed so that the audit can tell them from an upstream
+// system's, which signs with a producer key of its own.
 func Signed(typ string) bool {
 	return typ == TypeFinalizeRequested || typ == TypeChannelCompleted || typ == TypeDeletionCompleted ||
-		typ == TypeHoldRequested
+		typ == TypeHoldRequested || typ == TypeDeletionRequested
+}
+
+// keyIDPattern is what a key ID may be: it is recorded in the audit log as
+// part of a producer's identity.
+var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// CheckKeyID refuses a key ID that could not be recorded as it is.
+func CheckKeyID(id string) error {
+	if !keyIDPattern.MatchString(id) {
+		return fmt.Errorf("key id %q: want 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", id)
+	}
+	return nil
 }
 
 // MinEventKeyBytes is the shortest event key accepted.
@@ -43,6 +58,9 @@ func NewKeyring(signID string, keys ...EventKey) (*Keyring, error) {
 		if key.ID == "" {
 			return nil, errors.New("event key: empty id")
 		}
+		if err := CheckKeyID(key.ID); err != nil {
+			return nil, fmt.Errorf("event key: %w", err)
+		}
 		if len(key.Secret) < MinEventKeyBytes {
 			return nil, fmt.Errorf("event key %s: shorter than %d bytes", key.ID, MinEventKeyBytes)
 		}
@@ -55,6 +73,28 @@ func NewKeyring(signID string, keys ...EventKey) (*Keyring, error) {
 		return nil, fmt.Errorf("event signing key %s is not among the configured keys", signID)
 	}
 	return k, nil
+}
+
+// Has reports whether the keyring holds a key named id.
+func (k *Keyring) Has(id string) bool {
+	if k == nil {
+		return false
+	}
+	_, ok := k.keys[id]
+	return ok
+}
+
+// IDs returns the IDs of the keys held.
+func (k *Keyring) IDs() []string {
+	if k == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(k.keys))
+	for id := range k.keys {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // SigningKeyID is the ID of the key Sign uses.

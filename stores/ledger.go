@@ -58,8 +58,12 @@ type AuditEntry struct {
 	ReasonCode     string   `json:"reason_code,omitempty"`
 	Ticket         string   `json:"ticket,omitempty"`
 	HeldContactIDs []string `json:"held_contact_ids,omitempty"`
-	PrevHash       string   `json:"prev_hash"`
-	Hash           string   `json:"hash"`
+	// Producer is who published the request, as its signature proves it
+	// (erasure:<key>, upstream:<key> or unsigned), beside the Actor and
+	// Functionality it claims. Omitted when empty, like RequestDigest.
+	Producer string `json:"producer,omitempty"`
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
 	// Signature is the base64 Ed25519 signature of the writer's audit key
 	// over Hash (see SignAudit). Like Hash it is not hashed, and it is
 	// omitted when empty: entries written without a key stay unsigned.
@@ -178,6 +182,7 @@ func NewAuditEntry(out schemas.DeletionCompleted, functionality string, seq int6
 		Ticket:        out.Ticket,
 		// A copy: the entry is hashed, and must not change with the outcome.
 		HeldContactIDs: slices.Clone(out.HeldContactIDs),
+		Producer:       out.Producer,
 		PrevHash:       prevHash,
 	})
 	var err error
@@ -215,6 +220,7 @@ func LateAuditEntry(decision AuditEntry, res schemas.ChannelCompleted, seq int64
 		RequestDigest: decision.RequestDigest,
 		ReasonCode:    decision.ReasonCode,
 		Ticket:        decision.Ticket,
+		Producer:      decision.Producer,
 		PrevHash:      prevHash,
 	})
 	var err error
@@ -312,6 +318,7 @@ func RequestFromOutcome(out schemas.DeletionCompleted) schemas.DeletionRequested
 		ReplayOf:      out.ReplayOf,
 		ReasonCode:    out.ReasonCode,
 		Ticket:        out.Ticket,
+		Producer:      out.Producer,
 	}
 	for _, c := range out.Channels {
 		r.Channels = append(r.Channels, c.Channel)

@@ -137,10 +137,12 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 // Columns after hash were added later, so earlier readers still work.
 // user is the principal; account says whether it is an "sso" or a "local"
 // one. SSO display names are not exported: the log holds principals only.
+// producer is who published the request as its signature proves it
+// (erasure:<key>, upstream:<key>, unsigned), beside the user it claims.
 var auditCSVHeader = []string{
 	"setting", "seq", "completed_at", "requested_at", "user", "functionality", "request_id",
 	"contact_ids", "outcome", "error_code", "channels", "replay_of", "hash", "amends", "request_digest",
-	"account", "reason_code", "ticket", "held_contact_ids",
+	"account", "reason_code", "ticket", "held_contact_ids", "producer",
 }
 
 // handleAuditCSV exports the filtered audit log, streamed in batches.
@@ -219,6 +221,7 @@ func auditCSVRow(e stores.AuditEntry) []string {
 		e.ReasonCode,
 		e.Ticket,
 		strings.Join(e.HeldContactIDs, " "),
+		e.Producer,
 	}
 	for i, v := range row {
 		row[i] = csvSafe(v)

@@ -24,7 +24,7 @@ func requestsPublished(t *testing.T, p *pipeline) int {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	n := 0
-	if err := kafka.ReadSince(ctx, p.app.Kafka, p.app.Topics.Requests(), time.Unix(0, 0), func([]byte) { n++ }); err != nil {
+	if err := kafka.ReadSince(ctx, p.app.Kafka, p.app.Topics.Requests(), time.Unix(0, 0), func([]byte, map[string]string) { n++ }); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -58,7 +58,7 @@ func TestDeleteBadLineSubmitsNothing(t *testing.T) {
 		{[]string{"--file", csv, "--column", "contact_id"}, csv + " line 3: invalid contact ID; nothing was submitted"},
 		{[]string{"--file", csv, "--column", "id"}, `no column "id" in the header row`},
 	} {
-		code, stdout, stderr := cli(t, "", append([]string{"delete", "--brokers", p.broker.Addr(), "--actor", "bad-line"}, tc.args...)...)
+		code, stdout, stderr := cli(t, "", append([]string{"delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "bad-line"}, tc.args...)...)
 		if code != 1 || !strings.Contains(stderr, tc.want) || stdout != "" {
 			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, stderr, tc.want)
 		}
@@ -70,7 +70,7 @@ func TestDeleteBadLineSubmitsNothing(t *testing.T) {
 		t.Fatalf("%d requests published for bad input", n)
 	}
 	// The count above can see a request: one good run publishes one.
-	if code, _, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "bad-line", "--wait=false", ids[0]); code != 0 {
+	if code, _, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "bad-line", "--wait=false", ids[0]); code != 0 {
 		t.Fatalf("good run: exit %d %s", code, stderr)
 	}
 	if n := requestsPublished(t, p); n != 1 {
@@ -88,7 +88,7 @@ func TestDeleteCSVDropsDuplicatesAndSummarises(t *testing.T) {
 	rows := []string{"customer,contact_id,channel", "a," + k[0] + ",voice", "b," + k[1] + ",chat", "a," + k[0] + ",voice",
 		"c," + k[2] + ",email", "d," + u[0] + ",chat", "b," + k[1] + ",chat", "e,,voice", "f," + u[1] + ",chat"}
 	f := writeFile(t, "export.csv", strings.Join(rows, "\r\n")+"\r\n")
-	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "csv-run", "--file", f, "--column", "contact_id",
+	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "csv-run", "--file", f, "--column", "contact_id",
 		"--batch", "1", "--timeout", "90s")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -129,7 +129,7 @@ func TestDeletePacesInFlightRequests(t *testing.T) {
 	}
 	f := writeFile(t, "ids.txt", strings.Join(ids, "\n")+"\n")
 	const inFlight = 2
-	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "paced", "--file", f, "--batch", "1",
+	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "paced", "--file", f, "--batch", "1",
 		"--in-flight", "2", "--json", "--progress-interval", "1ns", "--timeout", "120s")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -181,7 +181,7 @@ func TestDeleteJournalRetriesFailedRequests(t *testing.T) {
 	others := []string{email.ID, firstOfKind(t, p.demo, "email", email.ID).ID}
 	j := filepath.Join(t.TempDir(), "run.journal")
 	f := writeFile(t, "ids.txt", voice.ID+"\n"+others[0]+"\n"+others[1]+"\n")
-	args := []string{"delete", "--brokers", p.broker.Addr(), "--actor", "retry-run", "--file", f, "--batch", "1", "--journal", j, "--timeout", "90s"}
+	args := []string{"delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "retry-run", "--file", f, "--batch", "1", "--journal", j, "--timeout", "90s"}
 
 	// lines maps each contact to its request ID and status.
 	lines := func(stdout string) map[string][2]string {
@@ -269,7 +269,7 @@ func TestDeleteReportsHeldContacts(t *testing.T) {
 
 	j := filepath.Join(t.TempDir(), "run.journal")
 	f := writeFile(t, "ids.txt", held.ID+"\n"+free.ID+"\n")
-	args := []string{"delete", "--brokers", p.broker.Addr(), "--actor", "held-run", "--file", f, "--batch", "1", "--journal", j, "--timeout", "90s"}
+	args := []string{"delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "held-run", "--file", f, "--batch", "1", "--journal", j, "--timeout", "90s"}
 	code, stdout, stderr := cli(t, "", args...)
 	if code != 0 || !strings.Contains(stdout, " held "+held.ID+" ("+schemas.ErrCodeLegalHold+")") || !strings.Contains(stdout, " succeeded "+free.ID) {
 		t.Fatalf("run with a held contact: exit %d\n%s\n%s", code, stdout, stderr)
@@ -293,7 +293,7 @@ func TestDeleteReportsHeldContacts(t *testing.T) {
 		t.Fatalf("after the lift and the rerun: %v %v", err, rem)
 	}
 
-	code, stdout, stderr = cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "held-run", "--batch", "2", "--wait", "--timeout", "90s",
+	code, stdout, stderr = cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "held-run", "--batch", "2", "--wait", "--timeout", "90s",
 		held2.ID, free2.ID)
 	if code != 0 || !strings.Contains(stdout, " succeeded "+held2.ID+","+free2.ID+" (held: "+held2.ID+")") {
 		t.Fatalf("mixed request: exit %d\n%s\n%s", code, stdout, stderr)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/erasure-project/erasure/internal/app"
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores/kafka"
@@ -57,16 +58,20 @@ func BenchmarkDeleteMillionIDs(b *testing.B) {
 		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 			b.Fatalf("build: %v\n%s", err, out)
 		}
-		addr := answeringBroker(b)
+		keysDir := b.TempDir()
+		if _, _, err := app.InitKeys(keysDir); err != nil {
+			b.Fatal(err)
+		}
+		addr := answeringBroker(b, keysDir)
 		for b.Loop() {
 			dir := b.TempDir()
 			// The second run resumes from the first one's journal: every
 			// request is done, and each outcome is read back and printed.
 			for _, name := range []string{"", "rerun-"} {
 				var stderr bytes.Buffer
-				cmd := exec.Command(bin, "delete", "--brokers", addr, "--actor", "bench", "--file", file,
+				cmd := exec.Command(bin, "delete", "--brokers", addr, "--data", keysDir, "--actor", "bench", "--file", file,
 					"--journal", filepath.Join(dir, "run.journal"), "--progress-interval", "30s")
-				cmd.Dir = dir // no data directory, so no event key: outcomes are passed unverified
+				cmd.Dir = dir
 				cmd.Stderr = &stderr
 				start := time.Now()
 				if err := cmd.Run(); err != nil {
@@ -144,7 +149,7 @@ func peakRSS(cmd *exec.Cmd) float64 {
 // answeringBroker starts an embedded broker and a stand-in for the
 // pipeline that answers every request on it at once: not found when its
 // first contact ID starts with 8-f, so about half, succeeded otherwise.
-func answeringBroker(b *testing.B) string {
+func answeringBroker(b *testing.B, keysDir string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
 	broker, err := kafka.StartEmbedded(ctx, b.TempDir(), freePort(b), 6, nil)
@@ -162,11 +167,18 @@ func answeringBroker(b *testing.B) string {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { sub.Close() })
-	pub, err := kafka.NewPublisher(cfg)
+	kp, err := kafka.NewPublisher(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { pub.Close() })
+	b.Cleanup(func() { kp.Close() })
+	acfg := app.Default()
+	acfg.DataDir = keysDir
+	keys, err := acfg.EventKeys(false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub := producers.SigningPublisher{Publisher: kp, Keys: keys}
 	msgs, err := sub.Subscribe(ctx, topics.Requests())
 	if err != nil {
 		b.Fatal(err)

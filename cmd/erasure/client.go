@@ -80,6 +80,12 @@ func (c *pipelineClient) connect(ctx context.Context, waitSince *time.Time, stde
 			closers[i]()
 		}
 	}
+	// Requests are signed with the deployment's event key, so that the
+	// pipeline admits them as erasure's own and audits them as such.
+	keys, err := c.cfg.EventKeys(false)
+	if err != nil {
+		return nil, nil, close, fmt.Errorf("requests are signed with the deployment's event key: configure events.keys, or --data the data directory of `erasure up`: %w; nothing was submitted", err)
+	}
 	kp, err := kafka.NewPublisher(c.kafka)
 	if err != nil {
 		return nil, nil, close, err
@@ -96,7 +102,7 @@ func (c *pipelineClient) connect(ctx context.Context, waitSince *time.Time, stde
 		}
 		outs = c.verified(ctx, outs, stderr)
 	}
-	return kp, outs, close, nil
+	return producers.SigningPublisher{Publisher: kp, Keys: keys}, outs, close, nil
 }
 
 // publish sends requests in chunks, after connect.

@@ -134,7 +134,7 @@ func TestSIGKILLDuringBulkDelete(t *testing.T) {
 		ids = append(ids, d.ID)
 	}
 
-	code, stdout, stderr := cli(t, strings.Join(ids, "\n"), "delete", "--brokers", fmt.Sprintf("127.0.0.1:%d", port), "--actor", "crash-test", "--batch", "1", "--wait=false", "-")
+	code, stdout, stderr := cli(t, strings.Join(ids, "\n"), "delete", "--brokers", fmt.Sprintf("127.0.0.1:%d", port), "--data", dir, "--actor", "crash-test", "--batch", "1", "--wait=false", "-")
 	if code != 0 {
 		t.Fatalf("delete: exit %d\n%s", code, stderr)
 	}

@@ -205,7 +205,7 @@ func TestEndToEndEveryArtefactType(t *testing.T) {
 		t.Fatal("no contact shares a thread or data-lake file with a target")
 	}
 
-	args := append([]string{"delete", "--brokers", p.broker.Addr(), "--actor", "e2e-test", "--wait", "--json", "--timeout", "90s"}, ids...)
+	args := append([]string{"delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "e2e-test", "--wait", "--json", "--timeout", "90s"}, ids...)
 	code, stdout, stderr := cli(t, "", args...)
 	if code != 0 {
 		t.Fatalf("delete exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
@@ -298,7 +298,7 @@ func TestEndToEndEveryArtefactType(t *testing.T) {
 	if _, err := req.Submit(t.Context(), producers.Request{RequestID: outs[0].RequestID, ContactIDs: outs[0].ContactIDs, RequestedBy: "e2e-test", Source: schemas.SourceCLI}); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr = cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "e2e-again", "--wait", "--json", "--timeout", "60s", ids[0])
+	code, stdout, stderr = cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "e2e-again", "--wait", "--json", "--timeout", "60s", ids[0])
 	if code != 0 {
 		t.Fatalf("second delete: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -342,7 +342,7 @@ func TestDeleteRejectsBadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"delete", "--brokers", p.broker.Addr(), "--actor", "bad-input"}, tc.args...)
+			args := append([]string{"delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "bad-input"}, tc.args...)
 			code, _, stderr := cli(t, tc.stdin, args...)
 			if code == 0 {
 				t.Fatalf("exit 0 for bad input")
@@ -356,7 +356,10 @@ func TestDeleteRejectsBadInput(t *testing.T) {
 	// with a reason and delete nothing.
 	pub := p.app.Publisher
 	invalid := []byte(`{"type":"DeletionRequested","schema_version":1,"request_id":"0190aaaa-0000-7000-8000-000000000000","contact_ids":["*"],"requested_by":"crm","requested_at":"2026-01-01T00:00:00Z","source":"upstream","channels":["contact-search"]}`)
-	if err := pub.Publish(p.app.Topics.Requests(), message.NewMessage(watermill.NewUUID(), invalid)); err != nil {
+	// Signed, so that it is refused for what it says, not for who sent it.
+	m := message.NewMessage(watermill.NewUUID(), invalid)
+	m.Metadata.Set(schemas.HeaderEventType, schemas.TypeDeletionRequested)
+	if err := pub.Publish(p.app.Topics.Requests(), m); err != nil {
 		t.Fatal(err)
 	}
 	// Five artefact channels and the aggregator each read requests, so the

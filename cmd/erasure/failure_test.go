@@ -54,7 +54,7 @@ func TestFailedChannelKeepsContactFindable(t *testing.T) {
 			break
 		}
 	}
-	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "fail-test", "--wait", "--json", "--timeout", "60s", voice.ID)
+	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "fail-test", "--wait", "--json", "--timeout", "60s", voice.ID)
 	if code != 1 {
 		t.Fatalf("delete with a broken store: exit %d, want 1\n%s\n%s", code, stdout, stderr)
 	}
@@ -90,7 +90,7 @@ func TestFailedChannelKeepsContactFindable(t *testing.T) {
 	}
 
 	broken.broken.Store(false)
-	code, stdout, stderr = cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "fail-test", "--wait", "--timeout", "60s", voice.ID)
+	code, stdout, stderr = cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "fail-test", "--wait", "--timeout", "60s", voice.ID)
 	if code != 0 || !strings.Contains(stdout, "succeeded") {
 		t.Fatalf("retry: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -111,7 +111,7 @@ func TestDeadlineFailsUnansweredRequest(t *testing.T) {
 	}
 	p := startPipelineWith(t, 4, func(c *app.Config) { c.Deadline = 3 * time.Second }, roles)
 	id := p.demo[0].ID
-	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "deadline-test", "--deadline", "3s", "--wait", "--json", "--timeout", "60s", id)
+	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "deadline-test", "--deadline", "3s", "--wait", "--json", "--timeout", "60s", id)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, stdout, stderr)
 	}

@@ -79,7 +79,7 @@ func TestReusedRequestIDDeletesNothing(t *testing.T) {
 	first := firstOfKind(t, p.demo, "voice")
 	second := firstOfKind(t, p.demo, "voice", first.ID)
 
-	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "reuse-test", "--wait", "--json", "--timeout", "60s", first.ID)
+	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "reuse-test", "--wait", "--json", "--timeout", "60s", first.ID)
 	if code != 0 {
 		t.Fatalf("first delete: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -97,7 +97,7 @@ func TestReusedRequestIDDeletesNothing(t *testing.T) {
 	if err := os.WriteFile(journal, append(line, '\n'), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr = cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "reuse-test", "--journal", journal,
+	code, stdout, stderr = cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "reuse-test", "--journal", journal,
 		"--wait", "--timeout", "60s", second.ID)
 	if code != 1 {
 		t.Fatalf("delete under a reused request ID: exit %d, want 1\n%s\n%s", code, stdout, stderr)
@@ -231,7 +231,7 @@ func TestFailedChannelWaitsForChannelsStillDeleting(t *testing.T) {
 	}
 
 	start := time.Now()
-	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "sibling-test", "--wait", "--json", "--timeout", "90s", voice.ID)
+	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "sibling-test", "--wait", "--json", "--timeout", "90s", voice.ID)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, stdout, stderr)
 	}
@@ -297,7 +297,7 @@ func TestLateResultIsAuditedAsItsOwnEntry(t *testing.T) {
 	// tables do not.
 	p.app.Stores.Locator.Objects = &slowBucket{Objects: p.app.Stores.Locator.Objects, bucket: "erasure-connect", delay: 5 * time.Second, deaf: true}
 
-	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "late-test", "--deadline", "2s",
+	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "late-test", "--deadline", "2s",
 		"--wait", "--json", "--timeout", "60s", voice.ID)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, stdout, stderr)
@@ -362,7 +362,7 @@ func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 func TestUnknownContactIsNotFound(t *testing.T) {
 	p := startPipeline(t, 4, nil)
 	unknown := uuid.NewString()
-	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "unknown-test", "--wait", "--timeout", "60s", unknown)
+	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "unknown-test", "--wait", "--timeout", "60s", unknown)
 	if code != 0 {
 		t.Fatalf("exit %d, want 0\n%s\n%s", code, stdout, stderr)
 	}
@@ -409,7 +409,7 @@ func TestUnpublishedOutcomeIsPublishedLater(t *testing.T) {
 	runAggregator(t, p, flaky)
 
 	id := p.demo[0].ID
-	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "republish-test", "--deadline", "2s",
+	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "republish-test", "--deadline", "2s",
 		"--wait", "--json", "--timeout", "60s", id)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, stdout, stderr)

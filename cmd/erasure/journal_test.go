@@ -25,7 +25,7 @@ func TestDeleteResumesFromJournal(t *testing.T) {
 	j := filepath.Join(t.TempDir(), "run.journal")
 	ids := []string{p.demo[0].ID, p.demo[1].ID, p.demo[2].ID}
 	input := strings.Join(ids, "\n")
-	base := []string{"delete", "--brokers", p.broker.Addr(), "--actor", "bulk", "--journal", j, "--batch", "1"}
+	base := []string{"delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "bulk", "--journal", j, "--batch", "1"}
 
 	// First run: submits, then "dies" before waiting.
 	if code, _, stderr := cli(t, input, append(base, "--wait=false", "-")...); code != 0 {

@@ -83,7 +83,7 @@ func rawBytesAfterErasure(t *testing.T, bin string, sig syscall.Signal) {
 	port := freePort(t)
 	up := startUp(t, bin, "--data", dir, "--broker-port", fmt.Sprint(port), "--http", "127.0.0.1:0",
 		"--demo-contacts", "0", "--deadline", "2m")
-	code, stdout, stderr := cli(t, "", append([]string{"delete", "--brokers", fmt.Sprintf("127.0.0.1:%d", port),
+	code, stdout, stderr := cli(t, "", append([]string{"delete", "--brokers", fmt.Sprintf("127.0.0.1:%d", port), "--data", dir,
 		"--actor", "rawbytes-test", "--wait", "--json", "--timeout", "120s"}, ids...)...)
 	if sig == syscall.SIGKILL {
 		up.stop(syscall.SIGKILL) // the moment the outcome is in: nothing gets to tidy up

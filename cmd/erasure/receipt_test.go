@@ -26,7 +26,7 @@ import (
 func TestAuditReceipt(t *testing.T) {
 	p := startPipeline(t, 12, nil)
 	target := p.demo[0].ID
-	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--actor", "receipt-test", "--wait", "--json", "--timeout", "90s", target)
+	code, stdout, stderr := cli(t, "", "delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "receipt-test", "--wait", "--json", "--timeout", "90s", target)
 	if code != 0 {
 		t.Fatalf("delete exit %d\n%s\n%s", code, stdout, stderr)
 	}

@@ -8,6 +8,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/erasure-project/erasure/consumers"
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores/kafka"
@@ -19,7 +22,7 @@ import (
 // so the deletions run again against the restored data and are audited as
 // replays.
 func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fl := newCommand("replay", stderr, false)
+	fl := newCommand("replay", stderr, true)
 	brokers := fl.String("brokers", "", "Kafka brokers, comma-separated (default 127.0.0.1:9092)")
 	since := fl.String("since", "", "replay requests made at or after this time (RFC 3339, or a duration ago such as 72h)")
 	actor := fl.String("actor", "", "who runs the replay, recorded in the audit log (default: the OS user)")
@@ -38,13 +41,24 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
+	if *fl.dataDir != "" {
+		c.cfg.DataDir = *fl.dataDir
+	}
 	*actor = defaultActor(*actor)
 	rule, q, kcfg, topics := c.rule, c.q, c.kafka, c.q.Topics
-	originals, skipped, err := readRequests(ctx, kcfg, topics.Requests(), from, rule)
+	keys, err := c.cfg.EventKeys(false)
+	if err != nil {
+		return fmt.Errorf("event keys: %w", err)
+	}
+	allowed, err := c.cfg.Producers(keys)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "%d requests since %s to replay (%d replays and invalid events skipped)\n", len(originals), from.Format(time.RFC3339), skipped)
+	originals, skipped, err := readRequests(ctx, kcfg, topics.Requests(), from, rule, allowed)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%d requests since %s to replay (%d replays, invalid and unverified events skipped)\n", len(originals), from.Format(time.RFC3339), skipped)
 	var reqs []schemas.DeletionRequested
 	for _, o := range originals {
 		ev, err := q.Build(producers.Request{ContactIDs: o.ContactIDs, RequestedBy: *actor, Source: schemas.SourceReplay,
@@ -85,13 +99,20 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 }
 
 // readRequests reads every valid original request from the time since up
-// to the end of the topic as it stands now.
-func readRequests(ctx context.Context, kcfg kafka.Config, topic string, since time.Time, rule schemas.ContactIDRule) ([]schemas.DeletionRequested, int, error) {
+// to the end of the topic as it stands now. A request the pipeline would
+// not have admitted (unsigned, forged, or an upstream key speaking for the
+// UI) is skipped: a replay signs what it re-issues, and must not lend that
+// signature to a request that never ran.
+func readRequests(ctx context.Context, kcfg kafka.Config, topic string, since time.Time, rule schemas.ContactIDRule, allowed consumers.Producers) ([]schemas.DeletionRequested, int, error) {
 	var out []schemas.DeletionRequested
 	skipped := 0
-	err := kafka.ReadSince(ctx, kcfg, topic, since, func(value []byte) {
+	err := kafka.ReadSince(ctx, kcfg, topic, since, func(value []byte, headers map[string]string) {
+		msg := message.NewMessage("", value)
+		for k, v := range headers {
+			msg.Metadata.Set(k, v)
+		}
 		var req schemas.DeletionRequested
-		if schemas.Decode(value, rule, &req) != nil || req.Source == schemas.SourceReplay {
+		if allowed.Admit(topic, msg, rule, &req) != nil || req.Source == schemas.SourceReplay {
 			skipped++
 			return
 		}

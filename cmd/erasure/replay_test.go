@@ -17,7 +17,7 @@ import (
 func TestReplayAfterRestore(t *testing.T) {
 	p := startPipeline(t, 16, nil)
 	ids := []string{p.demo[0].ID, p.demo[2].ID}
-	code, stdout, stderr := cli(t, "", append([]string{"delete", "--brokers", p.broker.Addr(), "--actor", "dpo", "--wait", "--json", "--timeout", "60s"}, ids...)...)
+	code, stdout, stderr := cli(t, "", append([]string{"delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "dpo", "--wait", "--json", "--timeout", "60s"}, ids...)...)
 	if code != 0 {
 		t.Fatalf("delete: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -40,10 +40,10 @@ func TestReplayAfterRestore(t *testing.T) {
 		}
 	}
 
-	if code, out, _ := cli(t, "", "replay", "--brokers", p.broker.Addr(), "--since", "10m", "--dry-run"); code != 0 || strings.Count(out, "would replay") != 2 {
+	if code, out, _ := cli(t, "", "replay", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--since", "10m", "--dry-run"); code != 0 || strings.Count(out, "would replay") != 2 {
 		t.Fatalf("dry run: exit %d\n%s", code, out)
 	}
-	code, stdout, stderr = cli(t, "", "replay", "--brokers", p.broker.Addr(), "--since", time.Now().Add(-10*time.Minute).Format(time.RFC3339),
+	code, stdout, stderr = cli(t, "", "replay", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--since", time.Now().Add(-10*time.Minute).Format(time.RFC3339),
 		"--actor", "ops", "--wait", "--json", "--timeout", "60s")
 	if code != 0 {
 		t.Fatalf("replay: exit %d\n%s\n%s", code, stdout, stderr)
@@ -72,7 +72,7 @@ func TestReplayAfterRestore(t *testing.T) {
 		t.Fatalf("replay audit entries: %v %+v", err, entries)
 	}
 	// Replays are not replayed again.
-	if code, out, _ := cli(t, "", "replay", "--brokers", p.broker.Addr(), "--since", "10m", "--dry-run"); code != 0 || strings.Count(out, "would replay") != 2 {
+	if code, out, _ := cli(t, "", "replay", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--since", "10m", "--dry-run"); code != 0 || strings.Count(out, "would replay") != 2 {
 		t.Errorf("second dry run: exit %d\n%s", code, out)
 	}
 }

@@ -20,7 +20,7 @@ func TestDeleteSubjectFromTheCLI(t *testing.T) {
 	e164 := shareSubject(t, p, p.demo[0], p.demo[1], p.demo[2])
 	national := "0" + strings.TrimPrefix(e164, "+44")
 	placeHold(t, p, subject[2], schemas.HoldPlace)
-	base := []string{"delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--actor", "compliance", "--wait", "--timeout", "60s"}
+	base := []string{"delete", "--brokers", p.broker.Addr(), "--data", p.cfg.DataDir, "--data", p.cfg.DataDir, "--actor", "compliance", "--wait", "--timeout", "60s"}
 
 	for _, bad := range [][]string{
 		{"--reason", "because", "--subject-phone", national},

@@ -90,10 +90,12 @@ func (a *Aggregator) Register(r *message.Router, cfg consumers.RouterConfig, req
 		{"aggregator-results", a.Topics.ChannelResults(), results, a.onResult},
 	} {
 		hd := r.AddNoPublisherHandler(h.name, h.topic, h.sub, h.fn)
-		// Results are produced by erasure's channels only; requests come
-		// from upstream unsigned and are checked by schema alone.
+		// Results are produced by erasure's channels only; requests by
+		// erasure or by an upstream system with a producer key of its own.
 		if h.topic == a.Topics.ChannelResults() {
 			hd.AddMiddleware(consumers.Verify(cfg.Keys, h.topic))
+		} else {
+			hd.AddMiddleware(consumers.VerifyProducer(cfg.RequestProducers(), h.topic))
 		}
 		hd.AddMiddleware(consumers.HandlerStack(cfg, a.Logger)...)
 	}
@@ -101,7 +103,7 @@ func (a *Aggregator) Register(r *message.Router, cfg consumers.RouterConfig, req
 
 func (a *Aggregator) onRequest(msg *message.Message) error {
 	var req schemas.DeletionRequested
-	if err := consumers.Decode(msg, a.Rule, &req); err != nil {
+	if err := consumers.DecodeRequest(msg, a.Rule, &req); err != nil {
 		return err
 	}
 	ctx := msg.Context()
@@ -250,6 +252,7 @@ func (a *Aggregator) refuse(ctx context.Context, req schemas.DeletionRequested, 
 		RequestDigest: digest,
 		ReasonCode:    req.ReasonCode,
 		Ticket:        req.Ticket,
+		Producer:      req.Producer,
 	}
 	stored, created, err := a.Ledger.Refuse(ctx, out, Functionality[req.Source])
 	if err != nil {
@@ -409,6 +412,7 @@ func (a *Aggregator) complete(ctx context.Context, st stores.RequestState, statu
 		RequestDigest: req.ContentDigest(),
 		ReasonCode:    req.ReasonCode,
 		Ticket:        req.Ticket,
+		Producer:      req.Producer,
 		// A contact held in any channel is reported held: it was not
 		// erased everywhere, whatever other channels did before the hold.
 		HeldContactIDs: heldContacts(st),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/erasure-project/erasure/consumers"
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
@@ -101,7 +102,7 @@ func TestJoinOutOfOrderRedeliveredAndPhaseTwoOnce(t *testing.T) {
 	if err := a.onResult(msg(t, result(schemas.ChannelVoice, schemas.StatusSucceeded, 3))); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.onRequest(msg(t, request(*now))); err != nil {
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	if rec.count("t.finalize") != 0 {
@@ -141,7 +142,7 @@ func TestJoinOutOfOrderRedeliveredAndPhaseTwoOnce(t *testing.T) {
 		t.Fatalf("audit: %v %+v", err, entries)
 	}
 	// A request redelivered after completion changes nothing.
-	if err := a.onRequest(msg(t, request(*now))); err != nil {
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	if rec.count("t.outcomes") != 1 {
@@ -154,7 +155,7 @@ func TestJoinOutOfOrderRedeliveredAndPhaseTwoOnce(t *testing.T) {
 // never starts.
 func TestFailedChannelWaitsForSiblings(t *testing.T) {
 	a, rec, led, now := setup(t)
-	if err := a.onRequest(msg(t, request(*now))); err != nil {
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	f := result(schemas.ChannelSocial, schemas.StatusFailed, 0)
@@ -190,7 +191,7 @@ func TestFailedChannelWaitsForSiblings(t *testing.T) {
 // afterwards is audited as a late entry naming the decision, once.
 func TestLateResultIsAuditedOnce(t *testing.T) {
 	a, rec, led, now := setup(t)
-	if err := a.onRequest(msg(t, request(*now))); err != nil {
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	f := result(schemas.ChannelSocial, schemas.StatusFailed, 0)
@@ -253,7 +254,7 @@ func TestLateResultIsAuditedOnce(t *testing.T) {
 // Every channel found nothing of the contact: not found, not succeeded.
 func TestNothingFoundIsNotFound(t *testing.T) {
 	a, rec, led, now := setup(t)
-	if err := a.onRequest(msg(t, request(*now))); err != nil {
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range []schemas.Channel{schemas.ChannelVoice, schemas.ChannelSocial} {
@@ -284,7 +285,7 @@ func TestNothingFoundIsNotFound(t *testing.T) {
 // Anything found anywhere, even only in the index, is a deletion.
 func TestFoundOnlyInTheIndexSucceeds(t *testing.T) {
 	a, rec, _, now := setup(t)
-	if err := a.onRequest(msg(t, request(*now))); err != nil {
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range []schemas.Channel{schemas.ChannelVoice, schemas.ChannelSocial} {
@@ -304,7 +305,7 @@ func TestFoundOnlyInTheIndexSucceeds(t *testing.T) {
 // published by the sweep, once, with one audit entry.
 func TestUnpublishedOutcomeIsPublishedBySweep(t *testing.T) {
 	a, rec, led, now := setup(t)
-	if err := a.onRequest(msg(t, request(*now))); err != nil {
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	rec.failNext("t.outcomes", 1)
@@ -372,7 +373,7 @@ func wantChannels(t *testing.T, out schemas.DeletionCompleted, want map[schemas.
 
 func TestDeadline(t *testing.T) {
 	a, rec, _, now := setup(t)
-	if err := a.onRequest(msg(t, request(*now))); err != nil {
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.expire(t.Context(), reqID); err != nil {
@@ -401,7 +402,7 @@ func TestInvalidEventIsRejected(t *testing.T) {
 	a, _, _, _ := setup(t)
 	m := message.NewMessage("1", []byte(`{"type":"DeletionRequested","contact_ids":["*"]}`))
 	m.SetContext(t.Context())
-	if err := a.onRequest(m); err == nil {
+	if err := onRequest(a, m); err == nil {
 		t.Fatal("accepted an invalid event")
 	}
 }
@@ -413,7 +414,7 @@ func TestRequestCannotNarrowChannels(t *testing.T) {
 	a.Required = []schemas.Channel{schemas.ChannelVoice, schemas.ChannelMessaging, schemas.ChannelContactSearch}
 	r := request(*now)
 	r.Channels = []schemas.Channel{schemas.ChannelContactSearch}
-	if err := a.onRequest(msg(t, r)); err != nil {
+	if err := onRequest(a, msg(t, r)); err != nil {
 		t.Fatal(err)
 	}
 	if rec.count("t.finalize") != 0 {
@@ -434,14 +435,14 @@ func TestRequestCannotNarrowChannels(t *testing.T) {
 // to the dlq, and kept apart from the request the ID belongs to.
 func TestReusedRequestIDIsRefused(t *testing.T) {
 	a, rec, led, now := setup(t)
-	if err := a.onRequest(msg(t, request(*now))); err != nil {
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	other := request(*now)
 	other.ContactIDs = []string{"7f1c2b3a-9e8d-4c6b-a5f4-e3d2c1b0a987"}
 	other.RequestedBy, other.Source = "crm-service", schemas.SourceUpstream
 	for range 2 { // redelivered: still one audit entry
-		err := a.onRequest(msg(t, other))
+		err := onRequest(a, msg(t, other))
 		if !errors.Is(err, schemas.ErrInvalidEvent) || !strings.Contains(err.Error(), reqID) ||
 			strings.Contains(err.Error(), other.ContactIDs[0]) {
 			t.Fatalf("reused request ID: err = %v, want an invalid event naming the request ID only", err)
@@ -471,7 +472,7 @@ func TestReusedRequestIDIsRefused(t *testing.T) {
 		t.Fatalf("joined: %+v", st.Results)
 	}
 	// The request itself goes on, and a true redelivery is not refused.
-	if err := a.onRequest(msg(t, request(*now))); err != nil {
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
 		t.Fatalf("a true redelivery was refused: %v", err)
 	}
 	for _, ch := range []schemas.Channel{schemas.ChannelVoice, schemas.ChannelSocial, schemas.ChannelContactSearch} {
@@ -491,7 +492,7 @@ func TestReusedRequestIDIsRefused(t *testing.T) {
 // Once phase 2 started, the deadline waits one more period for the index.
 func TestDeadlineWaitsForPhaseTwo(t *testing.T) {
 	a, rec, _, now := setup(t)
-	if err := a.onRequest(msg(t, request(*now))); err != nil {
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range []schemas.Channel{schemas.ChannelVoice, schemas.ChannelSocial} {
@@ -513,4 +514,26 @@ func TestDeadlineWaitsForPhaseTwo(t *testing.T) {
 	if rec.count("t.outcomes") != 1 {
 		t.Fatal("no outcome after the extended deadline")
 	}
+}
+
+// testProducers is the producer policy of the tests: requests are erasure's
+// own, signed with the test event key.
+var testProducers = func() consumers.Producers {
+	k, err := schemas.NewKeyring("test", schemas.EventKey{ID: "test", Secret: []byte(strings.Repeat("k", 32))})
+	if err != nil {
+		panic(err)
+	}
+	return consumers.Producers{Internal: k}
+}()
+
+// onRequest hands m to the aggregator as its router does: signed, then
+// through the producer check.
+func onRequest(a *Aggregator, m *message.Message) error {
+	if err := producers.Sign(testProducers.Internal, m); err != nil {
+		return err
+	}
+	_, err := consumers.VerifyProducer(testProducers, a.Topics.Requests())(func(m *message.Message) ([]*message.Message, error) {
+		return nil, a.onRequest(m)
+	})(m)
+	return err
 }

@@ -36,7 +36,7 @@ func TestMixedHeldRequestFinalizesFreeContactsOnly(t *testing.T) {
 	req := request(*now)
 	req.ContactIDs = []string{contact, contact2}
 	req.ReasonCode, req.Ticket = "gdpr-art17", "INC-20431"
-	if err := a.onRequest(msg(t, req)); err != nil {
+	if err := onRequest(a, msg(t, req)); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range []schemas.Channel{schemas.ChannelVoice, schemas.ChannelSocial} {
@@ -74,7 +74,7 @@ func TestMixedHeldRequestFinalizesFreeContactsOnly(t *testing.T) {
 func TestAllHeldRequestIsHeldNotSucceeded(t *testing.T) {
 	a, rec, led, now := setup(t)
 	req := request(*now)
-	if err := a.onRequest(msg(t, req)); err != nil {
+	if err := onRequest(a, msg(t, req)); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range []schemas.Channel{schemas.ChannelVoice, schemas.ChannelSocial} {
@@ -108,7 +108,7 @@ func TestAllHeldRequestIsHeldNotSucceeded(t *testing.T) {
 func TestHoldPlacedMidRequestIsReported(t *testing.T) {
 	a, rec, _, now := setup(t)
 	req := request(*now)
-	if err := a.onRequest(msg(t, req)); err != nil {
+	if err := onRequest(a, msg(t, req)); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.onResult(msg(t, heldResult(req, schemas.ChannelVoice, 3))); err != nil {

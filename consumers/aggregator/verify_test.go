@@ -16,7 +16,7 @@ import (
 // hold) is refused before it is joined: it cannot make a request succeed.
 func TestForgedChannelResultRefused(t *testing.T) {
 	a, _, led, now := setup(t)
-	if err := a.onRequest(msg(t, request(*now))); err != nil {
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
 		t.Fatal(err)
 	}
 	key := func(id string) *schemas.Keyring {

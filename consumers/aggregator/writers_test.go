@@ -148,7 +148,7 @@ func testTwoAggregators(t *testing.T, open func() Ledger) {
 	handleMsg := func(a *Aggregator, ev schemas.Event, m *message.Message) {
 		var err error
 		if _, ok := ev.(*schemas.DeletionRequested); ok {
-			err = a.onRequest(m)
+			err = onRequest(a, m)
 		} else {
 			err = a.onResult(m)
 		}

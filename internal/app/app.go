@@ -306,7 +306,11 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 	signed := producers.SigningPublisher{Publisher: pub, Keys: a.EventKeys}
 	a.Publisher = signed
 
-	rcfg := consumers.RouterConfig{DLQTopic: a.Topics.DLQ(), Keys: a.EventKeys}
+	allowed, err := cfg.Producers(a.EventKeys)
+	if err != nil {
+		return fail(err)
+	}
+	rcfg := consumers.RouterConfig{DLQTopic: a.Topics.DLQ(), Keys: a.EventKeys, Producers: allowed}
 	router, err := consumers.NewRouter(rcfg, pub, Quieter(logger, slog.LevelWarn))
 	if err != nil {
 		return fail(err)

@@ -70,6 +70,8 @@ type Config struct {
 
 	Events EventsConfig `yaml:"events"`
 
+	Upstream UpstreamConfig `yaml:"upstream"`
+
 	// DemoContacts is how many contacts `erasure up` seeds on first start.
 	DemoContacts int `yaml:"demo_contacts"`
 }
@@ -219,6 +221,9 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		if v, ok := lookup(k); ok {
 			*p = v
 		}
+	}
+	if err := c.Upstream.applyEnv(lookup); err != nil {
+		return err
 	}
 	if err := c.Events.applyEnv(lookup); err != nil {
 		return err

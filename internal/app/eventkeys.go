@@ -10,7 +10,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"github.com/erasure-project/erasure/consumers"
 
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores/receipt"
@@ -78,17 +81,9 @@ func (c Config) EventKeys(create bool) (*schemas.Keyring, error) {
 		}
 		return schemas.NewKeyring(DefaultEventKeyID, schemas.EventKey{ID: DefaultEventKeyID, Secret: secret})
 	}
-	var keys []schemas.EventKey
-	for _, k := range c.Events.Keys {
-		raw, err := os.ReadFile(k.File)
-		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, fmt.Errorf("events.keys %s: %w", k.ID, err)
-		}
-		keys = append(keys, schemas.EventKey{ID: k.ID, Secret: bytes.TrimSpace(raw)})
+	keys, err := readKeyFiles("events.keys", c.Events.Keys)
+	if err != nil {
+		return nil, err
 	}
 	sign := c.Events.SigningKeyID
 	if sign == "" && len(keys) == 1 {
@@ -98,6 +93,80 @@ func (c Config) EventKeys(create bool) (*schemas.Keyring, error) {
 		return nil, errors.New("events.signing_key_id: required when several keys are configured")
 	}
 	return schemas.NewKeyring(sign, keys...)
+}
+
+// readKeyFiles reads the secrets of keys; errors name the key, never the
+// secret.
+func readKeyFiles(section string, files []EventKeyFile) ([]schemas.EventKey, error) {
+	var keys []schemas.EventKey
+	for _, k := range files {
+		raw, err := os.ReadFile(k.File)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("%s %s: %w", section, k.ID, err)
+		}
+		keys = append(keys, schemas.EventKey{ID: k.ID, Secret: bytes.TrimSpace(raw)})
+	}
+	return keys, nil
+}
+
+// UpstreamConfig names the upstream systems that may publish deletion
+// requests to the requests topic: each signs its events (HMAC-SHA256 of the
+// payload, hex, in the erasure-signature header, its key ID in
+// erasure-key-id) with a key of its own, and the audit records
+// upstream:<key id> as the request's producer beside the requester it
+// claims. An unsigned request is refused to the dlq unless AllowUnsigned,
+// when it is recorded as unsigned.
+type UpstreamConfig struct {
+	Keys          []EventKeyFile `yaml:"keys"`
+	AllowUnsigned bool           `yaml:"allow_unsigned"`
+}
+
+// applyEnv reads ERASURE_UPSTREAM_KEYS ("id=file,id=file") and
+// ERASURE_UPSTREAM_ALLOW_UNSIGNED.
+func (u *UpstreamConfig) applyEnv(lookup func(string) (string, bool)) error {
+	if v, ok := lookup("ERASURE_UPSTREAM_KEYS"); ok {
+		u.Keys = nil
+		for _, kv := range SplitList(v) {
+			id, file, ok := strings.Cut(kv, "=")
+			if !ok || id == "" || file == "" {
+				return errors.New("ERASURE_UPSTREAM_KEYS: want id=file[,id=file]")
+			}
+			u.Keys = append(u.Keys, EventKeyFile{ID: id, File: file})
+		}
+	}
+	if v, ok := lookup("ERASURE_UPSTREAM_ALLOW_UNSIGNED"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("ERASURE_UPSTREAM_ALLOW_UNSIGNED: %w", err)
+		}
+		u.AllowUnsigned = b
+	}
+	return nil
+}
+
+// Producers loads who may publish deletion requests: erasure itself, with
+// the internal event keys, and the upstream systems configured. An
+// upstream key may not share an ID with an internal one, or the audit could
+// not tell them apart.
+func (c Config) Producers(internal *schemas.Keyring) (consumers.Producers, error) {
+	p := consumers.Producers{Internal: internal, AllowUnsigned: c.Upstream.AllowUnsigned}
+	keys, err := readKeyFiles("upstream.keys", c.Upstream.Keys)
+	if err != nil {
+		return p, err
+	}
+	for _, k := range keys {
+		if internal.Has(k.ID) {
+			return p, fmt.Errorf("upstream.keys %s: the ID of an event key; choose another", k.ID)
+		}
+	}
+	if p.Upstream, err = schemas.NewKeyring("", keys...); err != nil {
+		return p, fmt.Errorf("upstream.keys: %w", err)
+	}
+	return p, nil
 }
 
 func loadOrCreateEventKey(path string, create bool) ([]byte, error) {

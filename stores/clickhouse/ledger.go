@@ -157,7 +157,8 @@ func NewLedger(ctx context.Context, cfg Config, opts ...LedgerOption) (*Ledger, 
 			signature     String,
 			reason_code   String,
 			ticket        String,
-			held_contact_ids String
+			held_contact_ids String,
+			producer      String
 		) ENGINE = MergeTree() ORDER BY seq`,
 		// Plain MergeTree: every binding row is kept, so the earliest one
 		// can always be found (a replacing engine could keep a later copy).
@@ -194,6 +195,7 @@ func (l *Ledger) addAuditColumns(ctx context.Context) error {
 		{"reason_code", "String DEFAULT ''"},
 		{"ticket", "String DEFAULT ''"},
 		{"held_contact_ids", "String DEFAULT ''"},
+		{"producer", "String DEFAULT ''"},
 	} {
 		has := func() (bool, error) {
 			var n uint64
@@ -628,8 +630,8 @@ func (l *Ledger) complete(ctx context.Context, out schemas.DeletionCompleted, fu
 }
 
 var (
-	chAuditCols  = []string{"seq", "request_id", "setting", "functionality", "actor", "contact_ids", "status", "error_code", "channels", "requested_at", "completed_at", "replay_of", "prev_hash", "hash", "amends", "request_digest", "signature", "reason_code", "ticket", "held_contact_ids"}
-	chAuditTypes = []string{"UInt64", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "UInt64", "String", "String", "String", "String", "String"}
+	chAuditCols  = []string{"seq", "request_id", "setting", "functionality", "actor", "contact_ids", "status", "error_code", "channels", "requested_at", "completed_at", "replay_of", "prev_hash", "hash", "amends", "request_digest", "signature", "reason_code", "ticket", "held_contact_ids", "producer"}
+	chAuditTypes = []string{"UInt64", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "String", "UInt64", "String", "String", "String", "String", "String", "String"}
 )
 
 // auditHead returns the seq and hash of the last audit entry, or 0 and ""
@@ -884,7 +886,7 @@ func (l *Ledger) appendAudit(ctx context.Context, e stores.AuditEntry) error {
 		strconv.FormatInt(e.Seq, 10), e.RequestID, e.Setting, e.Functionality, e.Actor, string(contactIDs),
 		string(e.Status), e.ErrorCode, string(channels), stores.FormatTime(e.RequestedAt), stores.FormatTime(e.CompletedAt),
 		e.ReplayOf, e.PrevHash, e.Hash, strconv.FormatInt(e.Amends, 10), e.RequestDigest, e.Signature,
-		e.ReasonCode, e.Ticket, held,
+		e.ReasonCode, e.Ticket, held, e.Producer,
 	})
 }
 
@@ -899,7 +901,7 @@ func chScanAudit(rows chdriver.Rows) (stores.AuditEntry, error) {
 	)
 	if err := rows.Scan(&seq, &e.RequestID, &e.Setting, &e.Functionality, &e.Actor, &contactIDs, &status,
 		&e.ErrorCode, &channels, &requestedAt, &completedAt, &e.ReplayOf, &e.PrevHash, &e.Hash, &amends,
-		&e.RequestDigest, &e.Signature, &e.ReasonCode, &e.Ticket, &held); err != nil {
+		&e.RequestDigest, &e.Signature, &e.ReasonCode, &e.Ticket, &held, &e.Producer); err != nil {
 		return e, err
 	}
 	e.Seq, e.Amends = int64(seq), int64(amends)

@@ -227,6 +227,15 @@ func sizedCtx(ctx context.Context, query string, args []any) context.Context {
 	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": size}))
 }
 
+// deleteStatement is the mutation deleting the rows of db.table whose
+// column equals one of values, checked by checkCHMatch: identifiers are
+// backquoted (CheckIdent admits no backquote) and each value is a bound
+// argument, never query text.
+func deleteStatement(db, table, column string, values []string) (string, []any) {
+	ph, args := inArgs(values)
+	return `ALTER TABLE ` + chIdent(db) + `.` + chIdent(table) + ` DELETE WHERE ` + chIdent(column) + ` IN (` + ph + `)`, args
+}
+
 // inArgs returns the placeholders and arguments of an IN list of values.
 func inArgs(values []string) (string, []any) {
 	args := make([]any, len(values))
@@ -529,9 +538,8 @@ func (w *Warehouse) Delete(ctx context.Context, table, column string, values ...
 		if n == 0 {
 			continue
 		}
-		ph, args := inArgs(chunk)
-		if err := w.mutate(ctx, "warehouse: delete", table, chunk,
-			`ALTER TABLE `+w.table(table)+` DELETE WHERE `+chIdent(column)+` IN (`+ph+`)`, args...); err != nil {
+		query, args := deleteStatement(w.db, table, column, chunk)
+		if err := w.mutate(ctx, "warehouse: delete", table, chunk, query, args...); err != nil {
 			return total, err
 		}
 		total += n

@@ -10,11 +10,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// ReadSince calls fn with the value of every record of topic written at or
-// after since, up to the end of the topic as it stands when the call
+// ReadSince calls fn with the value and headers of every record of topic
+// written at or after since, up to the end of the topic as it stands when the call
 // begins, so the read is bounded even while new records arrive. It uses no
 // consumer group and commits nothing.
-func ReadSince(ctx context.Context, cfg Config, topic string, since time.Time, fn func(value []byte)) error {
+func ReadSince(ctx context.Context, cfg Config, topic string, since time.Time, fn func(value []byte, headers map[string]string)) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -64,7 +64,11 @@ func ReadSince(ctx context.Context, cfg Config, topic string, since time.Time, f
 			if r.Offset == end-1 {
 				delete(want, r.Partition)
 			}
-			fn(r.Value)
+			headers := make(map[string]string, len(r.Headers))
+			for _, h := range r.Headers {
+				headers[h.Key] = string(h.Value)
+			}
+			fn(r.Value, headers)
 		})
 	}
 	return nil

@@ -605,7 +605,14 @@ func (o *Index) termsRequests(ctx context.Context, index, field string, values [
 	if err := o.requireExact(ctx, name, index, field); err != nil {
 		return "", nil, err
 	}
-	size := o.termsBatch
+	bodies, err := termsBodies(field, values, o.termsBatch)
+	return name, bodies, err
+}
+
+// termsBodies are the query bodies matching field = one of values exactly,
+// size values (osTermsBatch when 0) to a body; repeated values are dropped.
+// Values are only ever JSON strings in a terms or ids list.
+func termsBodies(field string, values []string, size int) ([][]byte, error) {
 	if size <= 0 {
 		size = osTermsBatch
 	}
@@ -613,11 +620,11 @@ func (o *Index) termsRequests(ctx context.Context, index, field string, values [
 	for chunk := range slices.Chunk(stores.UniqueKeys(values), size) {
 		body, err := json.Marshal(map[string]any{"query": osTermsQuery(field, chunk)})
 		if err != nil {
-			return "", nil, stores.Permanent(fmt.Errorf("opensearch: terms query: %w", err))
+			return nil, stores.Permanent(fmt.Errorf("opensearch: terms query: %w", err))
 		}
 		bodies = append(bodies, body)
 	}
-	return name, bodies, nil
+	return bodies, nil
 }
 
 // Count counts documents whose field equals one of values exactly, with one

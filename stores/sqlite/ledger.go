@@ -115,7 +115,8 @@ func auditTableSQL(name string) string {
 			signature      TEXT NOT NULL DEFAULT '',
 			reason_code    TEXT NOT NULL DEFAULT '',
 			ticket         TEXT NOT NULL DEFAULT '',
-			held_contact_ids TEXT NOT NULL DEFAULT ''
+			held_contact_ids TEXT NOT NULL DEFAULT '',
+			producer       TEXT NOT NULL DEFAULT ''
 		)`
 }
 
@@ -178,9 +179,9 @@ func migrateAudit(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	// Entries from before signing read as unsigned, which is what they are;
-	// entries from before reasons, tickets and holds read as without them,
-	// which is how they were hashed.
-	for _, col := range []string{"signature", "reason_code", "ticket", "held_contact_ids"} {
+	// entries from before reasons, tickets, holds and producers read as
+	// without them, which is how they were hashed.
+	for _, col := range []string{"signature", "reason_code", "ticket", "held_contact_ids", "producer"} {
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('erasure_audit') WHERE name = ?`, col).Scan(&n); err != nil {
 			return err
 		}
@@ -504,10 +505,10 @@ func insertAudit(ctx context.Context, tx *sql.Tx, e stores.AuditEntry) error {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO erasure_audit (`+sqlutil.AuditColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.RequestID, e.Setting, e.Functionality, e.Actor, string(contactIDs), string(e.Status),
 		e.ErrorCode, string(channels), stores.FormatTime(e.RequestedAt), stores.FormatTime(e.CompletedAt), e.ReplayOf,
-		e.PrevHash, e.Hash, e.Amends, e.RequestDigest, e.Signature, e.ReasonCode, e.Ticket, held)
+		e.PrevHash, e.Hash, e.Amends, e.RequestDigest, e.Signature, e.ReasonCode, e.Ticket, held, e.Producer)
 	return err
 }
 
@@ -707,7 +708,7 @@ func scanAudit(rows *sql.Rows) (stores.AuditEntry, error) {
 	)
 	if err := rows.Scan(&e.Seq, &e.RequestID, &e.Setting, &e.Functionality, &e.Actor, &contactIDs, &status,
 		&e.ErrorCode, &channels, &requestedAt, &completedAt, &e.ReplayOf, &e.PrevHash, &e.Hash, &e.Amends,
-		&e.RequestDigest, &e.Signature, &e.ReasonCode, &e.Ticket, &held); err != nil {
+		&e.RequestDigest, &e.Signature, &e.ReasonCode, &e.Ticket, &held, &e.Producer); err != nil {
 		return e, err
 	}
 	if err := sqlutil.DecodeHeld(&e, held); err != nil {

@@ -92,8 +92,11 @@ func TestLedger(t *testing.T, newLedger func(t *testing.T) stores.Ledger) {
 	t.Run("CompleteWritesOneAuditEntry", func(t *testing.T) {
 		l := newLedger(t)
 		r := Request(LedgerBase, NewUUID(), NewUUID())
-		r.ReplayOf = NewUUID()
+		r.ReplayOf, r.Producer = NewUUID(), "upstream:crm"
 		MustPutRequest(t, l, r, LedgerBase.Add(time.Minute))
+		if st := MustState(t, l, r.RequestID); st.Request.Producer != r.Producer {
+			t.Fatalf("State.Request.Producer = %q, want %q", st.Request.Producer, r.Producer)
+		}
 		out := Outcome(r, schemas.StatusFailed, LedgerBase.Add(5*time.Second))
 		out.ErrorCode = schemas.ErrCodeChannelFailed
 		stored, created, err := l.Complete(t.Context(), out, "Delete Contact")
@@ -118,7 +121,8 @@ func TestLedger(t *testing.T, newLedger func(t *testing.T) stores.Ledger) {
 			Seq: stored.AuditSeq, RequestID: r.RequestID, Setting: stores.AuditSetting, Functionality: "Delete Contact",
 			Actor: r.RequestedBy, ContactIDs: r.ContactIDs, Status: schemas.StatusFailed,
 			ErrorCode: schemas.ErrCodeChannelFailed, Channels: out.Channels, RequestedAt: r.RequestedAt,
-			CompletedAt: out.CompletedAt, ReplayOf: r.ReplayOf, RequestDigest: r.ContentDigest(), PrevHash: "", Hash: stored.AuditHash,
+			CompletedAt: out.CompletedAt, ReplayOf: r.ReplayOf, RequestDigest: r.ContentDigest(), Producer: "upstream:crm",
+			PrevHash: "", Hash: stored.AuditHash,
 		}
 		if got, w := auditJSON(t, e), auditJSON(t, want); got != w {
 			t.Fatalf("audit entry\n got %s\nwant %s", got, w)
@@ -428,6 +432,7 @@ func Outcome(r schemas.DeletionRequested, status schemas.Status, at time.Time) s
 		Status:        status,
 		ReplayOf:      r.ReplayOf,
 		RequestDigest: r.ContentDigest(),
+		Producer:      r.Producer,
 	}
 	for _, ch := range r.Channels {
 		out.Channels = append(out.Channels, schemas.ChannelOutcome{

@@ -137,11 +137,11 @@ func auditWhere(f stores.AuditFilter, contacts string) (string, []any) {
 }
 
 // AuditColumns are the audit table's columns in the order the ledgers scan
-// them; amends, request_digest and signature came later, and reason_code,
-// ticket and held_contact_ids after them, and are last.
+// them; amends, request_digest and signature came later, then reason_code,
+// ticket and held_contact_ids, then producer, and are last.
 const AuditColumns = `seq, request_id, setting, functionality, actor, contact_ids, status, error_code,
 	channels, requested_at, completed_at, replay_of, prev_hash, hash, amends, request_digest, signature,
-	reason_code, ticket, held_contact_ids`
+	reason_code, ticket, held_contact_ids, producer`
 
 // EncodeHeld is how both ledgers store an entry's held contact IDs: a JSON
 // array, or "" for none (which is what rows from before the column hold).
