@@ -170,9 +170,10 @@ func TestSSOUserIsNotTheLocalUserOfTheSameName(t *testing.T) {
 	var body strings.Builder
 	_, _ = io.Copy(&body, res.Body)
 	res.Body.Close()
-	// account is followed by reason_code, ticket and held_contact_ids, empty here.
-	if !strings.Contains(body.String(), ","+principal+",") || !strings.Contains(body.String(), ",sso,,,\n") ||
-		!strings.Contains(body.String(), ",local,,,\n") || strings.Contains(body.String(), "example.com") {
+	// account is followed by reason_code, ticket, held_contact_ids and
+	// producer, empty here.
+	if !strings.Contains(body.String(), ","+principal+",") || !strings.Contains(body.String(), ",sso,,,,\n") ||
+		!strings.Contains(body.String(), ",local,,,,\n") || strings.Contains(body.String(), "example.com") {
 		t.Errorf("CSV:\n%s", body.String())
 	}
 }

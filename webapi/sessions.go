@@ -102,6 +102,23 @@ func (st *sessionStore) get(cookie string) *session {
 	return s
 }
 
+// endOf returns when the session id ends if it is not used again (its
+// absolute end or its idle timeout, whichever is first); ok is false once
+// it has ended or been signed out.
+func (st *sessionStore) endOf(id string) (end time.Time, ok bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.byID[id]
+	if s == nil || !st.live(s, st.now()) {
+		return time.Time{}, false
+	}
+	end = s.lastSeen.Add(st.idle)
+	if s.expires.Before(end) {
+		end = s.expires
+	}
+	return end, true
+}
+
 // deleteUser ends every session of user and returns their IDs.
 func (st *sessionStore) deleteUser(user string) []string {
 	st.mu.Lock()

@@ -102,12 +102,32 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Session != nil {
-		// A socket must not outlive its sign-in.
-		t := time.AfterFunc(time.Until(p.Session.expires), func() { s.hub.remove(c) })
-		defer t.Stop()
+		stop := make(chan struct{})
+		defer close(stop)
+		go s.closeWithSession(c, p.Session.id, stop)
 	}
 	go writePump(c)
 	s.readPump(r.Context(), c)
+}
+
+// closeWithSession closes c when its session ends: at its absolute end,
+// at its idle timeout (the socket's own traffic does not keep a session
+// alive) or at a sign-out, so a socket never outlives its sign-in.
+func (s *Server) closeWithSession(c *client, sessionID string, stop <-chan struct{}) {
+	for {
+		end, ok := s.sessions.endOf(sessionID)
+		if !ok {
+			s.hub.remove(c)
+			return
+		}
+		t := time.NewTimer(time.Until(end) + time.Millisecond)
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Server) readPump(ctx context.Context, c *client) {

@@ -296,3 +296,50 @@ func (h *harness) dialSmallBuffer(c caller) *websocket.Conn {
 	h.t.Cleanup(func() { conn.Close() })
 	return conn
 }
+
+// A socket ends with its session's idle timeout: the socket's own traffic
+// does not keep the sign-in alive, but HTTP use of the session does.
+func TestSocketClosesWhenSessionIdlesOut(t *testing.T) {
+	h := newHarness(t, 16)
+	h.srv.sessions.idle = 600 * time.Millisecond
+	idle, busy := h.login("dpo"), h.login("dpo2")
+	idleConn, busyConn := h.mustDial(idle), h.mustDial(busy)
+
+	closed := make(chan time.Time, 1)
+	go func() {
+		for {
+			if _, _, err := idleConn.ReadMessage(); err != nil {
+				closed <- time.Now()
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	// The busy session is used every 100 ms for 1.5 s, well past the idle
+	// timeout, and its socket stays open meanwhile.
+	for time.Since(start) < 1500*time.Millisecond {
+		res := h.do(busy, "GET", "/api/v1/me", nil, false)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("busy session: %d", res.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case at := <-closed:
+		if d := at.Sub(start); d < 500*time.Millisecond {
+			t.Fatalf("idle socket closed after %v, before the idle timeout", d)
+		}
+	default:
+		t.Fatal("the idle session's socket is still open 1.5 s after a 600 ms idle timeout")
+	}
+	_ = busyConn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, _, err := busyConn.ReadMessage(); err != nil && !isTimeout(err) {
+		t.Fatalf("the busy session's socket was closed: %v", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
