@@ -27,9 +27,11 @@ type Eraser interface {
 }
 
 // RequestBinder binds a request ID to the content first seen with it and
-// returns the digest the ID is bound to. stores.Ledger is one.
+// returns the digest the ID is bound to, and counts a channel's runs of a
+// request (see stores.Ledger.MarkRun). stores.Ledger is one.
 type RequestBinder interface {
 	BindRequest(ctx context.Context, requestID, digest string) (bound string, err error)
+	MarkRun(ctx context.Context, requestID string, ch schemas.Channel) (first bool, err error)
 }
 
 // HoldChecker reads the legal holds in force; stores.Holds is one.
@@ -91,9 +93,14 @@ type progress struct {
 type attempts struct {
 	done    locate.Finished
 	partial map[string]int64
+	// interrupted: a run of this channel in another process (or before a
+	// restart) ended without a result, so the counts are a lower bound.
+	interrupted bool
 }
 
-func (p *progress) get(key string) *attempts {
+// get returns a request's entry; fresh says it was made now, by the
+// first attempt in this process.
+func (p *progress) get(key string) (a *attempts, fresh bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.m == nil {
@@ -104,7 +111,7 @@ func (p *progress) get(key string) *attempts {
 		a = &attempts{done: locate.Finished{}, partial: map[string]int64{}}
 		p.m[key] = a
 	}
-	return a
+	return a, !ok
 }
 
 // take removes a request's entry and returns it (nil if none).
@@ -307,7 +314,17 @@ func (c *Channel) erase(ctx context.Context, requestID, digest string, contactID
 		c.progress.take(key)
 		return c.result(requestID, digest, schemas.StatusSucceeded, nil, "", held)
 	}
-	att := c.progress.get(key)
+	att, fresh := c.progress.get(key)
+	if fresh {
+		// Recorded before the stores are touched: if this process dies
+		// before it publishes a result, the run that follows is told so.
+		first, err := c.Binder.MarkRun(ctx, requestID, c.Name)
+		if err != nil {
+			c.progress.take(key)
+			return nil, fmt.Errorf("mark run: %w", err)
+		}
+		att.interrupted = !first
+	}
 	counts, err := c.Eraser.EraseChannel(ctx, c.Name, contactIDs, att.done)
 	if err != nil {
 		att.failed(counts)
@@ -321,8 +338,9 @@ func (c *Channel) erase(ctx context.Context, requestID, digest string, contactID
 	counts = att.add(counts)
 	c.progress.take(key)
 	c.Logger.InfoContext(ctx, "channel erased", "request_id", requestID, "channel", c.Name,
-		"contacts", len(contactIDs), "held", len(held), "deleted", totalDeleted(counts), "took", time.Since(start))
-	return c.result(requestID, digest, schemas.StatusSucceeded, counts, "", held)
+		"contacts", len(contactIDs), "held", len(held), "deleted", totalDeleted(counts), "interrupted_before", att.interrupted,
+		"took", time.Since(start))
+	return c.resultOf(requestID, digest, schemas.StatusSucceeded, counts, "", held, att.interrupted)
 }
 
 // failureResult turns a store failure that outlived its retries into a
@@ -351,10 +369,11 @@ func (c *Channel) failureResult(h message.HandlerFunc) message.HandlerFunc {
 		}
 		// What the attempts deleted before failing is gone: the failed
 		// result carries it, so the audit records every deletion performed.
-		sofar := c.progress.take(requestID + "/" + digest).sofar()
+		att := c.progress.take(requestID + "/" + digest)
+		sofar := att.sofar()
 		c.Logger.ErrorContext(msg.Context(), "channel failed", "request_id", requestID, "channel", c.Name,
 			"contacts", len(contactIDs), "error_code", code, "deleted", totalDeleted(sofar), "error", err)
-		return c.result(requestID, digest, schemas.StatusFailed, sofar, code, nil)
+		return c.resultOf(requestID, digest, schemas.StatusFailed, sofar, code, nil, att != nil && att.interrupted)
 	}
 }
 
@@ -375,6 +394,10 @@ func (c *Channel) peek(msg *message.Message) (requestID, digest string, contactI
 }
 
 func (c *Channel) result(requestID, digest string, st schemas.Status, counts []schemas.ArtefactCount, code string, held []string) ([]*message.Message, error) {
+	return c.resultOf(requestID, digest, st, counts, code, held, false)
+}
+
+func (c *Channel) resultOf(requestID, digest string, st schemas.Status, counts []schemas.ArtefactCount, code string, held []string, interrupted bool) ([]*message.Message, error) {
 	now := c.now
 	ev := &schemas.ChannelCompleted{
 		RequestID:      requestID,
@@ -385,6 +408,7 @@ func (c *Channel) result(requestID, digest string, st schemas.Status, counts []s
 		CompletedAt:    now().UTC(),
 		RequestDigest:  digest,
 		HeldContactIDs: held,
+		Interrupted:    interrupted,
 	}
 	if ev.Artefacts == nil {
 		ev.Artefacts = []schemas.ArtefactCount{}

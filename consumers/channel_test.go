@@ -34,10 +34,21 @@ func (e *countingEraser) EraseChannel(_ context.Context, _ schemas.Channel, ids 
 	return []schemas.ArtefactCount{{Artefact: "call_recordings", Before: 1, Deleted: 1}}, nil
 }
 
-// memBinder is a first-writer-wins binding in memory.
+// memBinder is a first-writer-wins binding in memory, with run counts.
 type memBinder struct {
-	mu sync.Mutex
-	m  map[string]string
+	mu   sync.Mutex
+	m    map[string]string
+	runs map[string]int
+}
+
+func (b *memBinder) MarkRun(_ context.Context, id string, ch schemas.Channel) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.runs == nil {
+		b.runs = map[string]int{}
+	}
+	b.runs[id+"/"+string(ch)]++
+	return b.runs[id+"/"+string(ch)] == 1, nil
 }
 
 func (b *memBinder) BindRequest(_ context.Context, id, digest string) (string, error) {
@@ -257,5 +268,42 @@ func TestChannelStopsAtTheRequestDeadline(t *testing.T) {
 	}
 	if res := decodeResult(t, out); res.Status != schemas.StatusFailed || res.ErrorCode != schemas.ErrCodeDeadline || len(er.calls) != 0 {
 		t.Fatalf("result %s %s after %d erase calls; want deadline_exceeded and none", res.Status, res.ErrorCode, len(er.calls))
+	}
+}
+
+// A run that follows one which ended without a result (its process killed
+// after deleting, before publishing) says so: its counts cannot include
+// what the lost run deleted. Retries within one process are not such runs.
+func TestRunAfterALostRunIsMarkedInterrupted(t *testing.T) {
+	b := &memBinder{}
+	er := &countingEraser{err: stores.Retryable(errors.New("store blip"))}
+	c := newChannel(schemas.ChannelVoice, er, b)
+	m, _ := requestMsg(t, tC1)
+	if _, err := c.handleRequest(m); err == nil {
+		t.Fatal("the first attempt should fail")
+	}
+	er.err = nil
+	out, err := c.handleRequest(m) // a retry in the same process
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := decodeResult(t, out); res.Interrupted {
+		t.Fatalf("a retry in the same process is marked interrupted: %+v", res)
+	}
+
+	// The same request delivered to a new process (a restart: no progress
+	// in memory) after a run that never published.
+	m2, _ := requestMsg(t, tC1)
+	restarted := newChannel(schemas.ChannelVoice, &countingEraser{}, b)
+	b.MarkRun(t.Context(), tReqID, schemas.ChannelSocial) // another channel's runs do not count
+	if _, err := b.MarkRun(t.Context(), "019ac4a0-1111-7000-8000-0000000000ff", schemas.ChannelVoice); err != nil {
+		t.Fatal(err)
+	}
+	out, err = restarted.handleRequest(m2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := decodeResult(t, out); !res.Interrupted || res.Status != schemas.StatusSucceeded {
+		t.Fatalf("the run after a lost one: %+v", res)
 	}
 }

@@ -159,6 +159,11 @@ type ChannelCompleted struct {
 	// HeldContactIDs are the request's contacts the channel left alone
 	// because they were under legal hold when it looked.
 	HeldContactIDs []string `json:"held_contact_ids,omitempty"`
+	// Interrupted says that an earlier run of this channel for the request
+	// ended without a result (its process was killed, or its partition
+	// moved mid-request): what that run deleted is gone but not in these
+	// counts, so the counts are a lower bound.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // ChannelOutcome is a channel's part of a final outcome.
@@ -167,6 +172,8 @@ type ChannelOutcome struct {
 	Status    Status          `json:"status"`
 	Artefacts []ArtefactCount `json:"artefacts,omitempty"`
 	ErrorCode string          `json:"error_code,omitempty"`
+	// Interrupted is the channel result's (see ChannelCompleted).
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // DeletionCompleted is the final outcome of a request, published once the

@@ -110,6 +110,12 @@ type Ledger interface {
 	// content. Callers act on a request only when the returned digest is
 	// their own.
 	BindRequest(ctx context.Context, requestID, digest string) (bound string, err error)
+	// MarkRun records that channel ch begins erasing for requestID and
+	// reports whether it is the channel's first run of the request. A later
+	// one follows a run that ended without a result (a crash, a partition
+	// moved mid-request), whose deletions its own counts cannot include.
+	// Two runs at once may both be told they are not the first.
+	MarkRun(ctx context.Context, requestID string, ch schemas.Channel) (first bool, err error)
 	// PutRequest records a request; recording it again changes nothing.
 	PutRequest(ctx context.Context, r schemas.DeletionRequested, deadline time.Time) error
 	// PutResult upserts a channel result on (request, channel). Results for

@@ -69,18 +69,26 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 // deleted.
 func auditNote(e stores.AuditEntry) string {
 	var deleted int64
+	atLeast := ""
 	for _, c := range e.Channels {
 		for _, a := range c.Artefacts {
 			deleted += a.Deleted
 		}
+		if c.Interrupted {
+			atLeast = "at least " // a lost run's deletions are not counted
+		}
+	}
+	by := ""
+	if e.Producer != "" {
+		by = ", submitted by " + e.Producer
 	}
 	switch {
 	case e.Amends > 0 && len(e.Channels) == 1:
-		return fmt.Sprintf(" (late result of %s for seq %d, deleted %d)", e.Channels[0].Channel, e.Amends, deleted)
+		return fmt.Sprintf(" (late result of %s for seq %d, deleted %s%d%s)", e.Channels[0].Channel, e.Amends, atLeast, deleted, by)
 	case e.Status == schemas.StatusRefused:
-		return " (refused: request ID already used for other content, nothing deleted)"
+		return " (refused: request ID already used for other content, nothing deleted" + by + ")"
 	}
-	return fmt.Sprintf(" (deleted %d)", deleted)
+	return fmt.Sprintf(" (deleted %s%d%s)", atLeast, deleted, by)
 }
 
 // parseDay reads a date or a timestamp; an end date covers its whole day.

@@ -372,6 +372,11 @@ func freeContacts(contactIDs, held []string) []string {
 // not "not found", and which ones held nothing is not known.
 func foundNothing(st stores.RequestState, channels []schemas.Channel) bool {
 	for _, ch := range channels {
+		// A run that ended without a result may have deleted what this
+		// one found gone: nothing found is then not known.
+		if st.Results[ch].Interrupted {
+			return false
+		}
 		for _, c := range st.Results[ch].Artefacts {
 			if c.Before > 0 || c.Deleted > 0 {
 				return false
@@ -420,7 +425,7 @@ func (a *Aggregator) complete(ctx context.Context, st stores.RequestState, statu
 	for _, ch := range a.channels(req) {
 		co := schemas.ChannelOutcome{Channel: ch}
 		if r, ok := st.Results[ch]; ok {
-			co.Status, co.Artefacts, co.ErrorCode = r.Status, r.Artefacts, r.ErrorCode
+			co.Status, co.Artefacts, co.ErrorCode, co.Interrupted = r.Status, r.Artefacts, r.ErrorCode, r.Interrupted
 		} else if ch != schemas.ChannelContactSearch || st.Finalizing {
 			co.Status, co.ErrorCode = schemas.StatusFailed, schemas.ErrCodeDeadline
 		} else {

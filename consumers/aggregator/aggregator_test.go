@@ -282,6 +282,41 @@ func TestNothingFoundIsNotFound(t *testing.T) {
 	}
 }
 
+// A channel whose run follows one that ended without a result found
+// nothing left, but the lost run may have deleted it: the request is not
+// "not found", and the outcome and the audit say that channel's counts are
+// a lower bound.
+func TestInterruptedRunIsNotNotFound(t *testing.T) {
+	a, rec, led, now := setup(t)
+	if err := onRequest(a, msg(t, request(*now))); err != nil {
+		t.Fatal(err)
+	}
+	voice := result(schemas.ChannelVoice, schemas.StatusSucceeded, 0)
+	voice.Interrupted = true
+	for _, r := range []*schemas.ChannelCompleted{voice, result(schemas.ChannelSocial, schemas.StatusSucceeded, 0),
+		result(schemas.ChannelContactSearch, schemas.StatusSucceeded, 0)} {
+		if err := a.onResult(msg(t, r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := outcome(t, a, rec, 0)
+	if out.Status != schemas.StatusSucceeded {
+		t.Fatalf("outcome %s, want succeeded", out.Status)
+	}
+	for _, co := range out.Channels {
+		if co.Interrupted != (co.Channel == schemas.ChannelVoice) {
+			t.Fatalf("channel %s interrupted=%v", co.Channel, co.Interrupted)
+		}
+	}
+	entries, err := led.Audit(t.Context(), stores.AuditFilter{RequestID: reqID})
+	if err != nil || len(entries) != 1 || !entries[0].Channels[0].Interrupted || entries[0].Channels[0].Channel != schemas.ChannelVoice {
+		t.Fatalf("audit: %v %+v", err, entries)
+	}
+	if h, err := stores.AuditHash(entries[0]); err != nil || h != entries[0].Hash {
+		t.Fatalf("the stored entry does not hash as written: %v", err)
+	}
+}
+
 // Anything found anywhere, even only in the index, is a deletion.
 func TestFoundOnlyInTheIndexSucceeds(t *testing.T) {
 	a, rec, _, now := setup(t)

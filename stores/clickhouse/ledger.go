@@ -48,21 +48,17 @@ import (
 // and finishes the write from it instead of appending a second one.
 //
 // erasure_ledger_bindings binds request IDs to content digests. ClickHouse
-// has no insert-if-absent, so BindRequest reads first, inserts only when
-// there is no binding, and then reads the earliest binding (by insertion
-// time, then digest), which every reader agrees on once all rows are
-// visible. Inside one process the ledger's mutex serialises binders. The
-// channel consumers bind from their own processes, though, with their own
-// clocks, and there a race remains: when two submissions of one request ID
-// with different content are bound by different processes within the clock
-// skew between them (or one insert is not yet visible to the other's read),
-// each can read its own digest as the earliest, and a reader can see the
-// earliest change once the other row appears. Consumers may then act on
-// both contents. The aggregator joins only results carrying the digest it
-// reads as bound, so the other content is never reported as the request's;
-// its results go to the dlq, the request fails at its deadline (the contact
-// stays findable), and the deletions made for the other content are in the
-// dlq rather than the audit log. The SQLite ledger has no such window.
+// has no insert-if-absent, so BindRequest reads first and, when there is no
+// binding, takes a lock of that request ID alone (a writeLock named after
+// it), reads again, inserts, and reads the earliest binding (by insertion
+// time, then digest). The lock is what makes the first binding win across
+// processes: without it two processes binding different contents of one ID
+// at once could each read their own row as the earliest (each stamps
+// bound_at with its own clock) and both delete.
+//
+// erasure_ledger_runs has one row per run of a channel for a request
+// (MarkRun): a run that finds rows before its own follows one that ended
+// without a result.
 //
 // Times are stored as fixed-width UTC RFC 3339 strings (the SQLite
 // ledger's format), so they sort and compare correctly as text. Inserts are
@@ -169,6 +165,7 @@ func NewLedger(ctx context.Context, cfg Config, opts ...LedgerOption) (*Ledger, 
 		) ENGINE = MergeTree() ORDER BY (request_id, bound_at, digest)`,
 		attemptsTableSQL(w.table(chLoginAttempts)),
 		holdsTableSQL(w.table(chLedgerHolds)),
+		runsTableSQL(w.table(chLedgerRuns)),
 		locksTableSQL(w.table(chLedgerLocks)),
 	}
 	for _, q := range stmts {
@@ -696,9 +693,9 @@ func (l *Ledger) binding(ctx context.Context, requestID string) (string, bool, e
 }
 
 // BindRequest binds requestID to digest unless it is bound already and
-// returns the digest it is bound to; see the type comment for the race
-// that remains between processes. A request recorded before bindings
-// existed is bound to the digest of its recorded content.
+// returns the digest it is bound to (see the type comment). A request
+// recorded before bindings existed is bound to the digest of its recorded
+// content.
 func (l *Ledger) BindRequest(ctx context.Context, requestID, digest string) (string, error) {
 	if err := sqlutil.CheckRequestID(requestID); err != nil {
 		return "", err
@@ -713,6 +710,18 @@ func (l *Ledger) BindRequest(ctx context.Context, requestID, digest string) (str
 }
 
 func (l *Ledger) bind(ctx context.Context, requestID, digest string) (string, error) {
+	if bound, ok, err := l.binding(ctx, requestID); err != nil || ok {
+		return bound, err
+	}
+	// The first binders of one request ID, in two processes, could each
+	// insert and then see their own row as the earliest (bound_at is each
+	// host's clock) and both delete: a lock of this request ID alone makes
+	// the check and the insert one step without holding up other requests.
+	unlock, err := newWriteLock(l.conn(), l.table(chLedgerLocks), "bind:"+requestID).lock(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	if bound, ok, err := l.binding(ctx, requestID); err != nil || ok {
 		return bound, err
 	}

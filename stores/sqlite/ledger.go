@@ -87,6 +87,7 @@ func newLedger(db *sql.DB) *Ledger {
 			ON erasure_ledger_requests (completed_at) WHERE outcome IS NOT NULL AND published = 0`,
 		auditTableSQL("erasure_audit"),
 		holdsTableSQL,
+		runsTableSQL,
 		attemptsTableSQL,
 		attemptsIndexSQL,
 	}}}

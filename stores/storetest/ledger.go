@@ -498,6 +498,35 @@ func stateIDs(sts []stores.RequestState) []string {
 
 // testLedgerBindings checks BindRequest and Unpublished.
 func testLedgerBindings(t *testing.T, newLedger func(t *testing.T) stores.Ledger) {
+	t.Run("MarkRunCountsRunsPerRequestAndChannel", func(t *testing.T) {
+		l := newLedger(t)
+		id, other := NewUUID(), NewUUID()
+		for i, c := range []struct {
+			id    string
+			ch    schemas.Channel
+			first bool
+		}{
+			{id, schemas.ChannelVoice, true},
+			{id, schemas.ChannelSocial, true},
+			{other, schemas.ChannelVoice, true},
+			{id, schemas.ChannelVoice, false},
+			{id, schemas.ChannelVoice, false},
+		} {
+			first, err := l.MarkRun(t.Context(), c.id, c.ch)
+			if err != nil || first != c.first {
+				t.Fatalf("MarkRun #%d (%s) = %v, %v; want %v", i+1, c.ch, first, err, c.first)
+			}
+		}
+		for name, call := range map[string]func() (bool, error){
+			"empty request ID": func() (bool, error) { return l.MarkRun(t.Context(), "", schemas.ChannelVoice) },
+			"unknown channel":  func() (bool, error) { return l.MarkRun(t.Context(), NewUUID(), "fax") },
+		} {
+			if _, err := call(); !errors.Is(err, stores.ErrPermanent) {
+				t.Errorf("%s: %v, want a permanent error", name, err)
+			}
+		}
+	})
+
 	t.Run("BindRequestFirstWriterWins", func(t *testing.T) {
 		l := newLedger(t)
 		a := Request(LedgerBase, NewUUID())

@@ -250,7 +250,15 @@ function entryFacts(e) {
     item('Request ID', e.request_id, 'audit-fact-request'),
     item('Entry', `#${e.seq}`, 'audit-fact-seq'),
     e.contact_ids && e.contact_ids.length > 2 ? item('Contact IDs', e.contact_ids.join(', '), 'audit-fact-contacts') : null,
-    item('Hash', e.hash || '—', 'audit-fact-hash'));
+    item('Hash', e.hash || '—', 'audit-fact-hash'),
+    e.producer ? [h('dt', {}, 'Submitted by'), h('dd', { class: 'mono', 'data-testid': 'audit-fact-producer' }, producerText(e.producer))] : null);
+}
+
+// producerText says who published the request, as its signature proves.
+function producerText(p) {
+  if (p === 'unsigned') return 'an unsigned event (not verified)';
+  const [kind, key] = p.split(':');
+  return kind === 'upstream' ? `upstream system, key ${key}` : `erasure (web, CLI or replay), key ${key}`;
 }
 
 function purgeText(a) {
@@ -270,7 +278,9 @@ function channelTable(e) {
       const arts = c.artefacts && c.artefacts.length ? c.artefacts : [null];
       return arts.map((a, i) => h('tr', { 'data-testid': `audit-channel-${c.channel}`, 'data-artefact': a ? a.artefact : undefined },
         h('td', {}, i === 0 ? channelLabel(c.channel) : ''),
-        h('td', {}, i === 0 ? [statusBadge(c.status), c.error_code ? h('div', { class: 'sub' }, c.error_code) : null] : ''),
+        h('td', {}, i === 0 ? [statusBadge(c.status), c.error_code ? h('div', { class: 'sub' }, c.error_code) : null,
+          c.interrupted ? h('div', { class: 'sub', 'data-testid': 'audit-interrupted' },
+            'An earlier run was interrupted; what it deleted is gone but not counted here') : null] : ''),
         h('td', {}, a ? artefactLabel(a.artefact) : '—'),
         h('td', {}, a && a.store ? a.store : '—'),
         h('td', { class: 'num', 'data-testid': 'audit-before' }, a ? fmtNumber(a.before) : ''),
