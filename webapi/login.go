@@ -163,12 +163,17 @@ func (s *Server) clearSessionCookie(w http.ResponseWriter) {
 	})
 }
 
-// handleLogoutAll ends every session of the signed-in user held by this
-// server (a lost laptop, a shared browser) and closes their websockets.
+// handleLogoutAll ends every session of the signed-in user (a lost laptop,
+// a shared browser) and closes their websockets: here at once, and on
+// every other replica within revocationCheck, through the shared record.
 func (s *Server) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
 	if p.Session == nil {
 		writeError(w, http.StatusBadRequest, "not_a_session", "API tokens do not sign out")
+		return
+	}
+	if err := s.revoked.revoke(r.Context(), p.Session.user, s.now()); err != nil {
+		s.storeFailed(w, "revoke sessions", err)
 		return
 	}
 	ids := s.sessions.deleteUser(p.Session.user)

@@ -24,7 +24,17 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			p = &principal{Name: acc.name, Roles: acc.roles, Permissions: permissionsOf(acc.roles)}
 		} else if c, err := r.Cookie(sessionCookie); err == nil {
 			if sess := s.sessions.get(c.Value); sess != nil {
-				p = &principal{Name: sess.user, Roles: sess.roles, Permissions: permissionsOf(sess.roles), Session: sess}
+				revoked, err := s.revoked.revoked(r.Context(), sess, s.now())
+				if err != nil {
+					// Unknown is not "still signed in": the caller retries.
+					s.storeFailed(w, "session revocations", err)
+					return
+				}
+				if revoked {
+					s.sessions.delete(sess.id)
+				} else {
+					p = &principal{Name: sess.user, Roles: sess.roles, Permissions: permissionsOf(sess.roles), Session: sess}
+				}
 			}
 		}
 		if p != nil {

@@ -63,6 +63,10 @@ type Deps struct {
 	// Attempts keeps the sign-in attempt counters, shared by every replica
 	// (the ledger); without it they are kept in memory, per process.
 	Attempts AttemptStore
+	// Revocations records "sign out everywhere" for every replica (the
+	// ledger); without it a sign-out everywhere ends only the sessions
+	// this process holds.
+	Revocations SessionRevoker
 	// Holds and HoldRequests are the legal holds; without them no contact
 	// shows a hold and the hold endpoints answer 503. The pipeline enforces
 	// holds whatever the web API knows.
@@ -153,6 +157,7 @@ type Server struct {
 	users    []account
 	tokens   []account
 	sessions *sessionStore
+	revoked  *revocations
 	attempts AttemptStore
 	trusted  []netip.Prefix
 	owners   *ownerMap
@@ -233,6 +238,7 @@ func newServer(cfg Config, deps Deps, sendBuffer int) (*Server, error) {
 		return nil, errors.New("webapi: configure at least one user, API token or OIDC provider")
 	}
 	s.sessions = newSessionStore(cfg.SessionTTL, cfg.SessionIdle)
+	s.revoked = newRevocations(deps.Revocations)
 	s.hub = newHub(sendBuffer, s.log)
 	go s.hub.run()
 	s.handler = s.routes()

@@ -20,6 +20,7 @@ type session struct {
 	display string // an SSO user's name for the UI only; empty for local accounts
 	roles   []string
 	csrf    string
+	started time.Time // when it was signed in
 	expires time.Time // absolute end
 	// lastSeen is when the session was last used; it ends idle after the
 	// store's idle timeout. Guarded by the store's mutex.
@@ -70,6 +71,7 @@ func (st *sessionStore) createDisplayed(user, display string, roles []string) (s
 		display:  display,
 		roles:    slices.Clone(roles),
 		csrf:     randomToken(),
+		started:  now,
 		expires:  now.Add(st.ttl),
 		lastSeen: now,
 	}

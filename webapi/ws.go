@@ -104,7 +104,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if p.Session != nil {
 		stop := make(chan struct{})
 		defer close(stop)
-		go s.closeWithSession(c, p.Session.id, stop)
+		go s.closeWithSession(c, p.Session, stop)
 	}
 	go writePump(c)
 	s.readPump(r.Context(), c)
@@ -112,13 +112,23 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 
 // closeWithSession closes c when its session ends: at its absolute end,
 // at its idle timeout (the socket's own traffic does not keep a session
-// alive) or at a sign-out, so a socket never outlives its sign-in.
-func (s *Server) closeWithSession(c *client, sessionID string, stop <-chan struct{}) {
+// alive), at a sign-out here, or at a sign-out everywhere on any replica
+// (checked every revocationCheck), so a socket never outlives its sign-in.
+func (s *Server) closeWithSession(c *client, sess *session, stop <-chan struct{}) {
 	for {
-		end, ok := s.sessions.endOf(sessionID)
+		end, ok := s.sessions.endOf(sess.id)
+		if ok {
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			revoked, err := s.revoked.revoked(ctx, sess, s.now())
+			cancel()
+			ok = !revoked && err == nil
+		}
 		if !ok {
 			s.hub.remove(c)
 			return
+		}
+		if next := time.Now().Add(s.revoked.every); s.revoked.store != nil && next.Before(end) {
+			end = next
 		}
 		t := time.NewTimer(time.Until(end) + time.Millisecond)
 		select {

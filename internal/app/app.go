@@ -383,6 +383,10 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 		if !ok {
 			return fail(errors.New("the ledger keeps no sign-in attempt counters"))
 		}
+		revoker, ok := st.Ledger.(webapi.SessionRevoker)
+		if !ok {
+			return fail(errors.New("the ledger keeps no session revocations"))
+		}
 		web, err := webapi.New(webapi.Config{
 			Users: cfg.Web.Users, APITokens: cfg.Web.APITokens, SecureCookies: cfg.Web.SecureCookies,
 			SessionTTL: cfg.Web.SessionTTL, SessionIdle: cfg.Web.SessionIdle,
@@ -390,7 +394,7 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 			Deadline: cfg.Deadline, ContactIDRule: st.Rule, OIDC: cfg.Web.OIDC, ReceiptKey: receiptKey, EventKeys: a.EventKeys,
 			Reasons: cfg.Reasons, HoldReasons: cfg.Holds.Reasons, HoldLiftReasons: cfg.Holds.LiftReasons,
 		}, webapi.Deps{Contacts: st.Index, Inventory: st.Locator, Ledger: st.Ledger, Requests: req, DataMap: st.DataMap,
-			Attempts: attempts, Logger: logger.With("role", RoleWebAPI),
+			Attempts: attempts, Revocations: revoker, Logger: logger.With("role", RoleWebAPI),
 			Holds: st.Holds, HoldRequests: &producers.HoldRequester{Publisher: signed, Topics: a.Topics}})
 		if err != nil {
 			return fail(err)

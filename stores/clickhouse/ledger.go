@@ -166,6 +166,7 @@ func NewLedger(ctx context.Context, cfg Config, opts ...LedgerOption) (*Ledger, 
 		attemptsTableSQL(w.table(chLoginAttempts)),
 		holdsTableSQL(w.table(chLedgerHolds)),
 		runsTableSQL(w.table(chLedgerRuns)),
+		revocationsTableSQL(w.table(chSessionRevocations)),
 		locksTableSQL(w.table(chLedgerLocks)),
 	}
 	for _, q := range stmts {

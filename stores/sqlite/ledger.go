@@ -88,6 +88,7 @@ func newLedger(db *sql.DB) *Ledger {
 		auditTableSQL("erasure_audit"),
 		holdsTableSQL,
 		runsTableSQL,
+		revocationsTableSQL,
 		attemptsTableSQL,
 		attemptsIndexSQL,
 	}}}

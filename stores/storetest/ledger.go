@@ -26,6 +26,38 @@ func TestLedger(t *testing.T, newLedger func(t *testing.T) stores.Ledger) {
 			return l
 		})
 	})
+	// And the sign-out-everywhere times every web API replica reads.
+	t.Run("SessionRevoker", func(t *testing.T) {
+		r, ok := newLedger(t).(stores.SessionRevoker)
+		if !ok {
+			t.Fatal("the ledger does not implement stores.SessionRevoker")
+		}
+		user, other := "jane.dpo-"+NewUUID()[:8], "sso:54f51b7d:u-"+NewUUID()[:8]
+		if at, err := r.SessionsRevokedAt(t.Context(), user); err != nil || !at.IsZero() {
+			t.Fatalf("never revoked: %v, %v; want the zero time", at, err)
+		}
+		t1 := LedgerBase.Add(time.Hour).Add(123456789 * time.Nanosecond)
+		for _, at := range []time.Time{t1, t1.Add(-time.Minute)} { // an earlier one changes nothing
+			if err := r.RevokeSessions(t.Context(), user, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if at, err := r.SessionsRevokedAt(t.Context(), user); err != nil || !at.Equal(t1) {
+			t.Fatalf("revoked at %v, %v; want %v", at, err, t1)
+		}
+		if err := r.RevokeSessions(t.Context(), user, t1.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if at, err := r.SessionsRevokedAt(t.Context(), user); err != nil || !at.Equal(t1.Add(time.Second)) {
+			t.Fatalf("after a later revocation: %v, %v", at, err)
+		}
+		if at, err := r.SessionsRevokedAt(t.Context(), other); err != nil || !at.IsZero() {
+			t.Fatalf("another user: %v, %v; want the zero time", at, err)
+		}
+		if err := r.RevokeSessions(t.Context(), "", t1); !errors.Is(err, stores.ErrPermanent) {
+			t.Fatalf("empty user: %v, want a permanent error", err)
+		}
+	})
 	t.Run("PutRequestTwiceIsHarmless", func(t *testing.T) {
 		l := newLedger(t)
 		r := Request(LedgerBase, NewUUID(), NewUUID())
