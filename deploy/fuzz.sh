@@ -18,6 +18,7 @@ budget() {
 	case "$1" in
 	FuzzSQLite*) echo 5000 ;;
 	FuzzDiskObjectsKey) echo 1000 ;;
+	FuzzKeyGroups) echo 50000 ;;
 	*) echo 200000 ;;
 	esac
 }
