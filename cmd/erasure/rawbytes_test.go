@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/erasure-project/erasure/internal/app"
 	"github.com/erasure-project/erasure/internal/demo"
@@ -87,6 +88,18 @@ func rawBytesAfterErasure(t *testing.T, bin string, sig syscall.Signal) {
 		"--actor", "rawbytes-test", "--wait", "--json", "--timeout", "120s"}, ids...)...)
 	if sig == syscall.SIGKILL {
 		up.stop(syscall.SIGKILL) // the moment the outcome is in: nothing gets to tidy up
+		// The SQLite stores scrub in the background: a process killed before
+		// its scrub owes it on its next start, which keeps the promise. Scan
+		// with it running until the scrub is done (bounded well inside the
+		// promised purge_by), then stop it.
+		up = startUp(t, bin, "--data", dir, "--broker-port", fmt.Sprint(port), "--http", "127.0.0.1:0",
+			"--demo-contacts", "0", "--deadline", "2m")
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+			if len(scanDataDir(t, dir, erased).hits) == 0 {
+				break
+			}
+		}
+		up.stop(syscall.SIGKILL)
 	} else {
 		up.stop(syscall.SIGTERM)
 		if !up.cmd.ProcessState.Success() {
@@ -107,11 +120,14 @@ func rawBytesAfterErasure(t *testing.T, bin string, sig syscall.Signal) {
 		if o.Status != schemas.StatusSucceeded {
 			t.Fatalf("request %s: %s %s", o.RequestID, o.Status, o.ErrorCode)
 		}
-		// Every embedded store says the deleted bytes are already gone.
+		// Every embedded store says the deleted bytes are gone already, or
+		// (SQLite, which scrubs in the background) by when they will be.
 		for _, ch := range o.Channels {
 			for _, a := range ch.Artefacts {
-				if a.Deleted > 0 && (a.Store == "" || a.PurgedAt == nil || a.PurgeBy != nil) {
-					t.Errorf("%s/%s: deleted %d, store %q, purged at %v, purge by %v: want a finished purge",
+				finished := a.PurgedAt != nil && a.PurgeBy == nil
+				promised := a.Store == "sqlite" && a.PurgeBy != nil && a.PurgedAt == nil && a.PurgeBy.Before(time.Now().Add(2*time.Minute))
+				if a.Deleted > 0 && (a.Store == "" || !finished && !promised) {
+					t.Errorf("%s/%s: deleted %d, store %q, purged at %v, purge by %v: want a finished purge or a near promise",
 						ch.Channel, a.Artefact, a.Deleted, a.Store, a.PurgedAt, a.PurgeBy)
 				}
 			}

@@ -327,6 +327,7 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 
 	// Channels are data: every channel runs the same handler over the
 	// artefacts the data map gives it.
+	cleanups = append(cleanups, deferScrubs(st, roles))
 	for _, role := range roles {
 		ch, ok := strings.CutPrefix(role, RoleConsumer)
 		if !ok {
@@ -532,4 +533,41 @@ func Quieter(l *slog.Logger, min slog.Level) *slog.Logger {
 // Demo is where demo data goes in these stores.
 func (s *Stores) Demo() demo.Stores {
 	return demo.Stores{Index: s.Index, Objects: s.Objects, Warehouse: s.Warehouse, DataMap: s.DataMap}
+}
+
+// scrubDelay is how long the embedded SQLite stores gather deletes before
+// one background scrub rewrites the file for all of them (see
+// sqlite.Index.DeferScrub): every deletion then says by when its rows are
+// physically gone instead of waiting for a rewrite of the whole file.
+const scrubDelay = 5 * time.Second
+
+// deferScrubs turns on background scrubbing in a process that runs channel
+// consumers, which keeps running to honour it; commands that only read
+// never scrub. The returned func runs the scrubs still owed, so a process
+// that stops keeps its promises (one that is killed keeps them when it
+// starts again: a scrub is owed after opening).
+func deferScrubs(st *Stores, roles []string) func() {
+	type deferred interface {
+		DeferScrub(time.Duration)
+		FlushScrub(context.Context) error
+	}
+	var ds []deferred
+	for _, role := range roles {
+		if strings.HasPrefix(role, RoleConsumer) {
+			for _, s := range []any{st.Index, st.Warehouse} {
+				if d, ok := s.(deferred); ok {
+					d.DeferScrub(scrubDelay)
+					ds = append(ds, d)
+				}
+			}
+			break
+		}
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, d := range ds {
+			_ = d.FlushScrub(ctx) // what fails stays owed for the next start
+		}
+	}
 }

@@ -55,6 +55,12 @@ func truncateWAL(ctx context.Context, db *sql.DB) error {
 // stays owed for the next Purge, and so is one after opening: a crash may
 // have come between a delete and its scrub (the process that takes over a
 // channel resumes purges at start-up).
+//
+// With a delay (deferScrub), Purge does not wait: a scrub runs in the
+// background delay after the first delete it is owed for, covering every
+// delete made until it starts, and Purge says by when the rows will be
+// gone (PurgeBy). A scrub rewrites the whole file, so deletes that arrive
+// together share one instead of each paying for it.
 type purger struct {
 	mu      sync.Mutex
 	deletes uint64        // deletes that removed rows
@@ -62,6 +68,85 @@ type purger struct {
 	once    bool          // a scrub finished since the store was opened
 	running chan struct{} // closed when the scrub in progress ends
 	at      time.Time     // when the last scrub finished
+
+	delay     time.Duration // 0: Purge scrubs before it returns
+	db        *sql.DB
+	owedSince time.Time   // first delete not yet covered by a background scrub
+	timer     *time.Timer // the background scrub scheduled
+}
+
+// scrubAllowance is what a background scrub may take, retries included,
+// beyond its delay: it bounds the PurgeBy a purge promises.
+const scrubAllowance = time.Minute
+
+// deferScrub makes Purge promise a background scrub delay after the first
+// owed delete instead of running one.
+func (p *purger) deferScrub(db *sql.DB, delay time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.db, p.delay = db, delay
+	if !p.once {
+		// A crash may have come between a delete and its scrub.
+		p.scheduleLocked(time.Now())
+	}
+}
+
+// scheduleLocked starts the background scrub for what is owed now, unless
+// one is scheduled; it returns the time the rows owed will be gone by.
+func (p *purger) scheduleLocked(now time.Time) time.Time {
+	if p.owedSince.IsZero() {
+		p.owedSince = now
+	}
+	if p.timer == nil {
+		p.timer = time.AfterFunc(max(time.Until(p.owedSince.Add(p.delay)), 0), p.background)
+	}
+	return p.owedSince.Add(p.delay + scrubAllowance)
+}
+
+// flush runs the scrub owed now, if one is, and stops the background one.
+func (p *purger) flush(ctx context.Context, db *sql.DB) error {
+	p.mu.Lock()
+	owed := !p.owedSince.IsZero() || p.covered < p.deletes
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	p.mu.Unlock()
+	if !owed {
+		return nil
+	}
+	if err := p.scrubOwed(ctx, db); err != nil {
+		return sqliteErr("sqlite: scrub", err)
+	}
+	p.mu.Lock()
+	p.owedSince = time.Time{}
+	p.mu.Unlock()
+	return nil
+}
+
+// background runs the scrub owed, retrying each second until it finishes
+// or its promise has passed (the next delete or Purge schedules it again).
+func (p *purger) background() {
+	p.mu.Lock()
+	since := p.owedSince
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), scrubAllowance)
+	err := p.scrubOwed(ctx, p.db)
+	cancel()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.timer = nil
+	switch {
+	case err == nil && p.covered >= p.deletes:
+		p.owedSince = time.Time{}
+	case err == nil:
+		// Deletes came while it ran: they are owed from the scrub's start.
+		p.owedSince = time.Now()
+		p.timer = time.AfterFunc(p.delay, p.background)
+	case time.Now().Before(since.Add(p.delay + scrubAllowance)):
+		p.timer = time.AfterFunc(time.Second, p.background)
+	}
+	// Otherwise given up until the next delete or Purge schedules it.
 }
 
 // noteDelete records a delete; one that removed rows owes a scrub.
@@ -69,6 +154,9 @@ func (p *purger) noteDelete(deleted int64) {
 	if deleted > 0 {
 		p.mu.Lock()
 		p.deletes++
+		if p.delay > 0 {
+			p.scheduleLocked(time.Now())
+		}
 		p.mu.Unlock()
 	}
 }
@@ -108,8 +196,17 @@ func (p *purger) scrubOwed(ctx context.Context, db *sql.DB) error {
 }
 
 // state finishes a scrub still owed and says when the deleted rows were
-// physically gone.
+// physically gone; with a delay it says by when they will be instead.
 func (p *purger) state(ctx context.Context, db *sql.DB) (stores.PurgeState, error) {
+	p.mu.Lock()
+	if p.delay > 0 {
+		defer p.mu.Unlock()
+		if p.once && p.covered >= p.deletes {
+			return stores.PurgeState{Store: storeKind, PurgedAt: p.at}, nil
+		}
+		return stores.PurgeState{Store: storeKind, PurgeBy: p.scheduleLocked(time.Now()), Job: scrubJob}, nil
+	}
+	p.mu.Unlock()
 	if err := p.scrubOwed(ctx, db); err != nil {
 		return stores.PurgeState{Store: storeKind}, err
 	}
@@ -117,6 +214,24 @@ func (p *purger) state(ctx context.Context, db *sql.DB) (stores.PurgeState, erro
 	defer p.mu.Unlock()
 	return stores.PurgeState{Store: storeKind, PurgedAt: p.at}, nil
 }
+
+// scrubJob names the background scrub in a PurgeState.
+const scrubJob = "sqlite vacuum"
+
+// DeferScrub makes Purge promise a background scrub of the file delay after
+// the first delete it is owed for, instead of scrubbing before it returns
+// (see purger).
+func (s *Index) DeferScrub(delay time.Duration) { s.purge.deferScrub(s.db, delay) }
+
+// DeferScrub is Index.DeferScrub for the warehouse's file.
+func (w *Warehouse) DeferScrub(delay time.Duration) { w.purge.deferScrub(w.db, delay) }
+
+// FlushScrub runs now the scrub a deferred Purge promised, for a process
+// about to stop.
+func (s *Index) FlushScrub(ctx context.Context) error { return s.purge.flush(ctx, s.db) }
+
+// FlushScrub is Index.FlushScrub for the warehouse's file.
+func (w *Warehouse) FlushScrub(ctx context.Context) error { return w.purge.flush(ctx, w.db) }
 
 // Purge reports when the documents deleted from index were physically gone:
 // when the last scrub after a delete finished, running one first if it is

@@ -331,3 +331,67 @@ func TestSQLiteFilesArePrivate(t *testing.T) {
 	db.Close()
 	db2.Close()
 }
+
+// With a deferred scrub, Purge answers at once with the time the rows will
+// be gone by; one background scrub then covers every delete made before it
+// starts, and the bytes are gone from the files by that time.
+func TestSQLiteDeferredScrubKeepsItsPromise(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deferred.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w := NewWarehouse(db)
+	if err := w.EnsureTable(t.Context(), "t", []string{"contact_id", "body"}); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{"Deferredscrub Person 4711", "Deferredscrub Person 4712"}
+	for i, s := range secrets {
+		if err := w.Insert(t.Context(), "t", stores.Row{"contact_id": fmt.Sprint("c", i), "body": s}, stores.Row{"contact_id": fmt.Sprint("k", i), "body": "kept"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const delay = 300 * time.Millisecond
+	w.DeferScrub(delay)
+	start := time.Now()
+	var promised time.Time
+	for i := range secrets {
+		if n, err := w.Delete(t.Context(), "t", "contact_id", fmt.Sprint("c", i)); err != nil || n != 1 {
+			t.Fatalf("delete: %d, %v", n, err)
+		}
+		st, err := w.Purge(t.Context(), "t")
+		if err != nil || st.Store != "sqlite" || st.PurgeBy.IsZero() || !st.PurgedAt.IsZero() || st.Job != scrubJob {
+			t.Fatalf("Purge = %+v, %v; want a promise", st, err)
+		}
+		if time.Since(start) > delay {
+			t.Fatal("Purge waited for the scrub")
+		}
+		promised = st.PurgeBy
+	}
+	if promised.After(start.Add(delay + scrubAllowance + time.Second)) {
+		t.Fatalf("promised %v, more than the delay and allowance after the first delete", promised)
+	}
+	for {
+		st, err := w.Purge(t.Context(), "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.PurgedAt.IsZero() {
+			if st.PurgedAt.After(promised) || st.PurgedAt.Before(start.Add(delay)) {
+				t.Fatalf("purged at %v: want after the delay and by %v", st.PurgedAt, promised)
+			}
+			break
+		}
+		if time.Now().After(promised) {
+			t.Fatal("the promise passed without a scrub")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if found := rawFind(t, path, secrets); len(found) > 0 {
+		t.Errorf("deleted rows still in the files after the background scrub: %v", found)
+	}
+	if got := walSize(t, path); got != 0 {
+		t.Errorf("WAL is %d bytes after the background scrub, want 0", got)
+	}
+}
