@@ -309,6 +309,8 @@ func runBench(ctx context.Context, cfg app.Config, o benchOptions, logger *slog.
 		return nil, fmt.Errorf("baseline stores: %w", err)
 	}
 	defer closeBase()
+	// Its SQLite stores scrub as the pipeline's consumers do.
+	defer app.DeferScrubs(base)()
 	logger.InfoContext(ctx, "seeding the pipeline's data set and starting the pipeline", "contacts", o.contacts)
 	var seeded []demo.Contact
 	p, err := startBenchPipeline(ctx, env.pipe, logger, o.verbose, seedInto(&seeded))

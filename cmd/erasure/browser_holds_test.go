@@ -234,6 +234,9 @@ func TestBrowserLegalHoldFlow(t *testing.T) {
 	if present(t, dpo, "confirm-delete-button") {
 		t.Error("the confirmation still offers to delete a held contact")
 	}
+	if sub := evalString(t, dpo, `document.querySelector('[data-testid="confirm-delete-modal"] .modal-sub').textContent`); sub != "Nothing was deleted." {
+		t.Errorf("the refusal's subtitle says %q", sub)
+	}
 	shot(t, dpo, "held-contact-deletion-refused")
 	within(t, dpo, 10*time.Second, chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(tid("confirm-delete-modal")))
 

@@ -94,7 +94,7 @@ func rawBytesAfterErasure(t *testing.T, bin string, sig syscall.Signal) {
 		// promised purge_by), then stop it.
 		up = startUp(t, bin, "--data", dir, "--broker-port", fmt.Sprint(port), "--http", "127.0.0.1:0",
 			"--demo-contacts", "0", "--deadline", "2m")
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
 			if len(scanDataDir(t, dir, erased).hits) == 0 {
 				break
 			}

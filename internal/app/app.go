@@ -539,28 +539,34 @@ func (s *Stores) Demo() demo.Stores {
 // one background scrub rewrites the file for all of them (see
 // sqlite.Index.DeferScrub): every deletion then says by when its rows are
 // physically gone instead of waiting for a rewrite of the whole file.
-const scrubDelay = 5 * time.Second
+const scrubDelay = 30 * time.Second
 
 // deferScrubs turns on background scrubbing in a process that runs channel
 // consumers, which keeps running to honour it; commands that only read
-// never scrub. The returned func runs the scrubs still owed, so a process
-// that stops keeps its promises (one that is killed keeps them when it
-// starts again: a scrub is owed after opening).
+// never scrub.
 func deferScrubs(st *Stores, roles []string) func() {
+	for _, role := range roles {
+		if strings.HasPrefix(role, RoleConsumer) {
+			return DeferScrubs(st)
+		}
+	}
+	return func() {}
+}
+
+// DeferScrubs makes the embedded SQLite stores of st scrub in the
+// background (see scrubDelay) and returns what runs the scrubs still owed,
+// so a process that stops keeps its promises (one that is killed keeps
+// them when it starts again: a scrub is owed after opening).
+func DeferScrubs(st *Stores) (flush func()) {
 	type deferred interface {
 		DeferScrub(time.Duration)
 		FlushScrub(context.Context) error
 	}
 	var ds []deferred
-	for _, role := range roles {
-		if strings.HasPrefix(role, RoleConsumer) {
-			for _, s := range []any{st.Index, st.Warehouse} {
-				if d, ok := s.(deferred); ok {
-					d.DeferScrub(scrubDelay)
-					ds = append(ds, d)
-				}
-			}
-			break
+	for _, s := range []any{st.Index, st.Warehouse} {
+		if d, ok := s.(deferred); ok {
+			d.DeferScrub(scrubDelay)
+			ds = append(ds, d)
 		}
 	}
 	return func() {

@@ -163,7 +163,9 @@ export function confirmDeletion({ contactIds, returnFocus, onFinished }) {
       confirm.textContent = '';
       confirm.append(icon('trash'), deletable.length === 1 ? 'Delete permanently' : `Delete ${fmtNumber(deletable.length)} contacts permanently`);
     } else {
-      modal.setTitle(contacts.some((c) => c.hold) && contacts.every((c) => c.hold || !c.found) ? 'Deletion not possible' : 'Nothing to delete');
+      const held = contacts.some((c) => c.hold) && contacts.every((c) => c.hold || !c.found);
+      modal.setTitle(held ? 'Deletion not possible' : 'Nothing to delete');
+      modal.setSubtitle(held ? 'Nothing was deleted.' : 'There is nothing of this data left to delete.');
       // Nothing can go: no button offers to delete anything.
       confirm.remove();
       cancel.textContent = 'Close';

@@ -9,7 +9,7 @@ let current = null;
 
 /**
  * openModal({title, subtitle, icon, testid, body, actions, hint, onClose, returnFocus, dismissible})
- * Returns {root, dialog, body, foot, title, close(reason), setTitle, setBusy}.
+ * Returns {root, dialog, body, foot, title, close(reason), setTitle, setSubtitle, setBusy}.
  * onClose(reason) runs once: 'escape', 'backdrop', 'button', 'program', or
  * 'navigation' when the user went to another page while it was open.
  */
@@ -76,6 +76,7 @@ export function openModal(opts) {
       if (opts.onClose) opts.onClose(reason);
     },
     setTitle(text) { title.textContent = text; },
+    setSubtitle(text) { if (sub) sub.textContent = text; },
   };
 
   if (opts.dismissible !== false) {
