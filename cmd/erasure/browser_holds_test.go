@@ -137,6 +137,7 @@ func TestBrowserSubjectDeletion(t *testing.T) {
 	}
 	within(t, ctx, 10*time.Second, jsSet("confirm-ticket", "INC-20431"))
 	shot(t, ctx, "subject-deletion-confirmation")
+	checkAxe(t, ctx, "subject deletion confirmation")
 	within(t, ctx, 60*time.Second, jsClick("confirm-delete-button"), chromedp.WaitVisible(tid("toast-success")))
 	msg := evalString(t, ctx, `document.querySelector('[data-testid="toast-success"]').textContent`)
 	if !strings.Contains(msg, "3 contacts") {
@@ -238,6 +239,7 @@ func TestBrowserLegalHoldFlow(t *testing.T) {
 		t.Errorf("the refusal's subtitle says %q", sub)
 	}
 	shot(t, dpo, "held-contact-deletion-refused")
+	checkAxe(t, dpo, "refused deletion of a held contact")
 	within(t, dpo, 10*time.Second, chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(tid("confirm-delete-modal")))
 
 	// The record shows the hold and a disabled button that says why.
@@ -248,6 +250,7 @@ func TestBrowserLegalHoldFlow(t *testing.T) {
 		t.Errorf("Delete Contact on a held contact: disabled/aria-describedby = %q", disabled)
 	}
 	shot(t, dpo, "held-contact-record")
+	checkAxe(t, dpo, "record of a held contact")
 
 	// A subject deletion of the held contact and a free one: the
 	// confirmation says the held one is left out, and only the free one goes.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/erasure-project/erasure/producers"
 	"github.com/erasure-project/erasure/schemas"
 	"github.com/erasure-project/erasure/stores"
-	"github.com/erasure-project/erasure/stores/kafka"
 )
 
 // placeHold publishes a hold change as the web API does (signed, on the
@@ -38,39 +36,17 @@ func placeHold(t *testing.T, p *pipeline, contactID string, action schemas.HoldA
 	}
 }
 
-// submitUpstream publishes a request as an upstream system would (unsigned)
-// and waits for its outcome.
+// submitUpstream publishes a request with source upstream (signed with
+// erasure's event key, as the pipeline's own publisher signs) and waits for
+// its outcome.
 func submitUpstream(t *testing.T, p *pipeline, ids ...string) schemas.DeletionCompleted {
 	t.Helper()
-	sub, err := kafka.NewSubscriber(p.app.Kafka, kafka.SubscriberConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	outs, err := sub.Subscribe(ctx, p.app.Topics.Outcomes())
-	if err != nil {
-		t.Fatal(err)
-	}
 	req := &schemas.DeletionRequested{RequestID: uuid.Must(uuid.NewV7()).String(), ContactIDs: ids, RequestedBy: "crm-service",
 		RequestedAt: time.Now().UTC(), Source: schemas.SourceUpstream, Channels: schemas.AllChannels, ReasonCode: "gdpr-art17"}
-	// DeletionRequested is never signed: upstream systems hold no key.
 	if err := producers.Publish(p.app.Publisher, p.app.Topics.Requests(), req, req.RequestID); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		select {
-		case m := <-outs:
-			m.Ack()
-			var out schemas.DeletionCompleted
-			if schemas.Decode(m.Payload, p.app.Stores.Rule, &out) == nil && out.RequestID == req.RequestID {
-				return out
-			}
-		case <-ctx.Done():
-			t.Fatalf("no outcome for %s", req.RequestID)
-		}
-	}
+	return waitOutcome(t, p, req.RequestID)
 }
 
 // The pipeline itself enforces legal holds, whoever asks: an upstream

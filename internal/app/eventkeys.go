@@ -51,14 +51,11 @@ const defaultEventKeyFile = "event.key"
 // ERASURE_EVENTS_SIGNING_KEY_ID.
 func (e *EventsConfig) applyEnv(lookup func(string) (string, bool)) error {
 	if v, ok := lookup("ERASURE_EVENTS_KEYS"); ok {
-		e.Keys = nil
-		for _, kv := range SplitList(v) {
-			id, file, ok := strings.Cut(kv, "=")
-			if !ok || id == "" || file == "" {
-				return errors.New("ERASURE_EVENTS_KEYS: want id=file[,id=file]")
-			}
-			e.Keys = append(e.Keys, EventKeyFile{ID: id, File: file})
+		keys, err := parseKeyFiles("ERASURE_EVENTS_KEYS", v)
+		if err != nil {
+			return err
 		}
+		e.Keys = keys
 	}
 	if v, ok := lookup("ERASURE_EVENTS_SIGNING_KEY_ID"); ok {
 		e.SigningKeyID = v
@@ -95,6 +92,20 @@ func (c Config) EventKeys(create bool) (*schemas.Keyring, error) {
 	return schemas.NewKeyring(sign, keys...)
 }
 
+// parseKeyFiles reads a key list from the environment variable name:
+// "id=file,id=file".
+func parseKeyFiles(name, v string) ([]EventKeyFile, error) {
+	var keys []EventKeyFile
+	for _, kv := range SplitList(v) {
+		id, file, ok := strings.Cut(kv, "=")
+		if !ok || id == "" || file == "" {
+			return nil, fmt.Errorf("%s: want id=file[,id=file]", name)
+		}
+		keys = append(keys, EventKeyFile{ID: id, File: file})
+	}
+	return keys, nil
+}
+
 // readKeyFiles reads the secrets of keys; errors name the key, never the
 // secret.
 func readKeyFiles(section string, files []EventKeyFile) ([]schemas.EventKey, error) {
@@ -129,14 +140,11 @@ type UpstreamConfig struct {
 // ERASURE_UPSTREAM_ALLOW_UNSIGNED.
 func (u *UpstreamConfig) applyEnv(lookup func(string) (string, bool)) error {
 	if v, ok := lookup("ERASURE_UPSTREAM_KEYS"); ok {
-		u.Keys = nil
-		for _, kv := range SplitList(v) {
-			id, file, ok := strings.Cut(kv, "=")
-			if !ok || id == "" || file == "" {
-				return errors.New("ERASURE_UPSTREAM_KEYS: want id=file[,id=file]")
-			}
-			u.Keys = append(u.Keys, EventKeyFile{ID: id, File: file})
+		keys, err := parseKeyFiles("ERASURE_UPSTREAM_KEYS", v)
+		if err != nil {
+			return err
 		}
+		u.Keys = keys
 	}
 	if v, ok := lookup("ERASURE_UPSTREAM_ALLOW_UNSIGNED"); ok {
 		b, err := strconv.ParseBool(v)
