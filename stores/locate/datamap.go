@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 
@@ -236,6 +237,9 @@ type tmplPart struct {
 func parseKeyTemplate(raw, instance string, objects bool) (*keyTemplate, error) {
 	if raw == "" {
 		return nil, errors.New("empty key template")
+	}
+	if !utf8.ValidString(raw) || !utf8.ValidString(instance) {
+		return nil, fmt.Errorf("key template %q is not valid UTF-8", raw)
 	}
 	s := raw
 	if objects {

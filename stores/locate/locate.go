@@ -401,14 +401,65 @@ func (t *keyTemplate) fileMatcher() (*regexp.Regexp, error) {
 // The byte after {contact_id} is one no contact ID holds (parseKeyTemplate),
 // so the shortest capture up to it is the whole ID.
 func (t *keyTemplate) keyMatcher(ids idSet) (func(key string) bool, error) {
-	re, err := regexp.Compile(t.pattern(`(.+?)`, true))
-	if err != nil {
-		return nil, err
+	var tail strings.Builder
+	for _, p := range t.parts[slices.IndexFunc(t.parts, func(p tmplPart) bool { return p.ph == "contact_id" })+1:] {
+		tail.WriteString(p.lit)
 	}
+	after := tail.String()
 	return func(key string) bool {
-		m := re.FindStringSubmatch(key)
-		return m != nil && ids.has(m[1])
+		id, ok := t.contactOf(key, after)
+		return ok && ids.has(id)
 	}, nil
+}
+
+// contactOf returns the contact ID an object key carries if the key fits
+// the template. It is the anchored expression pattern(`(.+?)`, true) read
+// by hand, because a listing matches every key of a bucket against it: the
+// literals exactly, each date part as digits, then the shortest non-empty
+// ID before after, the literals that follow it; like "." in the
+// expression, no part after the date matches a newline. (The expression
+// steps by rune: where the two could differ, the ID is not ASCII, so no
+// contact's.)
+func (t *keyTemplate) contactOf(key, after string) (string, bool) {
+	rest := key
+	for _, p := range t.parts {
+		switch p.ph {
+		case "":
+			var ok bool
+			if rest, ok = strings.CutPrefix(rest, p.lit); !ok {
+				return "", false
+			}
+		case "yyyy", "mm", "dd":
+			n := 2
+			if p.ph == "yyyy" {
+				n = 4
+			}
+			if len(rest) < n {
+				return "", false
+			}
+			for j := range n {
+				if rest[j] < '0' || rest[j] > '9' {
+					return "", false
+				}
+			}
+			rest = rest[n:]
+		case "contact_id":
+			// The shortest ID is the first place the literals follow,
+			// unless a newline comes first; a newline after them rejects
+			// that place.
+			lit := after
+			for k := 1; k <= len(rest); k++ {
+				if rest[k-1] == '\n' {
+					return "", false
+				}
+				if strings.HasPrefix(rest[k:], lit) && strings.IndexByte(rest[k+len(lit):], '\n') < 0 {
+					return rest[:k], true
+				}
+			}
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // pattern is the template as an anchored regular expression with id where

@@ -1,6 +1,7 @@
 package locate
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +187,33 @@ func FuzzKeyTemplate(f *testing.F) {
 			if schemas.IsContactIDByte(p[i+len(idA)]) {
 				t.Fatalf("template %q: prefix %q continues the contact ID with a byte an ID may hold", tmpl, p)
 			}
+		}
+	})
+}
+
+// FuzzKeyMatcherAgreesWithPattern: the hand-written matcher accepts a key
+// for a contact exactly when the template's anchored expression does, for
+// any template the parser accepts and any valid contact ID.
+func FuzzKeyMatcherAgreesWithPattern(f *testing.F) {
+	f.Add("connect/{instance}/CallRecordings/{yyyy}/{mm}/{dd}/{contact_id}_*", idA,
+		"connect/inst/CallRecordings/2026/03/09/"+idA+"_x.wav")
+	f.Add("email/{instance}/{yyyy}/{mm}/{dd}/{contact_id}/*", idA, "email/inst/2026/03/09/"+idA+"/a/b")
+	f.Add("a/{contact_id}_{instance}_*", idA, "a/"+idA+"_inst_x")
+	f.Add("a/{contact_id}_*", idA, "a/"+idA+"_x\n")
+	f.Add("a/{contact_id}_*", idA, "a/"+idA+"_x_"+idA+"_y")
+	f.Add("a/{yyyy}/{contact_id}.x*", idA, "a/2026/"+idA+".x.x")
+	f.Fuzz(func(t *testing.T, tmpl, id, key string) {
+		k, err := parseKeyTemplate(tmpl, "inst", true)
+		if err != nil || schemas.DefaultContactIDRule.Check(id) != nil {
+			return
+		}
+		match, err := k.keyMatcher(newIDSet([]string{id}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(k.pattern(`(.+?)`, true)).FindStringSubmatch(key)
+		if want := m != nil && m[1] == id; match(key) != want {
+			t.Fatalf("template %q, id %q, key %q: matcher says %v, the expression %v", tmpl, id, key, !want, want)
 		}
 	})
 }

@@ -376,3 +376,96 @@ func TestSQLiteIndexSearchPutsUndatedDocumentsLast(t *testing.T) {
 		t.Fatalf("order = %q, want %q", got, want)
 	}
 }
+
+// termRows counts the term rows of one document, whatever their field.
+func termRows(t *testing.T, db *sql.DB, index, id string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM erasure_index_terms WHERE idx = ? AND id = ?`, index, id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// The term table holds copies of a document's values (a customer's name,
+// phone, email): deleting the document by ID or by term takes every one.
+func TestSQLiteIndexDeleteLeavesNoTerms(t *testing.T) {
+	db := newTestDB(t)
+	ix := NewIndex(db)
+	storetest.MustPutDocs(t, ix, "contacts",
+		stores.Doc{ID: "c1", Fields: map[string]any{"contact_id": "c1", "customer_name": "Ada", "tags": []any{"a", "b"}}},
+		stores.Doc{ID: "c2", Fields: map[string]any{"contact_id": "c2", "customer_name": "Bob"}},
+		stores.Doc{ID: "c3", Fields: map[string]any{"contact_id": "c3", "customer_name": "Cy"}})
+	storetest.MustPutDocs(t, ix, "ctr",
+		stores.Doc{ID: "r1", Fields: map[string]any{"contact_id": "c1", "queue": "q"}},
+		stores.Doc{ID: "r2", Fields: map[string]any{"contact_id": "c1", "queue": "q"}},
+		stores.Doc{ID: "r3", Fields: map[string]any{"contact_id": "c3", "queue": "q"}})
+	if termRows(t, db, "contacts", "c1") != 4 || termRows(t, db, "ctr", "r1") != 2 {
+		t.Fatalf("terms before: %d, %d", termRows(t, db, "contacts", "c1"), termRows(t, db, "ctr", "r1"))
+	}
+	if n, err := ix.DeleteIDs(t.Context(), "contacts", "c1", "c1", "", "c2", "c9"); err != nil || n != 2 {
+		t.Fatalf("DeleteIDs = %d, %v; want 2", n, err)
+	}
+	if n, err := ix.DeleteTerm(t.Context(), "ctr", "contact_id", "c1", "c9"); err != nil || n != 2 {
+		t.Fatalf("DeleteTerm = %d, %v; want 2", n, err)
+	}
+	for _, d := range [][2]string{{"contacts", "c1"}, {"contacts", "c2"}, {"ctr", "r1"}, {"ctr", "r2"}} {
+		if n := termRows(t, db, d[0], d[1]); n != 0 {
+			t.Errorf("%s/%s: %d term rows left after its deletion", d[0], d[1], n)
+		}
+	}
+	// The others keep theirs, and stay findable.
+	if termRows(t, db, "contacts", "c3") != 2 || termRows(t, db, "ctr", "r3") != 2 {
+		t.Errorf("terms of kept documents: %d, %d", termRows(t, db, "contacts", "c3"), termRows(t, db, "ctr", "r3"))
+	}
+	storetest.ExpectIndexCount(t, ix, "ctr", "contact_id", "c3", 1)
+}
+
+// A file made when terms went by a cascade from their document is rebuilt
+// without it on first use: its terms are kept, search and deletes work,
+// and a deletion still takes every term.
+func TestSQLiteIndexDropsTheTermCascadeOfOlderFiles(t *testing.T) {
+	db := newTestDB(t)
+	for _, stmt := range []string{
+		`CREATE TABLE erasure_indexes (name TEXT PRIMARY KEY) WITHOUT ROWID`,
+		`CREATE TABLE erasure_index_docs (
+			idx TEXT NOT NULL REFERENCES erasure_indexes(name) ON DELETE CASCADE, id TEXT NOT NULL, doc TEXT NOT NULL,
+			name_lc TEXT NOT NULL DEFAULT '', phone_lc TEXT NOT NULL DEFAULT '', email_lc TEXT NOT NULL DEFAULT '',
+			initiated_at TEXT, PRIMARY KEY (idx, id))`,
+		`CREATE TABLE erasure_index_terms (
+			idx TEXT NOT NULL, id TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL,
+			PRIMARY KEY (idx, field, value, id),
+			FOREIGN KEY (idx, id) REFERENCES erasure_index_docs (idx, id) ON DELETE CASCADE
+		) WITHOUT ROWID`,
+		`CREATE INDEX erasure_index_terms_doc ON erasure_index_terms (idx, id)`,
+		`INSERT INTO erasure_indexes VALUES ('ctr')`,
+		`INSERT INTO erasure_index_docs (idx, id, doc) VALUES ('ctr', 'r1', '{"contact_id":"c1","queue":"q"}'), ('ctr', 'r2', '{"contact_id":"c2","queue":"q"}')`,
+		`INSERT INTO erasure_index_terms VALUES ('ctr', 'r1', 'contact_id', 'c1'), ('ctr', 'r1', 'queue', 'q'),
+			('ctr', 'r2', 'contact_id', 'c2'), ('ctr', 'r2', 'queue', 'q')`,
+	} {
+		if _, err := db.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	ix := NewIndex(db)
+	storetest.ExpectIndexCount(t, ix, "ctr", "contact_id", "c1", 1)
+	var fks int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM pragma_foreign_key_list('erasure_index_terms')`).Scan(&fks); err != nil || fks != 0 {
+		t.Fatalf("foreign keys of the term table after first use: %d, %v", fks, err)
+	}
+	if termRows(t, db, "ctr", "r1") != 2 || termRows(t, db, "ctr", "r2") != 2 {
+		t.Fatal("terms lost in the rebuild")
+	}
+	if n, err := ix.DeleteTerm(t.Context(), "ctr", "contact_id", "c1"); err != nil || n != 1 {
+		t.Fatalf("DeleteTerm = %d, %v", n, err)
+	}
+	if termRows(t, db, "ctr", "r1") != 0 {
+		t.Error("terms left after the deletion")
+	}
+	// Fields are still known after the trigger was rebuilt with the table.
+	storetest.MustPutDocs(t, ix, "ctr", stores.Doc{ID: "r3", Fields: map[string]any{"contact_id": "c3", "segment": 1}})
+	storetest.ExpectIndexCount(t, ix, "ctr", "segment", "1", 1)
+	if err := ix.RequireField(t.Context(), "ctr", "segment"); err != nil {
+		t.Error(err)
+	}
+}

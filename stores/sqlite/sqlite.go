@@ -261,6 +261,9 @@ type sqliteSchema struct {
 	mu    sync.Mutex
 	done  bool
 	stmts []string
+	// migrate, if set, brings an older file's tables up to date in the
+	// same transaction, after stmts.
+	migrate func(context.Context, *sql.Tx) error
 }
 
 func (s *sqliteSchema) ensure(ctx context.Context, db *sql.DB) error {
@@ -274,6 +277,9 @@ func (s *sqliteSchema) ensure(ctx context.Context, db *sql.DB) error {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return err
 			}
+		}
+		if s.migrate != nil {
+			return s.migrate(ctx, tx)
 		}
 		return nil
 	})
