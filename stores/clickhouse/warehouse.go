@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"database/sql/driver"
@@ -65,6 +66,8 @@ type Warehouse struct {
 	// matchBatch caps the values of one IN list; 0 means
 	// clickhouseMatchBatch.
 	matchBatch int
+	// deletes joins concurrent deletes of a table into one mutation.
+	deletes combiner
 }
 
 var _ stores.Warehouse = (*Warehouse)(nil)
@@ -538,8 +541,15 @@ func (w *Warehouse) Delete(ctx context.Context, table, column string, values ...
 		if n == 0 {
 			continue
 		}
-		query, args := deleteStatement(w.db, table, column, chunk)
-		if err := w.mutate(ctx, "warehouse: delete", table, chunk, query, args...); err != nil {
+		// Deletes of this table by other requests meanwhile share the
+		// mutation (see combine.go).
+		err = w.deletes.do(ctx, table+"\x00"+column, chunk, cmp.Or(w.matchBatch, clickhouseMatchBatch), clickhouseMatchBytes,
+			func(ctx context.Context, values []string) error {
+				values = stores.UniqueKeys(values)
+				query, args := deleteStatement(w.db, table, column, values)
+				return w.mutate(ctx, "warehouse: delete", table, values, query, args...)
+			})
+		if err != nil {
 			return total, err
 		}
 		total += n

@@ -582,3 +582,74 @@ func TestClickHouseMatchChunks(t *testing.T) {
 		t.Errorf("%d values: %d lists, want one full batch and one of the rest", len(big), len(got))
 	}
 }
+
+// Deletes of one table by concurrent callers share mutations: each caller
+// gets its own count, its rows are gone when it returns, rows of no caller
+// stay, and the table sees fewer mutations than callers.
+func TestClickHouseConcurrentDeletesShareMutations(t *testing.T) {
+	native, _ := clickhouseAddrs(t)
+	w := newClickHouseTestWarehouse(t, native, native, "native")
+	ctx := t.Context()
+	table := storetest.UniqueName("wh")
+	if err := w.EnsureTable(ctx, table, []string{"contact_id", "payload"}); err != nil {
+		t.Fatal(err)
+	}
+	const callers, each = 8, 50
+	batches := make([][]string, callers)
+	var rows []stores.Row
+	for i := range batches {
+		for j := range each {
+			id := storetest.NewUUID()
+			batches[i] = append(batches[i], id)
+			rows = append(rows, stores.Row{"contact_id": id, "payload": "secret"})
+			if j%10 == 0 { // some contacts have two rows
+				rows = append(rows, stores.Row{"contact_id": id, "payload": "secret"})
+			}
+		}
+	}
+	kept := []string{storetest.NewUUID(), storetest.NewUUID()}
+	for _, id := range kept {
+		rows = append(rows, stores.Row{"contact_id": id, "payload": "keep"})
+	}
+	if err := w.Insert(ctx, table, rows...); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		i   int
+		n   int64
+		err error
+		at  time.Duration
+	}
+	out := make(chan result, callers)
+	start := time.Now()
+	for i, b := range batches {
+		go func() {
+			n, err := w.Delete(ctx, table, "contact_id", b...)
+			// Gone when Delete returns, whatever the other callers do.
+			if err == nil {
+				if left, cerr := w.Count(ctx, table, "contact_id", b...); cerr != nil || left != 0 {
+					err = fmt.Errorf("count after its Delete returned: %d, %v", left, cerr)
+				}
+			}
+			out <- result{i, n, err, time.Since(start)}
+		}()
+	}
+	for range callers {
+		r := <-out
+		if r.err != nil || r.n != each+each/10 {
+			t.Errorf("caller %d: Delete = %d, %v; want %d", r.i, r.n, r.err, each+each/10)
+		}
+	}
+	t.Logf("%d concurrent deletes of %d IDs each: %s", callers, each, time.Since(start))
+	var mutations uint64
+	if err := w.conn.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table = ?", w.db, table).Scan(&mutations); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d callers, %d mutations", callers, mutations)
+	if mutations == 0 || mutations >= callers {
+		t.Errorf("%d mutations for %d concurrent callers: want at least one, and fewer than one each", mutations, callers)
+	}
+	if n, err := w.Count(ctx, table, "contact_id", kept...); err != nil || n != int64(len(kept)) {
+		t.Errorf("rows of no caller: %d, %v; want %d", n, err, len(kept))
+	}
+}

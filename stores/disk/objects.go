@@ -390,7 +390,7 @@ func (o *Objects) List(ctx context.Context, bucket, prefix string, fn func(key s
 }
 
 func (o *Objects) walk(ctx context.Context, dir, keyPrefix, namePrefix string, fn func(string) error) error {
-	entries, err := os.ReadDir(dir)
+	entries, err := readDir(dir)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil // nothing under this prefix (or pruned by a concurrent Delete)
 	}
@@ -431,6 +431,17 @@ func (o *Objects) walk(ctx context.Context, dir, keyPrefix, namePrefix string, f
 		}
 	}
 	return nil
+}
+
+// readDir is os.ReadDir without its sort: walk sorts what it keeps by its
+// own key, and a listing reads every directory of a bucket.
+func readDir(dir string) ([]fs.DirEntry, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
 }
 
 // Delete removes each key and then any parent directories left empty
