@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,5 +228,59 @@ func TestResumePurgesOncePerLocation(t *testing.T) {
 	slices.Sort(scopes)
 	if !slices.Equal(scopes, []string{"contacts", "ctr"}) {
 		t.Errorf("purged %v, want the contact and CTR indexes once each", scopes)
+	}
+}
+
+// listings records the prefixes object storage is asked to list.
+type listings struct {
+	stores.Objects
+	mu       sync.Mutex
+	prefixes []string
+}
+
+func (o *listings) List(ctx context.Context, bucket, prefix string, fn func(string) error) error {
+	o.mu.Lock()
+	o.prefixes = append(o.prefixes, prefix)
+	o.mu.Unlock()
+	return o.Objects.List(ctx, bucket, prefix, fn)
+}
+
+func (o *listings) count(prefix string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(slices.DeleteFunc(slices.Clone(o.prefixes), func(p string) bool { return p != prefix }))
+}
+
+// A single contact whose date the index knows is looked for on its days
+// by the delete; only the verification lists every date of the bucket.
+func TestEraseOfAFewContactsListsTheirDays(t *testing.T) {
+	day := time.Date(2026, 3, 9, 10, 0, 0, 0, time.UTC)
+	l := newLocator(t, day)
+	putRecording(t, l, target, day)
+	putRecording(t, l, target, day.AddDate(0, 0, 1))
+	putRecording(t, l, neighbor, day)
+	o := &listings{Objects: l.Objects}
+	l.Objects = o
+	counts, err := l.EraseChannel(t.Context(), schemas.ChannelVoice, []string{target}, nil)
+	if err != nil {
+		t.Fatalf("EraseChannel: %v", err)
+	}
+	if c := callRecordings(t, counts); c.Before != 2 || c.Deleted != 2 || c.After != 0 {
+		t.Errorf("call_recordings = %+v, want before 2, deleted 2, after 0", c)
+	}
+	const all = "connect/demo-instance/CallRecordings/"
+	if n := o.count(all); n != 1 {
+		t.Errorf("every date listed %d times, want once (the verification)", n)
+	}
+	if n := o.count(all + "2026/03/09/" + target + "_"); n != 1 {
+		t.Errorf("the contact's own day listed %d times, want once; listed: %v", n, o.prefixes)
+	}
+	// A contact the index does not know is looked for everywhere.
+	o.prefixes = nil
+	if _, err := l.EraseChannel(t.Context(), schemas.ChannelVoice, []string{"5f3c1e7a-2b4d-4c6e-8f0a-1b2c3d4e5f60"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := o.count(all); n != 2 {
+		t.Errorf("unknown contact: every date listed %d times, want twice (delete and verification)", n)
 	}
 }

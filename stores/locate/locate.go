@@ -79,8 +79,15 @@ func (l *Locator) count(ctx context.Context, a Artefact, ids idSet, date *time.T
 	case KindTable, KindSharedTable:
 		return l.Warehouse.Count(ctx, a.Table, a.Column, ids.list...)
 	case KindObjects:
+		var dates map[string]time.Time
+		if date != nil {
+			dates = make(map[string]time.Time, len(ids.list))
+			for _, id := range ids.list {
+				dates[id] = *date
+			}
+		}
 		var n int64
-		err := l.objectKeys(ctx, a, ids, date, func(string) error { n++; return nil })
+		err := l.objectKeys(ctx, a, ids, dates, func(string) error { n++; return nil })
 		return n, err
 	case KindDatalake:
 		// The batch's records in each file, and each older version that
@@ -104,7 +111,7 @@ func (l *Locator) Erase(ctx context.Context, a Artefact, contactIDs ...string) (
 			return schemas.ArtefactCount{Artefact: a.Artefact}, stores.Permanent(err)
 		}
 	}
-	return l.erase(ctx, a, newIDSet(contactIDs))
+	return l.erase(ctx, a, newIDSet(contactIDs), nil)
 }
 
 // erase deletes one artefact type of a batch of contacts, then counts again
@@ -112,9 +119,9 @@ func (l *Locator) Erase(ctx context.Context, a Artefact, contactIDs ...string) (
 // only where the delete found something) and fails with ErrNotErased if
 // anything is left. Erasing what is already gone succeeds with zero
 // counts. Making the deleted data physically gone is EraseChannel's purge.
-func (l *Locator) erase(ctx context.Context, a Artefact, ids idSet) (schemas.ArtefactCount, error) {
+func (l *Locator) erase(ctx context.Context, a Artefact, ids idSet, dates map[string]time.Time) (schemas.ArtefactCount, error) {
 	res := schemas.ArtefactCount{Artefact: a.Artefact}
-	n, err := l.delete(ctx, a, ids)
+	n, err := l.delete(ctx, a, ids, dates)
 	if err != nil {
 		return res, fmt.Errorf("%s: delete: %w", a.Artefact, err)
 	}
@@ -125,11 +132,46 @@ func (l *Locator) erase(ctx context.Context, a Artefact, ids idSet) (schemas.Art
 	if err != nil {
 		return res, fmt.Errorf("%s: verify: %w", a.Artefact, err)
 	}
+	if after > 0 && dates != nil && a.Kind == KindObjects {
+		// Filed on a day other than the index's and its neighbours: the
+		// delete looks everywhere too.
+		m, err := l.delete(ctx, a, ids, nil)
+		res.Before, res.Deleted = n+m, n+m
+		if err != nil {
+			return res, fmt.Errorf("%s: delete: %w", a.Artefact, err)
+		}
+		if after, err = l.count(ctx, a, ids, nil); err != nil {
+			return res, fmt.Errorf("%s: verify: %w", a.Artefact, err)
+		}
+	}
 	res.After = after
 	if after > 0 {
 		return res, stores.Retryable(fmt.Errorf("%s: %w: %d left in %s", a.Artefact, stores.ErrNotErased, after, a.Where()))
 	}
 	return res, nil
+}
+
+// datedMax is the most contacts whose objects a delete looks for on their
+// own days: each costs an index lookup and three listings of one contact's
+// keys, where a batch lists every date of the bucket once.
+const datedMax = 16
+
+// contactDates returns the contact index's date of every contact of a
+// small batch, or nil when the batch is larger or any date is unknown (or
+// cannot be read): the delete then lists every date.
+func (l *Locator) contactDates(ctx context.Context, ids []string) map[string]time.Time {
+	if len(ids) > datedMax || l.Index == nil || l.Map.ContactDate.Index == "" {
+		return nil
+	}
+	dates := make(map[string]time.Time, len(ids))
+	for _, id := range ids {
+		d, ok, err := l.ContactDate(ctx, id)
+		if err != nil || !ok {
+			return nil
+		}
+		dates[id] = d
+	}
+	return dates
 }
 
 // purge asks the store that held a's items to make them physically gone and
@@ -183,11 +225,12 @@ func mergePurge(res *schemas.ArtefactCount, st stores.PurgeState) {
 }
 
 // delete removes one artefact type of a batch of contacts with batched
-// store calls and returns how many items there were. Objects and data-lake
-// files are found by one listing of every date: the contact's date in the
-// index would narrow the listing, but the verification lists every date
-// anyway, and a batch spans most days.
-func (l *Locator) delete(ctx context.Context, a Artefact, ids idSet) (int64, error) {
+// store calls and returns how many items there were. Objects are found by
+// one listing of every date, or with dates (a small batch, see
+// contactDates) by listing each contact's keys on its day and the days
+// either side; the verification lists every date either way. Data-lake
+// files are found by one listing of every date: a batch spans most days.
+func (l *Locator) delete(ctx context.Context, a Artefact, ids idSet, dates map[string]time.Time) (int64, error) {
 	switch a.Kind {
 	case KindIndex:
 		if a.ByID {
@@ -213,7 +256,7 @@ func (l *Locator) delete(ctx context.Context, a Artefact, ids idSet) (int64, err
 		return n, nil
 	case KindObjects:
 		var keys []string
-		if err := l.objectKeys(ctx, a, ids, nil, func(k string) error { keys = append(keys, k); return nil }); err != nil {
+		if err := l.objectKeys(ctx, a, ids, dates, func(k string) error { keys = append(keys, k); return nil }); err != nil {
 			return 0, err
 		}
 		if len(keys) == 0 {
@@ -235,20 +278,24 @@ func (l *Locator) delete(ctx context.Context, a Artefact, ids idSet) (int64, err
 	return 0, stores.Permanent(fmt.Errorf("unknown kind %q", a.Kind))
 }
 
-// objectKeys calls fn for every key of the batch's contacts. With a known
-// date (one contact, for display) it lists that day and the days either
-// side (objects are filed by their own timestamp, which may fall on a
-// neighbouring day); without one it lists once from the prefix before the
-// first date placeholder. Every key is matched against the whole template
-// and its contact ID must be one of the batch, so a listing prefix can never
-// widen a delete.
-func (l *Locator) objectKeys(ctx context.Context, a Artefact, ids idSet, date *time.Time, fn func(string) error) error {
+// objectKeys calls fn for every key of the batch's contacts. With dates
+// (every contact's, for display or a small batch) it lists each contact's
+// day and the days either side (objects are filed by their own timestamp,
+// which may fall on a neighbouring day); without it lists once from the
+// prefix before the first date placeholder. Every key is matched against
+// the whole template and its contact ID must be one of the batch, so a
+// listing prefix can never widen a delete.
+func (l *Locator) objectKeys(ctx context.Context, a Artefact, ids idSet, dates map[string]time.Time, fn func(string) error) error {
 	match, err := a.tmpl.keyMatcher(ids)
 	if err != nil {
 		return err
 	}
 	var prefixes []string
 	for _, id := range ids.list {
+		var date *time.Time
+		if d, ok := dates[id]; ok {
+			date = &d
+		}
 		for _, p := range a.tmpl.prefixes(id, date) {
 			if !slices.Contains(prefixes, p) {
 				prefixes = append(prefixes, p)
@@ -514,6 +561,10 @@ func (l *Locator) EraseChannel(ctx context.Context, ch schemas.Channel, contactI
 	}
 	arts := l.Map.Artefacts(ch)
 	sums := make([]schemas.ArtefactCount, len(arts))
+	var dates map[string]time.Time
+	if slices.ContainsFunc(arts, func(a Artefact) bool { _, ok := done[a.Artefact]; return a.Kind == KindObjects && !ok }) {
+		dates = l.contactDates(ctx, contactIDs)
+	}
 	var mu sync.Mutex
 	eraseOne := func(i int, a Artefact) error {
 		if c, ok := done[a.Artefact]; ok {
@@ -522,7 +573,7 @@ func (l *Locator) EraseChannel(ctx context.Context, ch schemas.Channel, contactI
 		}
 		sums[i].Artefact = a.Artefact
 		for chunk := range slices.Chunk(contactIDs, stores.MaxBatch) {
-			c, err := l.erase(ctx, a, newIDSet(chunk))
+			c, err := l.erase(ctx, a, newIDSet(chunk), dates)
 			sums[i].Before += c.Before
 			sums[i].Deleted += c.Deleted
 			sums[i].After += c.After
