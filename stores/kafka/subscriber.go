@@ -165,8 +165,8 @@ type consumption struct {
 	cl    *kgo.Client
 	out   chan *message.Message
 
-	// hurry is closed when a rebalance waits for the current poll: partitions
-	// stop before their next record instead of finishing the poll.
+	// hurry is closed when a rebalance waits for the current epoch:
+	// partitions stop before their next record instead of finishing.
 	hurryMu sync.Mutex
 	hurry   chan struct{}
 }
@@ -174,71 +174,143 @@ type consumption struct {
 func (c *consumption) run(ctx context.Context) {
 	defer close(c.out)
 	defer c.shutdown(ctx)
-	for {
-		hurry := c.resetHurry()
-		fetches := c.cl.PollFetches(ctx)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
+	for ctx.Err() == nil {
+		if !c.epoch(ctx) {
 			return
 		}
-		fetches.EachError(func(topic string, p int32, err error) {
-			c.log.Warn("kafka: fetch error", "partition", p, "err", err)
-		})
-
-		rewind := c.handle(ctx, fetches, hurry)
-		if ctx.Err() != nil {
-			return
-		}
-		// Records polled and not delivered must be fetched again, or the
-		// next marked offset would commit past them.
-		if len(rewind) > 0 {
-			c.log.Debug("kafka: rebalance waiting; undelivered records will be fetched again", "partitions", len(rewind[c.topic]))
-			c.cl.SetOffsets(rewind)
-		}
-		c.cl.AllowRebalance()
 	}
 }
 
-// handle delivers a poll's records, one goroutine per partition, and returns
-// where each partition that stopped early must resume.
-func (c *consumption) handle(ctx context.Context, fetches kgo.Fetches, hurry <-chan struct{}) map[string]map[int32]kgo.EpochOffset {
+// epoch delivers records until a rebalance is wanted or ctx ends, and
+// reports whether the client can poll on. Each partition's records queue
+// for a goroutine of the partition's own, which delivers them one at a
+// time, and the next poll starts at once: an idle partition's new record
+// is delivered while a busy partition's request is still being worked on,
+// rather than after it. A partition with a long queue is paused until its
+// queue empties. Once a rebalance is wanted, every partition stops before
+// its next record, the undelivered records are rewound and the rebalance
+// is allowed, with no delivery in flight.
+func (c *consumption) epoch(ctx context.Context) bool {
+	hurry := c.resetHurry()
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
-		rewind = map[string]map[int32]kgo.EpochOffset{}
+		queues = map[int32]*partitionQueue{}
+		open   = true
 	)
-	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) == 0 {
-			return
+	for {
+		pollCtx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-hurry:
+				cancel()
+			case <-pollCtx.Done():
+			}
+		}()
+		fetches := c.cl.PollFetches(pollCtx)
+		cancel()
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			open = false
+			break
 		}
-		wg.Go(func() {
-			next := c.handlePartition(ctx, p.Records, hurry)
-			if next == nil {
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				c.log.Warn("kafka: fetch error", "partition", p, "err", err)
+			}
+		})
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 || p.Topic != c.topic {
 				return
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if rewind[next.Topic] == nil {
-				rewind[next.Topic] = map[int32]kgo.EpochOffset{}
+			q := queues[p.Partition]
+			if q == nil {
+				q = &partitionQueue{}
+				queues[p.Partition] = q
 			}
-			rewind[next.Topic][next.Partition] = kgo.EpochOffset{Epoch: next.LeaderEpoch, Offset: next.Offset}
+			q.recs = append(q.recs, p.Records...)
+			if len(q.recs) >= maxQueued && !q.paused {
+				// Held back by the client, not skipped: fetching resumes
+				// after the last record queued.
+				c.cl.PauseFetchPartitions(map[string][]int32{c.topic: {p.Partition}})
+				q.paused = true
+			}
+			if !q.running && !q.stopped {
+				q.running = true
+				wg.Go(func() { c.drain(ctx, &mu, q, p.Partition, hurry) })
+			}
 		})
-	})
+		select {
+		case <-hurry:
+		default:
+			continue
+		}
+		break
+	}
 	wg.Wait()
-	return rewind
+	if !open {
+		return false
+	}
+	rewind := map[int32]kgo.EpochOffset{}
+	for p, q := range queues {
+		if len(q.recs) > 0 {
+			r := q.recs[0]
+			rewind[p] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+		}
+	}
+	if len(rewind) > 0 {
+		c.log.Debug("kafka: rebalance waiting; undelivered records will be fetched again", "partitions", len(rewind))
+		c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.topic: rewind})
+	}
+	c.cl.ResumeFetchPartitions(c.cl.PauseFetchPartitions(nil))
+	c.cl.AllowRebalance()
+	return true
 }
 
-// handlePartition delivers records in order, each until it is acked, and
-// returns the first record it did not get acked, or nil.
-func (c *consumption) handlePartition(ctx context.Context, recs []*kgo.Record, hurry <-chan struct{}) *kgo.Record {
-	for _, r := range recs {
+// maxQueued is the records a partition may have waiting for delivery
+// before it is paused: a bound on memory (a request is at most tens of
+// KiB), well above what a few requests in flight queue.
+const maxQueued = 64
+
+// partitionQueue is one partition's records awaiting delivery in an epoch.
+type partitionQueue struct {
+	recs    []*kgo.Record // undelivered, in offset order
+	running bool          // a drain goroutine delivers them
+	stopped bool          // delivery stopped for a rebalance or shutdown
+	paused  bool
+}
+
+// drain delivers q's records in order until it is empty, resuming the
+// partition if its queue had paused it, or until delivery stops (the
+// undelivered records stay in q for the rewind).
+func (c *consumption) drain(ctx context.Context, mu *sync.Mutex, q *partitionQueue, partition int32, hurry <-chan struct{}) {
+	for {
+		mu.Lock()
+		if len(q.recs) == 0 {
+			q.running = false
+			if q.paused {
+				q.paused = false
+				c.cl.ResumeFetchPartitions(map[string][]int32{c.topic: {partition}})
+			}
+			mu.Unlock()
+			return
+		}
+		r := q.recs[0]
+		mu.Unlock()
 		if !c.deliver(ctx, r, hurry) {
-			return r
+			mu.Lock()
+			q.running, q.stopped = false, true
+			mu.Unlock()
+			return
 		}
 		if c.group != "" {
 			c.cl.MarkCommitRecords(r)
 		}
+		mu.Lock()
+		q.recs = q.recs[1:]
+		mu.Unlock()
 	}
-	return nil
 }
 
 // deliver sends r until it is acked (true) or delivery stops (false): on
