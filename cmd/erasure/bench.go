@@ -197,7 +197,7 @@ func targetsFor(embedded bool) benchTargets {
 	if embedded {
 		return benchTargets{Kind: "embedded", P99MsMax: 1000, BulkMin: 1000, RatioMin: 0.8}
 	}
-	return benchTargets{Kind: "servers", P99MsMax: 5000, BulkMin: 280}
+	return benchTargets{Kind: "servers", P99MsMax: 5000, BulkMin: 280, RatioMin: 0.8}
 }
 
 func (t *benchTargets) judge(r *benchResult) {

@@ -202,3 +202,19 @@ func TestPercentileNearestRank(t *testing.T) {
 		t.Errorf("p99 of one = %v", got)
 	}
 }
+
+// Both kinds of deployment are judged on latency, throughput and the
+// ratio to the raw baseline.
+func TestBenchTargetsJudgeEveryFigure(t *testing.T) {
+	for _, embedded := range []bool{true, false} {
+		tg := targetsFor(embedded)
+		tg.judge(&benchResult{P99ms: tg.P99MsMax + 1, BulkPerS: tg.BulkMin - 1, Ratio: 0.799})
+		if want := []string{"p99_ms", "bulk_contacts_per_s", "ratio"}; !slices.Equal(tg.Missed, want) {
+			t.Errorf("%s: missed %v, want %v", tg.Kind, tg.Missed, want)
+		}
+		tg.judge(&benchResult{P99ms: tg.P99MsMax, BulkPerS: tg.BulkMin, Ratio: 0.8})
+		if len(tg.Missed) != 0 {
+			t.Errorf("%s: at the targets, missed %v", tg.Kind, tg.Missed)
+		}
+	}
+}
