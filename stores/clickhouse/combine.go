@@ -8,10 +8,10 @@ import (
 // ClickHouse runs the mutations of a table one after another, and each
 // rewrites the parts that hold matching rows, so a mutation's cost grows
 // slowly with its IN list (measured on a 1M-row table: 0.72–0.80 s for
-// 1,000 IDs, 1.04–1.16 s for 10,000). Deletes of
-// one table that arrive while a mutation of it is running therefore wait
-// for it to finish and then go out together as the next mutation, the way
-// a database commits concurrent transactions as one group.
+// 1,000 IDs, 1.04–1.16 s for 10,000). Deletes of one table that arrive
+// while a mutation of it is running therefore wait for it to finish and
+// then go out together as the next mutation, the way a database commits
+// concurrent transactions as one group.
 
 // combiner groups concurrent deletes per table and column.
 type combiner struct {
@@ -35,9 +35,9 @@ type deleteGroup struct {
 // do runs run once for values together with the values of every other
 // call for key that joins before that run starts, at most maxValues values
 // and maxBytes of inlined text in one run (one call's values always fit),
-// one run per key at a time, and returns that run's error. A run
-// goes on while any of its callers waits for it: when every caller has
-// given up, its context is cancelled (before it starts, it never starts).
+// one run per key at a time, and returns that run's error. A run goes on
+// while any of its callers waits for it: when every caller has given up,
+// its context is cancelled (before it starts, it never starts).
 func (c *combiner) do(ctx context.Context, key string, values []string, maxValues, maxBytes int, run func(context.Context, []string) error) error {
 	size := 0
 	for _, v := range values {
