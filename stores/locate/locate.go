@@ -494,12 +494,11 @@ func (t *keyTemplate) contactOf(key, after string) (string, bool) {
 			// The shortest ID is the first place the literals follow,
 			// unless a newline comes first; a newline after them rejects
 			// that place.
-			lit := after
 			for k := 1; k <= len(rest); k++ {
 				if rest[k-1] == '\n' {
 					return "", false
 				}
-				if strings.HasPrefix(rest[k:], lit) && strings.IndexByte(rest[k+len(lit):], '\n') < 0 {
+				if strings.HasPrefix(rest[k:], after) && strings.IndexByte(rest[k+len(after):], '\n') < 0 {
 					return rest[:k], true
 				}
 			}

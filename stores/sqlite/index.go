@@ -291,19 +291,8 @@ func (s *Index) DeleteTerm(ctx context.Context, index, field string, values ...s
 		if err != nil {
 			return err
 		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
+		ids, err := sqlutil.ScanStrings(rows)
+		if err != nil {
 			return err
 		}
 		n, err = deleteDocs(ctx, tx, index, ids)
