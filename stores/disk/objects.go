@@ -365,6 +365,14 @@ func (o *Objects) open(ctx context.Context, op, bucket, key string) (*os.File, f
 // key order. Directories are read one at a time and their entries sorted as
 // key text ("a/" for a directory), which is the order S3 lists in.
 func (o *Objects) List(ctx context.Context, bucket, prefix string, fn func(key string) error) error {
+	return o.ListPruned(ctx, bucket, prefix, nil, fn)
+}
+
+// ListPruned is List that does not read a directory whose key prefix
+// (ending in "/") enter refuses; a nil enter refuses none. A caller that
+// knows no key it wants can be under a prefix (another contact's
+// directory) saves reading it: a listing reads every directory it enters.
+func (o *Objects) ListPruned(ctx context.Context, bucket, prefix string, enter func(dir string) bool, fn func(key string) error) error {
 	dir, err := o.bucketDir(bucket)
 	if err != nil {
 		return err
@@ -386,10 +394,10 @@ func (o *Objects) List(ctx context.Context, bucket, prefix string, fn func(key s
 	if dirPart != "" && !within(dir, start) {
 		return stores.Permanent(errors.New("objects: list prefix resolves outside its bucket"))
 	}
-	return o.walk(ctx, start, dirPart, namePrefix, fn)
+	return o.walk(ctx, start, dirPart, namePrefix, enter, fn)
 }
 
-func (o *Objects) walk(ctx context.Context, dir, keyPrefix, namePrefix string, fn func(string) error) error {
+func (o *Objects) walk(ctx context.Context, dir, keyPrefix, namePrefix string, enter func(string) bool, fn func(string) error) error {
 	entries, err := readDir(dir)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil // nothing under this prefix (or pruned by a concurrent Delete)
@@ -421,7 +429,11 @@ func (o *Objects) walk(ctx context.Context, dir, keyPrefix, namePrefix string, f
 			return err
 		}
 		if e.dir {
-			if err := o.walk(ctx, filepath.Join(dir, e.name), keyPrefix+e.name+"/", "", fn); err != nil {
+			sub := keyPrefix + e.name + "/"
+			if enter != nil && !enter(sub) {
+				continue
+			}
+			if err := o.walk(ctx, filepath.Join(dir, e.name), sub, "", enter, fn); err != nil {
 				return err
 			}
 			continue

@@ -290,6 +290,35 @@ func TestDiskObjectsListSkipsSymlinks(t *testing.T) {
 	}
 }
 
+func TestDiskObjectsListPrunedSkipsRefusedDirectories(t *testing.T) {
+	o := New(filepath.Join(t.TempDir(), "objects"))
+	if err := o.EnsureBucket(t.Context(), "bkt"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"d/a/1", "d/a/x/2", "d/b/1", "d/b/x/2", "d/c_1", "e/a/1"} {
+		storetest.MustPutObject(t, o, "bkt", k, "v")
+	}
+	var asked []string
+	var got []string
+	err := o.ListPruned(t.Context(), "bkt", "d/", func(dir string) bool {
+		asked = append(asked, dir)
+		return dir != "d/b/"
+	}, func(k string) error { got = append(got, k); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"d/a/1", "d/a/x/2", "d/c_1"}; !slices.Equal(got, want) {
+		t.Errorf("ListPruned = %q, want %q", got, want)
+	}
+	// Nothing under a refused directory is asked about: it is not read.
+	if want := []string{"d/a/", "d/a/x/", "d/b/"}; !slices.Equal(asked, want) {
+		t.Errorf("directories asked about = %q, want %q", asked, want)
+	}
+	if got, want := storetest.ListKeys(t, o, "bkt", "d/"), []string{"d/a/1", "d/a/x/2", "d/b/1", "d/b/x/2", "d/c_1"}; !slices.Equal(got, want) {
+		t.Errorf("List = %q, want %q", got, want)
+	}
+}
+
 // filesUnder lists regular files under dir, relative and slash-separated.
 func filesUnder(t *testing.T, dir string) []string {
 	t.Helper()

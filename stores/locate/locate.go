@@ -302,7 +302,7 @@ func (l *Locator) objectKeys(ctx context.Context, a Artefact, ids idSet, dates m
 			}
 		}
 	}
-	return l.listMatching(ctx, a.Bucket, prefixes, match, fn)
+	return l.listMatching(ctx, a.Bucket, prefixes, match, a.tmpl.dirFilter(ids), fn)
 }
 
 // datalakeFiles calls fn for every data-lake file that may hold a contact
@@ -312,7 +312,7 @@ func (l *Locator) datalakeFiles(ctx context.Context, a Artefact, date *time.Time
 	if err != nil {
 		return err
 	}
-	return l.listMatching(ctx, a.Bucket, a.tmpl.prefixes("", date), re.MatchString, fn)
+	return l.listMatching(ctx, a.Bucket, a.tmpl.prefixes("", date), re.MatchString, nil, fn)
 }
 
 // datalakeWorkers bounds the data-lake files read or rewritten at once: each
@@ -334,18 +334,33 @@ func (l *Locator) eachDatalakeFile(ctx context.Context, a Artefact, date *time.T
 	return err
 }
 
+// prunedLister is an object store that can leave directories of keys
+// unread (the disk store); an object store lists flat keys otherwise.
+type prunedLister interface {
+	ListPruned(ctx context.Context, bucket, prefix string, enter func(dir string) bool, fn func(key string) error) error
+}
+
 // listMatching lists each prefix and calls fn once for every key that
-// match accepts.
-func (l *Locator) listMatching(ctx context.Context, bucket string, prefixes []string, match func(string) bool, fn func(string) error) error {
+// match accepts. A store that can is spared the directories enter refuses
+// (nil: none); match still decides every key.
+func (l *Locator) listMatching(ctx context.Context, bucket string, prefixes []string, match func(string) bool, enter func(string) bool, fn func(string) error) error {
 	seen := map[string]bool{}
+	pl, prune := l.Objects.(prunedLister)
+	prune = prune && enter != nil
 	for _, p := range prefixes {
-		err := l.Objects.List(ctx, bucket, p, func(key string) error {
+		each := func(key string) error {
 			if seen[key] || !match(key) {
 				return nil
 			}
 			seen[key] = true
 			return fn(key)
-		})
+		}
+		var err error
+		if prune {
+			err = pl.ListPruned(ctx, bucket, p, enter, each)
+		} else {
+			err = l.Objects.List(ctx, bucket, p, each)
+		}
 		if err != nil {
 			return fmt.Errorf("list %s: %w", bucket, err)
 		}
@@ -448,15 +463,73 @@ func (t *keyTemplate) fileMatcher() (*regexp.Regexp, error) {
 // The byte after {contact_id} is one no contact ID holds (parseKeyTemplate),
 // so the shortest capture up to it is the whole ID.
 func (t *keyTemplate) keyMatcher(ids idSet) (func(key string) bool, error) {
-	var tail strings.Builder
-	for _, p := range t.parts[slices.IndexFunc(t.parts, func(p tmplPart) bool { return p.ph == "contact_id" })+1:] {
-		tail.WriteString(p.lit)
-	}
-	after := tail.String()
+	after := t.afterIDText()
 	return func(key string) bool {
 		id, ok := t.contactOf(key, after)
 		return ok && ids.has(id)
 	}, nil
+}
+
+// afterIDText is the literal text between {contact_id} and the "*".
+func (t *keyTemplate) afterIDText() string {
+	var tail strings.Builder
+	for _, p := range t.parts[slices.IndexFunc(t.parts, func(p tmplPart) bool { return p.ph == "contact_id" })+1:] {
+		tail.WriteString(p.lit)
+	}
+	return tail.String()
+}
+
+// dirFilter returns the test a listing applies before reading a directory
+// (a key prefix ending in "/"): false only when no key under it can be one
+// of the batch's. In a layout of one directory per contact, the listing
+// then reads the batch's contacts' directories, not every contact's.
+func (t *keyTemplate) dirFilter(ids idSet) func(dir string) bool {
+	after := t.afterIDText()
+	return func(dir string) bool { return t.mayHold(dir, after, ids) }
+}
+
+// mayHold reads dir as contactOf reads a key, as far as dir goes: a
+// literal or date part that disagrees with it rules every key under it
+// out, and at {contact_id} so does every ID dir could hold that is not one
+// of the batch or is not followed by text agreeing with after. An ID
+// running past the end of dir would hold its "/", which no contact ID
+// does (the schemas' contact ID class).
+func (t *keyTemplate) mayHold(dir, after string, ids idSet) bool {
+	rest := dir
+	for _, p := range t.parts {
+		if rest == "" {
+			return true
+		}
+		switch p.ph {
+		case "":
+			n := min(len(rest), len(p.lit))
+			if rest[:n] != p.lit[:n] {
+				return false
+			}
+			rest = rest[n:]
+		case "yyyy", "mm", "dd":
+			n := 2
+			if p.ph == "yyyy" {
+				n = 4
+			}
+			n = min(n, len(rest))
+			for j := range n {
+				if rest[j] < '0' || rest[j] > '9' {
+					return false
+				}
+			}
+			rest = rest[n:]
+		case "contact_id":
+			for k := 1; k <= len(rest); k++ {
+				tail := rest[k:]
+				if (strings.HasPrefix(tail, after) || strings.HasPrefix(after, tail)) && ids.has(rest[:k]) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return true
 }
 
 // contactOf returns the contact ID an object key carries if the key fits

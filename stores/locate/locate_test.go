@@ -212,8 +212,46 @@ func FuzzKeyMatcherAgreesWithPattern(f *testing.F) {
 			t.Fatal(err)
 		}
 		m := regexp.MustCompile(k.pattern(`(.+?)`, true)).FindStringSubmatch(key)
-		if want := m != nil && m[1] == id; match(key) != want {
+		want := m != nil && m[1] == id
+		if match(key) != want {
 			t.Fatalf("template %q, id %q, key %q: matcher says %v, the expression %v", tmpl, id, key, !want, want)
 		}
+		// A listing that skips the directories the filter refuses must
+		// still reach every key of the batch.
+		enter := k.dirFilter(newIDSet([]string{id}))
+		for i := range len(key) {
+			if want && key[i] == '/' && !enter(key[:i+1]) {
+				t.Fatalf("template %q, id %q: key %q is the batch's, but its directory %q is refused", tmpl, id, key, key[:i+1])
+			}
+		}
 	})
+}
+
+func TestDirFilterRefusesOtherContactsDirectories(t *testing.T) {
+	batch := newIDSet([]string{idA})
+	for _, tc := range []struct {
+		tmpl, dir string
+		want      bool
+	}{
+		{"email/{instance}/{yyyy}/{mm}/{dd}/{contact_id}/*", "email/", true},
+		{"email/{instance}/{yyyy}/{mm}/{dd}/{contact_id}/*", "email/inst/2026/03/09/", true},
+		{"email/{instance}/{yyyy}/{mm}/{dd}/{contact_id}/*", "email/inst/2026/03/09/" + idA + "/", true},
+		{"email/{instance}/{yyyy}/{mm}/{dd}/{contact_id}/*", "email/inst/2026/03/09/" + idA + "/sub/", true},
+		{"email/{instance}/{yyyy}/{mm}/{dd}/{contact_id}/*", "email/inst/2026/03/09/" + idB + "/", false},
+		{"email/{instance}/{yyyy}/{mm}/{dd}/{contact_id}/*", "email/other/", false},
+		{"email/{instance}/{yyyy}/{mm}/{dd}/{contact_id}/*", "email/inst/20x6/", false},
+		// A file-per-contact layout: a directory where the day's files
+		// are is no contact's.
+		{"a/{yyyy}/{contact_id}_*", "a/2026/", true},
+		{"a/{yyyy}/{contact_id}_*", "a/2026/" + idA + "/", false},
+		{"a/{yyyy}/{contact_id}_*", "a/2026/" + idA + "_x/", true},
+	} {
+		k, err := parseKeyTemplate(tc.tmpl, "inst", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := k.dirFilter(batch)(tc.dir); got != tc.want {
+			t.Errorf("template %q, directory %q: entered %v, want %v", tc.tmpl, tc.dir, got, tc.want)
+		}
+	}
 }
