@@ -25,6 +25,8 @@ type Index struct {
 	// phones is the one-time addition of phone_e164 to older files.
 	region string
 	phones phoneColumn
+	// deletes are committed together with concurrent ones (groupCommit).
+	deletes groupCommit
 }
 
 var _ stores.Index = (*Index)(nil)
@@ -249,8 +251,9 @@ func termFilter(index, field string, values []string) (string, []any, error) {
 }
 
 // termTx checks an exact-match query and runs fn in one transaction with
-// the subquery selecting the matching document IDs.
-func (s *Index) termTx(ctx context.Context, index, field string, values []string, fn func(tx *sql.Tx, sub string, args []any) error) error {
+// the subquery selecting the matching document IDs; a write's transaction
+// may be shared with other deletes (groupCommit).
+func (s *Index) termTx(ctx context.Context, index, field string, values []string, write bool, fn func(ctx context.Context, tx *sql.Tx, sub string, args []any) error) error {
 	if err := stores.CheckTermQuery(index, field, values...); err != nil {
 		return err
 	}
@@ -261,22 +264,26 @@ func (s *Index) termTx(ctx context.Context, index, field string, values []string
 	if err := s.schema.ensure(ctx, s.db); err != nil {
 		return err
 	}
-	return inTx(ctx, s.db, func(tx *sql.Tx) error {
+	run := func(ctx context.Context, tx *sql.Tx) error {
 		if err := requireIndex(ctx, tx, index); err != nil {
 			return err
 		}
 		if err := requireField(ctx, tx, index, field); err != nil {
 			return err
 		}
-		return fn(tx, sub, args)
-	})
+		return fn(ctx, tx, sub, args)
+	}
+	if write {
+		return s.deletes.do(ctx, s.db, run)
+	}
+	return inTx(ctx, s.db, func(tx *sql.Tx) error { return run(ctx, tx) })
 }
 
 // Count counts documents whose field equals one of values exactly, each
 // document once.
 func (s *Index) Count(ctx context.Context, index, field string, values ...string) (int64, error) {
 	var n int64
-	err := s.termTx(ctx, index, field, values, func(tx *sql.Tx, sub string, args []any) error {
+	err := s.termTx(ctx, index, field, values, false, func(ctx context.Context, tx *sql.Tx, sub string, args []any) error {
 		return tx.QueryRowContext(ctx, `SELECT count(DISTINCT id) FROM (`+sub+`)`, args...).Scan(&n)
 	})
 	return n, sqliteErr("index: count", err)
@@ -286,7 +293,7 @@ func (s *Index) Count(ctx context.Context, index, field string, values ...string
 // exactly, with its terms.
 func (s *Index) DeleteTerm(ctx context.Context, index, field string, values ...string) (int64, error) {
 	var n int64
-	err := s.termTx(ctx, index, field, values, func(tx *sql.Tx, sub string, args []any) error {
+	err := s.termTx(ctx, index, field, values, true, func(ctx context.Context, tx *sql.Tx, sub string, args []any) error {
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT id FROM (`+sub+`)`, args...)
 		if err != nil {
 			return err
@@ -315,7 +322,7 @@ func (s *Index) DeleteIDs(ctx context.Context, index string, ids ...string) (int
 		return 0, err
 	}
 	var n int64
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := s.deletes.do(ctx, s.db, func(ctx context.Context, tx *sql.Tx) error {
 		if err := requireIndex(ctx, tx, index); err != nil {
 			return err
 		}
