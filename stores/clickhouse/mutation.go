@@ -151,6 +151,12 @@ func (w *Warehouse) newMutations(ctx context.Context, table string, before map[s
 	return all, nil
 }
 
+// mutationPollMax bounds the back-off between looks at system.mutations.
+// A mutation of a batch takes about a second; each look later than its end
+// holds back the request's outcome and the table's next mutation, which
+// combined deletes wait for, and a look is one read of a system table.
+const mutationPollMax = 250 * time.Millisecond
+
 // waitOwnMutations polls system.mutations until every mutation in ids is
 // done (or no longer listed), bounded by MutationTimeout and ctx. A
 // mutation that reports a failure fails the wait at once where the server
@@ -217,8 +223,8 @@ func (w *Warehouse) waitOwnMutations(ctx context.Context, op, table string, ids 
 			return fmt.Errorf("%s: wait for mutation %s: %w", op, pending, ctx.Err())
 		case <-t.C:
 		}
-		if poll < 2*time.Second {
-			poll += poll / 2
+		if poll < mutationPollMax {
+			poll = min(poll+poll/2, mutationPollMax)
 		}
 	}
 }

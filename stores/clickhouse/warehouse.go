@@ -595,8 +595,8 @@ func (w *Warehouse) waitMutations(ctx context.Context, table string) error {
 			return fmt.Errorf("warehouse: delete: wait for mutation %s: %w", id, ctx.Err())
 		case <-t.C:
 		}
-		if poll < 2*time.Second {
-			poll += poll / 2
+		if poll < mutationPollMax {
+			poll = min(poll+poll/2, mutationPollMax)
 		}
 	}
 }
