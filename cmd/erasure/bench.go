@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -56,6 +57,9 @@ type benchOptions struct {
 	deadline time.Duration
 	keep     bool
 	verbose  bool
+	// cpuProfile names the bulk run's CPU profile; the baseline's goes
+	// beside it with ".baseline" appended.
+	cpuProfile string
 }
 
 func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -84,6 +88,7 @@ servers, and everything the bench writes goes to names of its own.
 	fl.DurationVar(&o.deadline, "deadline", 10*time.Minute, "deadline of each request; a request past it fails the bench")
 	fl.BoolVar(&o.keep, "keep", false, "leave this run's data behind for inspection (the data directory; on servers its topics, database, indexes and buckets)")
 	fl.BoolVar(&o.verbose, "v", false, "log what the pipeline's roles log")
+	fl.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bulk run to this file, and of the baseline to the file with .baseline appended")
 	asJSON := fl.Bool("json", false, "print one JSON object instead of the table")
 	if err := fl.parse(args); err != nil {
 		return err
@@ -374,7 +379,12 @@ func runBench(ctx context.Context, cfg app.Config, o benchOptions, logger *slog.
 	res.P50ms, res.P95ms, res.P99ms = ms(percentile(lat, 50)), ms(percentile(lat, 95)), ms(percentile(lat, 99))
 
 	logger.InfoContext(ctx, "bulk deletion", "contacts", len(bulk), "requests", res.BulkRequests, "in_flight", o.inflight)
+	stopProfile, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return nil, err
+	}
 	took, deleted, err := b.bulk(ctx, bulk)
+	stopProfile()
 	if err != nil {
 		return nil, fmt.Errorf("bulk: %w", err)
 	}
@@ -412,8 +422,17 @@ func runBench(ctx context.Context, cfg app.Config, o benchOptions, logger *slog.
 	}
 	rss.phase()
 	logger.InfoContext(ctx, "raw baseline", "contacts", len(bulk), "batches", res.BulkRequests)
+	baseProfile := ""
+	if o.cpuProfile != "" {
+		baseProfile = o.cpuProfile + ".baseline"
+	}
+	stopProfile, err = startCPUProfile(baseProfile)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	baseDeleted, err := baselineErase(ctx, base.Locator, chans, bulk, o.batch)
+	stopProfile()
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
@@ -1096,6 +1115,26 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// startCPUProfile profiles the process into file until the returned
+// function is called; without a file it does nothing.
+func startCPUProfile(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
 
 // rssMeter reads the process's peak resident set (VmHWM) per phase. The
 // kernel resets the peak on writing 5 to clear_refs; where that is refused
