@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -62,8 +61,8 @@ import (
 //
 // Times are stored as fixed-width UTC RFC 3339 strings (the SQLite
 // ledger's format), so they sort and compare correctly as text. Inserts are
-// INSERT … SELECT over bound tuples, as in Warehouse, which work
-// on old servers where the batch API and bound VALUES hang.
+// INSERT … SELECT over bound arrays (columnsInsert), as in Warehouse, which
+// work on old servers where the batch API and bound VALUES hang.
 type Ledger struct {
 	w *Warehouse
 
@@ -225,40 +224,21 @@ func (l *Ledger) conn() chdriver.Conn { return l.w.conn }
 
 func (l *Ledger) table(name string) string { return l.w.table(name) }
 
-// chInsert inserts rows of text values into table with one INSERT … SELECT
-// over an array of bound tuples; types gives each column's ClickHouse type
-// (values are bound as strings and cast).
+// chInsert inserts rows of text values into table, an INSERT … SELECT
+// over bound arrays (columnsInsert) per 500 rows; types gives each
+// column's ClickHouse type (values are bound as strings and cast).
 func (l *Ledger) chInsert(ctx context.Context, table string, cols, types []string, rows ...[]string) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	sel := make([]string, len(cols))
-	tuple := make([]string, len(cols))
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
 		quoted[i] = chIdent(c)
-		sel[i] = `tupleElement(x, ` + strconv.Itoa(i+1) + `)`
-		tuple[i] = `CAST(? AS ` + types[i] + `)`
 	}
-	head := `INSERT INTO ` + l.table(table) + ` (` + strings.Join(quoted, ", ") + `) SELECT ` + strings.Join(sel, ", ") +
-		` FROM (SELECT arrayJoin([`
-	tupleSQL := `tuple(` + strings.Join(tuple, ", ") + `)`
+	insert := columnsInsert(l.table(table), quoted, types)
 	for start := 0; start < len(rows); {
 		end := min(start+clickhouseInsertRows, len(rows))
-		var q strings.Builder
-		q.WriteString(head)
-		args := make([]any, 0, (end-start)*len(cols))
-		for i := start; i < end; i++ {
-			if i > start {
-				q.WriteString(", ")
-			}
-			q.WriteString(tupleSQL)
-			for _, v := range rows[i] {
-				args = append(args, v)
-			}
-		}
-		q.WriteString(`]) AS x)`)
-		if err := l.conn().Exec(ctx, q.String(), args...); err != nil {
+		if err := l.conn().Exec(ctx, insert, columnArgs(rows[start:end], len(cols))...); err != nil {
 			return err
 		}
 		start = end

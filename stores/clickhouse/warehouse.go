@@ -420,53 +420,64 @@ func (w *Warehouse) Insert(ctx context.Context, table string, rows ...stores.Row
 				}
 			}
 		}
-		// INSERT … SELECT from an array of bound tuples: one statement per
-		// batch, values bound client-side and escaped by the driver. Plain
-		// INSERT … VALUES over the native protocol and the batch API hang on
-		// old servers, and the HTTP transport needs a newer one; this form
-		// is parsed as an ordinary query by every version.
-		sel := make([]string, len(g.cols))
-		tuple := make([]string, len(g.cols))
+		types := make([]string, len(g.cols))
 		for i, c := range g.cols {
-			sel[i] = `tupleElement(x, ` + strconv.Itoa(i+1) + `)`
-			typ := "Nullable(String)"
+			types[i] = "Nullable(String)"
 			if c == key {
-				typ = "String"
+				types[i] = "String"
 			}
-			tuple[i] = `CAST(? AS ` + typ + `)`
 		}
-		head := `INSERT INTO ` + w.table(table) + ` (` + strings.Join(quoted, ", ") + `) SELECT ` + strings.Join(sel, ", ") +
-			` FROM (SELECT arrayJoin([`
-		tupleSQL := `tuple(` + strings.Join(tuple, ", ") + `)`
+		insert := columnsInsert(w.table(table), quoted, types)
 		for start := 0; start < len(g.rows); {
 			end, size := start, 0
 			for end < len(g.rows) && end-start < clickhouseInsertRows && (end == start || size < clickhouseInsertBytes) {
-				size += len(tupleSQL)
 				for _, v := range g.rows[end] {
+					size += 6 // quotes, separator, or NULL
 					if s, ok := v.(string); ok {
-						size += 2*len(s) + 2
+						size += 2 * len(s)
 					}
 				}
 				end++
 			}
-			var q strings.Builder
-			q.WriteString(head)
-			args := make([]any, 0, (end-start)*len(g.cols))
-			for i := start; i < end; i++ {
-				if i > start {
-					q.WriteString(", ")
-				}
-				q.WriteString(tupleSQL)
-				args = append(args, g.rows[i]...)
-			}
-			q.WriteString(`]) AS x)`)
-			if err := w.conn.Exec(ctx, q.String(), args...); err != nil {
+			if err := w.conn.Exec(ctx, insert, columnArgs(g.rows[start:end], len(g.cols))...); err != nil {
 				return clickhouseErr(ctx, "warehouse: insert", err)
 			}
 			start = end
 		}
 	}
 	return nil
+}
+
+// columnsInsert is an INSERT of rows bound as one array per column, each
+// value cast to its column's type: INSERT … VALUES over the native
+// protocol and the batch API hang on old servers, and the HTTP transport
+// needs a newer one, while this is an ordinary query to every version.
+// Arrays of literals, not a list of tuples of casts: an old server parses
+// an array of literals in one pass but analyses every cast of the list
+// (500 rows of three columns on 18.16: 0.012 s against 0.7 s).
+func columnsInsert(table string, quotedCols, types []string) string {
+	sel := make([]string, len(quotedCols))
+	from := make([]string, len(quotedCols))
+	for i := range quotedCols {
+		sel[i] = fmt.Sprintf("CAST(c%d[i] AS %s)", i+1, types[i])
+		from[i] = fmt.Sprintf("? AS c%d", i+1)
+	}
+	return `INSERT INTO ` + table + ` (` + strings.Join(quotedCols, ", ") + `) SELECT ` + strings.Join(sel, ", ") +
+		` FROM (SELECT ` + strings.Join(from, ", ") + `, arrayJoin(arrayEnumerate(c1)) AS i)`
+}
+
+// columnArgs binds rows as one array per column, values escaped by the
+// driver (nil as NULL).
+func columnArgs[T any](rows [][]T, ncols int) []any {
+	args := make([]any, ncols)
+	for c := range ncols {
+		col := make([]T, len(rows))
+		for r, row := range rows {
+			col[r] = row[c]
+		}
+		args[c] = col
+	}
+	return args
 }
 
 // sortingKey returns the table's sorting-key column; a missing table is a

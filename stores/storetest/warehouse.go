@@ -41,6 +41,26 @@ func TestWarehouse(t *testing.T, newWarehouse func(t *testing.T) stores.Warehous
 		expectRowsUnchanged(t, w, table, before)
 	})
 
+	t.Run("ValuesRoundTripExactly", func(t *testing.T) {
+		w, table := setupTable(t, newWarehouse, cols)
+		id := NewUUID()
+		payloads := []string{"it's", `back\slash`, "line\nbreak\ttab", "ünïcödé 😀", "''", `\'`, "[1, 'x']", "NULL", ""}
+		var rows []stores.Row
+		for i, p := range payloads {
+			rows = append(rows, stores.Row{"row_id": fmt.Sprintf("r%d", i), "contact_id": id, "payload": p})
+		}
+		rows = append(rows, stores.Row{"row_id": "null", "contact_id": id, "payload": nil})
+		MustInsert(t, w, table, rows...)
+		for i, p := range payloads {
+			got, err := w.Distinct(t.Context(), table, "payload", "row_id", fmt.Sprintf("r%d", i))
+			if err != nil || !slices.Equal(got, []string{p}) {
+				t.Errorf("payload of r%d = %q, %v; want %q", i, got, err, p)
+			}
+		}
+		ExpectRowCount(t, w, table, "row_id", "null", 1)
+		ExpectRowCount(t, w, table, "contact_id", id, int64(len(rows)))
+	})
+
 	t.Run("DeletingWhatIsGoneSucceedsWithZero", func(t *testing.T) {
 		w, table := setupTable(t, newWarehouse, cols)
 		id := NewUUID()
