@@ -33,6 +33,8 @@ type Locator struct {
 	fileLocks stores.KeyedMutex
 	// files remembers which contacts each data-lake file version holds.
 	files fileIndex
+	// lists lets concurrent listings of one prefix share a pass.
+	lists listShare
 }
 
 // ContactDate returns the contact's date from the contact index; ok is false
@@ -342,11 +344,19 @@ type prunedLister interface {
 
 // listMatching lists each prefix and calls fn once for every key that
 // match accepts. A store that can is spared the directories enter refuses
-// (nil: none); match still decides every key.
+// (nil: none); match still decides every key. The pass over a prefix may
+// be shared with concurrent callers (listShare).
 func (l *Locator) listMatching(ctx context.Context, bucket string, prefixes []string, match func(string) bool, enter func(string) bool, fn func(string) error) error {
 	seen := map[string]bool{}
 	pl, prune := l.Objects.(prunedLister)
-	prune = prune && enter != nil
+	run := func(p string) func(context.Context, func(string) bool, func(string) error) error {
+		return func(ctx context.Context, enter func(string) bool, each func(string) error) error {
+			if prune && enter != nil {
+				return pl.ListPruned(ctx, bucket, p, enter, each)
+			}
+			return l.Objects.List(ctx, bucket, p, each)
+		}
+	}
 	for _, p := range prefixes {
 		each := func(key string) error {
 			if seen[key] || !match(key) {
@@ -355,12 +365,7 @@ func (l *Locator) listMatching(ctx context.Context, bucket string, prefixes []st
 			seen[key] = true
 			return fn(key)
 		}
-		var err error
-		if prune {
-			err = pl.ListPruned(ctx, bucket, p, enter, each)
-		} else {
-			err = l.Objects.List(ctx, bucket, p, each)
-		}
+		err := l.lists.list(ctx, bucket+"\x00"+p, each, enter, run(p))
 		if err != nil {
 			return fmt.Errorf("list %s: %w", bucket, err)
 		}
@@ -639,7 +644,10 @@ func (l *Locator) EraseChannel(ctx context.Context, ch schemas.Channel, contactI
 	}
 	var mu sync.Mutex
 	eraseOne := func(i int, a Artefact) error {
-		if c, ok := done[a.Artefact]; ok {
+		mu.Lock()
+		c, ok := done[a.Artefact]
+		mu.Unlock()
+		if ok {
 			sums[i] = c
 			return nil
 		}
