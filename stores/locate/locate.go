@@ -33,8 +33,6 @@ type Locator struct {
 	fileLocks stores.KeyedMutex
 	// files remembers which contacts each data-lake file version holds.
 	files fileIndex
-	// lists lets concurrent listings of one prefix share a pass.
-	lists listShare
 }
 
 // ContactDate returns the contact's date from the contact index; ok is false
@@ -344,19 +342,11 @@ type prunedLister interface {
 
 // listMatching lists each prefix and calls fn once for every key that
 // match accepts. A store that can is spared the directories enter refuses
-// (nil: none); match still decides every key. The pass over a prefix may
-// be shared with concurrent callers (listShare).
+// (nil: none); match still decides every key.
 func (l *Locator) listMatching(ctx context.Context, bucket string, prefixes []string, match func(string) bool, enter func(string) bool, fn func(string) error) error {
 	seen := map[string]bool{}
 	pl, prune := l.Objects.(prunedLister)
-	run := func(p string) func(context.Context, func(string) bool, func(string) error) error {
-		return func(ctx context.Context, enter func(string) bool, each func(string) error) error {
-			if prune && enter != nil {
-				return pl.ListPruned(ctx, bucket, p, enter, each)
-			}
-			return l.Objects.List(ctx, bucket, p, each)
-		}
-	}
+	prune = prune && enter != nil
 	for _, p := range prefixes {
 		each := func(key string) error {
 			if seen[key] || !match(key) {
@@ -365,7 +355,12 @@ func (l *Locator) listMatching(ctx context.Context, bucket string, prefixes []st
 			seen[key] = true
 			return fn(key)
 		}
-		err := l.lists.list(ctx, bucket+"\x00"+p, each, enter, run(p))
+		var err error
+		if prune {
+			err = pl.ListPruned(ctx, bucket, p, enter, each)
+		} else {
+			err = l.Objects.List(ctx, bucket, p, each)
+		}
 		if err != nil {
 			return fmt.Errorf("list %s: %w", bucket, err)
 		}
