@@ -157,6 +157,15 @@ func (w *Warehouse) newMutations(ctx context.Context, table string, before map[s
 // combined deletes wait for, and a look is one read of a system table.
 const mutationPollMax = 250 * time.Millisecond
 
+// nextPoll grows a poll interval by half, up to mutationPollMax (an
+// interval configured longer stays as it is).
+func nextPoll(poll time.Duration) time.Duration {
+	if poll >= mutationPollMax {
+		return poll
+	}
+	return min(poll+poll/2, mutationPollMax)
+}
+
 // waitOwnMutations polls system.mutations until every mutation in ids is
 // done (or no longer listed), bounded by MutationTimeout and ctx. A
 // mutation that reports a failure fails the wait at once where the server
@@ -223,9 +232,7 @@ func (w *Warehouse) waitOwnMutations(ctx context.Context, op, table string, ids 
 			return fmt.Errorf("%s: wait for mutation %s: %w", op, pending, ctx.Err())
 		case <-t.C:
 		}
-		if poll < mutationPollMax {
-			poll = min(poll+poll/2, mutationPollMax)
-		}
+		poll = nextPoll(poll)
 	}
 }
 

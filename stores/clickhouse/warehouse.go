@@ -606,9 +606,7 @@ func (w *Warehouse) waitMutations(ctx context.Context, table string) error {
 			return fmt.Errorf("warehouse: delete: wait for mutation %s: %w", id, ctx.Err())
 		case <-t.C:
 		}
-		if poll < mutationPollMax {
-			poll = min(poll+poll/2, mutationPollMax)
-		}
+		poll = nextPoll(poll)
 	}
 }
 

@@ -508,15 +508,9 @@ func (t *keyTemplate) mayHold(dir, after string, ids idSet) bool {
 			}
 			rest = rest[n:]
 		case "yyyy", "mm", "dd":
-			n := 2
-			if p.ph == "yyyy" {
-				n = 4
-			}
-			n = min(n, len(rest))
-			for j := range n {
-				if rest[j] < '0' || rest[j] > '9' {
-					return false
-				}
+			n := min(dateWidth(p.ph), len(rest))
+			if !allDigits(rest[:n]) {
+				return false
 			}
 			rest = rest[n:]
 		case "contact_id":
@@ -550,17 +544,9 @@ func (t *keyTemplate) contactOf(key, after string) (string, bool) {
 				return "", false
 			}
 		case "yyyy", "mm", "dd":
-			n := 2
-			if p.ph == "yyyy" {
-				n = 4
-			}
-			if len(rest) < n {
+			n := dateWidth(p.ph)
+			if len(rest) < n || !allDigits(rest[:n]) {
 				return "", false
-			}
-			for j := range n {
-				if rest[j] < '0' || rest[j] > '9' {
-					return "", false
-				}
 			}
 			rest = rest[n:]
 		case "contact_id":
@@ -579,6 +565,23 @@ func (t *keyTemplate) contactOf(key, after string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// dateWidth is the number of digits of a date placeholder.
+func dateWidth(ph string) int {
+	if ph == "yyyy" {
+		return 4
+	}
+	return 2
+}
+
+func allDigits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // pattern is the template as an anchored regular expression with id where

@@ -113,12 +113,9 @@ func (g *groupCommit) lead(ctx context.Context, db *sql.DB, grp *commitGroup) {
 			if !run {
 				continue
 			}
-			if err := runSavepoint(ctx, tx, j.fn); err != nil {
-				var undo undoFailed
-				if errors.As(err, &undo) {
-					return undo.err // the transaction is unusable
-				}
-				j.err = err
+			var err error
+			if j.err, err = runSavepoint(ctx, tx, j.fn); err != nil {
+				return err // the transaction is unusable
 			}
 		}
 		return nil
@@ -135,28 +132,20 @@ func (g *groupCommit) lead(ctx context.Context, db *sql.DB, grp *commitGroup) {
 	}
 }
 
-// undoFailed is a savepoint that could not be rolled back: the
-// transaction cannot go on.
-type undoFailed struct{ err error }
-
-func (u undoFailed) Error() string { return u.err.Error() }
-
-// runSavepoint runs fn in a savepoint of tx, rolled back if fn fails.
-func runSavepoint(ctx context.Context, tx *sql.Tx, fn func(context.Context, *sql.Tx) error) error {
+// runSavepoint runs fn in a savepoint of tx, rolled back if fn fails,
+// and returns fn's error; txErr is set when the savepoint could not be
+// opened, released or rolled back, and the transaction cannot go on.
+func runSavepoint(ctx context.Context, tx *sql.Tx, fn func(context.Context, *sql.Tx) error) (fnErr, txErr error) {
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT job`); err != nil {
-		return undoFailed{err}
+		return nil, err
 	}
-	if err := fn(ctx, tx); err != nil {
-		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO job`); rerr != nil {
-			return undoFailed{errors.Join(err, rerr)}
+	if fnErr = fn(ctx, tx); fnErr != nil {
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO job`); err != nil {
+			return fnErr, errors.Join(fnErr, err)
 		}
-		if _, rerr := tx.ExecContext(ctx, `RELEASE job`); rerr != nil {
-			return undoFailed{errors.Join(err, rerr)}
-		}
-		return err
 	}
 	if _, err := tx.ExecContext(ctx, `RELEASE job`); err != nil {
-		return undoFailed{err}
+		return fnErr, errors.Join(fnErr, err)
 	}
-	return nil
+	return fnErr, nil
 }
