@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/internal/combine"
 	"github.com/erasure-project/erasure/stores/internal/sqlutil"
 )
 
@@ -67,7 +69,11 @@ type Warehouse struct {
 	// clickhouseMatchBatch.
 	matchBatch int
 	// deletes joins concurrent deletes of a table into one mutation.
-	deletes combiner
+	// ClickHouse runs the mutations of a table one after another, and each
+	// rewrites the parts that hold matching rows, so a mutation's cost grows
+	// slowly with its IN list (measured on a 1M-row table: 0.72–0.80 s for
+	// 1,000 IDs, 1.04–1.16 s for 10,000).
+	deletes combine.Combiner[string, struct{}]
 }
 
 var _ stores.Warehouse = (*Warehouse)(nil)
@@ -553,12 +559,13 @@ func (w *Warehouse) Delete(ctx context.Context, table, column string, values ...
 			continue
 		}
 		// Deletes of this table by other requests meanwhile share the
-		// mutation (see combine.go).
-		err = w.deletes.do(ctx, table+"\x00"+column, chunk, cmp.Or(w.matchBatch, clickhouseMatchBatch), clickhouseMatchBytes,
-			func(ctx context.Context, values []string) error {
-				values = stores.UniqueKeys(values)
+		// mutation (see the deletes field).
+		lim := combine.Limits[string]{Items: cmp.Or(w.matchBatch, clickhouseMatchBatch), Weight: inlinedSize, MaxWeight: clickhouseMatchBytes}
+		_, err = w.deletes.Do(ctx, table+"\x00"+column, chunk, lim,
+			func(ctx context.Context, batches [][]string) ([]struct{}, error) {
+				values := stores.UniqueKeys(slices.Concat(batches...))
 				query, args := deleteStatement(w.db, table, column, values)
-				return w.mutate(ctx, "warehouse: delete", table, values, query, args...)
+				return nil, w.mutate(ctx, "warehouse: delete", table, values, query, args...)
 			})
 		if err != nil {
 			return total, err

@@ -1,8 +1,9 @@
-package clickhouse
+package combine
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -22,7 +23,14 @@ func newFakeRuns() *fakeRuns {
 	return &fakeRuns{held: map[string]chan error{}, started: make(chan string, 16)}
 }
 
-func (f *fakeRuns) run(ctx context.Context, values []string) error {
+// run reports to each caller the number of items of the whole run and the
+// first of its own.
+func (f *fakeRuns) run(ctx context.Context, batches [][]string) ([]string, error) {
+	values := slices.Concat(batches...)
+	res := make([]string, len(batches))
+	for i, b := range batches {
+		res[i] = fmt.Sprintf("%d items, mine from %s", len(values), b[0])
+	}
 	sorted := slices.Sorted(slices.Values(values))
 	release := make(chan error, 1)
 	f.mu.Lock()
@@ -32,9 +40,9 @@ func (f *fakeRuns) run(ctx context.Context, values []string) error {
 	f.started <- sorted[0]
 	select {
 	case err := <-release:
-		return err
+		return res, err
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -57,12 +65,12 @@ func (f *fakeRuns) all() [][]string {
 }
 
 // waitJoined waits until the group taking values for key has n callers.
-func waitJoined(t *testing.T, c *combiner, key string, n int) {
+func waitJoined(t *testing.T, c *strings, key string, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		c.mu.Lock()
 		g := c.waiting[key]
-		ok := g != nil && g.callers == n
+		ok := g != nil && len(g.calls) == n
 		c.mu.Unlock()
 		if ok {
 			return
@@ -71,27 +79,34 @@ func waitJoined(t *testing.T, c *combiner, key string, n int) {
 	t.Fatalf("%d callers never joined the waiting group of %s", n, key)
 }
 
+// strings is a combiner of string items with a string result per caller.
+type strings = Combiner[string, string]
+
 type callResult struct {
 	name string
+	res  string
 	err  error
 }
 
-func call(c *combiner, ctx context.Context, f *fakeRuns, key string, values []string, maxValues int, out chan<- callResult) {
-	go func() { out <- callResult{values[0], c.do(ctx, key, values, maxValues, 1<<20, f.run)} }()
+func callDo(c *strings, ctx context.Context, f *fakeRuns, key string, values []string, maxValues int, out chan<- callResult) {
+	go func() {
+		res, err := c.Do(ctx, key, values, Limits[string]{Items: maxValues}, f.run)
+		out <- callResult{values[0], res, err}
+	}()
 }
 
 func TestCombinerJoinsDeletesArrivingDuringAMutation(t *testing.T) {
-	var c combiner
+	var c strings
 	f := newFakeRuns()
 	out := make(chan callResult, 8)
-	call(&c, t.Context(), f, "t", []string{"a1", "a2"}, 100, out)
+	callDo(&c, t.Context(), f, "t", []string{"a1", "a2"}, 100, out)
 	<-f.started // the first runs alone, at once
-	call(&c, t.Context(), f, "t", []string{"b1"}, 100, out)
-	call(&c, t.Context(), f, "t", []string{"c1", "c2"}, 100, out)
-	call(&c, t.Context(), f, "t", []string{"d1", "a1"}, 100, out)
+	callDo(&c, t.Context(), f, "t", []string{"b1"}, 100, out)
+	callDo(&c, t.Context(), f, "t", []string{"c1", "c2"}, 100, out)
+	callDo(&c, t.Context(), f, "t", []string{"d1", "a1"}, 100, out)
 	waitJoined(t, &c, "t", 3)
 	// Another table is not held up by this one.
-	call(&c, t.Context(), f, "u", []string{"e1"}, 100, out)
+	callDo(&c, t.Context(), f, "u", []string{"e1"}, 100, out)
 	if s := <-f.started; s != "e1" {
 		t.Fatalf("started %s, want the other table's", s)
 	}
@@ -106,9 +121,11 @@ func TestCombinerJoinsDeletesArrivingDuringAMutation(t *testing.T) {
 	<-f.started
 	boom := errors.New("mutation failed")
 	f.release(t, "a1", boom) // the three that joined, together
+	// Each gets its own result of the run and the run's error.
 	for range 3 {
-		if r := <-out; !errors.Is(r.err, boom) {
-			t.Errorf("%s: %v, want the group's error", r.name, r.err)
+		r := <-out
+		if want := "5 items, mine from " + r.name; !errors.Is(r.err, boom) || r.res != want {
+			t.Errorf("%s: %q, %v; want %q and the group's error", r.name, r.res, r.err, want)
 		}
 	}
 	want := [][]string{{"a1", "a2"}, {"e1"}, {"a1", "b1", "c1", "c2", "d1"}}
@@ -118,14 +135,14 @@ func TestCombinerJoinsDeletesArrivingDuringAMutation(t *testing.T) {
 }
 
 func TestCombinerKeepsEachRunWithinItsLimit(t *testing.T) {
-	var c combiner
+	var c strings
 	f := newFakeRuns()
 	out := make(chan callResult, 8)
-	call(&c, t.Context(), f, "t", []string{"a1"}, 3, out)
+	callDo(&c, t.Context(), f, "t", []string{"a1"}, 3, out)
 	<-f.started
-	call(&c, t.Context(), f, "t", []string{"b1", "b2"}, 3, out)
+	callDo(&c, t.Context(), f, "t", []string{"b1", "b2"}, 3, out)
 	waitJoined(t, &c, "t", 1)
-	call(&c, t.Context(), f, "t", []string{"c1", "c2"}, 3, out) // would make 4
+	callDo(&c, t.Context(), f, "t", []string{"c1", "c2"}, 3, out) // would make 4
 	waitJoined(t, &c, "t", 1)
 	f.release(t, "a1", nil)
 	<-out
@@ -144,13 +161,13 @@ func TestCombinerKeepsEachRunWithinItsLimit(t *testing.T) {
 }
 
 func TestCombinerDropsAGroupEveryCallerLeft(t *testing.T) {
-	var c combiner
+	var c strings
 	f := newFakeRuns()
 	out := make(chan callResult, 8)
-	call(&c, t.Context(), f, "t", []string{"a1"}, 100, out)
+	callDo(&c, t.Context(), f, "t", []string{"a1"}, 100, out)
 	<-f.started
 	ctx, cancel := context.WithCancel(t.Context())
-	call(&c, ctx, f, "t", []string{"b1"}, 100, out)
+	callDo(&c, ctx, f, "t", []string{"b1"}, 100, out)
 	waitJoined(t, &c, "t", 1)
 	cancel()
 	if r := <-out; r.name != "b1" || !errors.Is(r.err, context.Canceled) {
@@ -159,7 +176,7 @@ func TestCombinerDropsAGroupEveryCallerLeft(t *testing.T) {
 	f.release(t, "a1", nil)
 	<-out
 	// The next group starts afresh and runs; b1's never did.
-	call(&c, t.Context(), f, "t", []string{"c1"}, 100, out)
+	callDo(&c, t.Context(), f, "t", []string{"c1"}, 100, out)
 	f.release(t, <-f.started, nil)
 	<-out
 	want := [][]string{{"a1"}, {"c1"}}
@@ -169,14 +186,14 @@ func TestCombinerDropsAGroupEveryCallerLeft(t *testing.T) {
 }
 
 func TestCombinerRunsForTheCallersThatStay(t *testing.T) {
-	var c combiner
+	var c strings
 	f := newFakeRuns()
 	out := make(chan callResult, 8)
-	call(&c, t.Context(), f, "t", []string{"a1"}, 100, out)
+	callDo(&c, t.Context(), f, "t", []string{"a1"}, 100, out)
 	<-f.started
 	ctx, cancel := context.WithCancel(t.Context())
-	call(&c, ctx, f, "t", []string{"b1"}, 100, out)
-	call(&c, t.Context(), f, "t", []string{"c1"}, 100, out)
+	callDo(&c, ctx, f, "t", []string{"b1"}, 100, out)
+	callDo(&c, t.Context(), f, "t", []string{"c1"}, 100, out)
 	waitJoined(t, &c, "t", 2)
 	cancel()
 	if r := <-out; r.name != "b1" || !errors.Is(r.err, context.Canceled) {
@@ -188,9 +205,8 @@ func TestCombinerRunsForTheCallersThatStay(t *testing.T) {
 	if r := <-out; r.name != "c1" || r.err != nil {
 		t.Fatalf("staying caller: %+v", r)
 	}
-	// b1 was in the group when it closed: deleting it too is harmless
-	// (its caller will retry or has failed), and never wider than asked.
-	want := [][]string{{"a1"}, {"b1", "c1"}}
+	// b1's caller left before the run started: its items are not in it.
+	want := [][]string{{"a1"}, {"c1"}}
 	if got := f.all(); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("runs %v, want %v", got, want)
 	}
