@@ -118,3 +118,79 @@ func TestEraseChannelRefusesABatchWithABadID(t *testing.T) {
 		t.Errorf("recording of the valid contact: %d, %v; want it untouched", n, err)
 	}
 }
+
+// gatedObjects counts listings and holds the first until released.
+type gatedObjects struct {
+	stores.Objects
+	lists   atomic.Int32
+	first   chan struct{}
+	release chan struct{}
+}
+
+func (o *gatedObjects) List(ctx context.Context, bucket, prefix string, fn func(key string) error) error {
+	if o.lists.Add(1) == 1 {
+		close(o.first)
+		<-o.release
+	}
+	return o.Objects.List(ctx, bucket, prefix, fn)
+}
+
+// Erasures of one artefact type that arrive while another runs wait for
+// it and then run as one: one listing to find and one to verify for all of
+// them. Each is told its own counts, a contact two of them name counted as
+// deleted by the first only, and no other contact's objects are touched.
+func TestConcurrentObjectErasuresRunTogether(t *testing.T) {
+	day := time.Date(2026, 3, 9, 10, 0, 0, 0, time.UTC)
+	l := newLocator(t, day)
+	const fourth = "0b0e6d3c-4a77-4e53-9d5e-1c2d3e4f5a6e"
+	for _, id := range []string{target, neighbor, third, fourth} {
+		putRecording(t, l, id, day)
+		putRecording(t, l, id, day.AddDate(0, 1, 0))
+	}
+	gate := &gatedObjects{Objects: l.Objects, first: make(chan struct{}), release: make(chan struct{})}
+	l.Objects = gate
+	a, _ := l.Map.Find(schemas.ChannelVoice, "call_recordings")
+
+	type result struct {
+		c   schemas.ArtefactCount
+		err error
+	}
+	erase := func(ids ...string) <-chan result {
+		out := make(chan result, 1)
+		go func() {
+			c, err := l.Erase(t.Context(), a, ids...)
+			out <- result{c, err}
+		}()
+		return out
+	}
+	waitFor := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); l.WaitingObjectErasures(a.Artefact) != n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d erasures never came to wait together", n)
+			}
+		}
+	}
+	r1 := erase(target)
+	<-gate.first // running, held in its first listing
+	r2 := erase(third)
+	waitFor(1)
+	r3 := erase(third, fourth)
+	waitFor(2)
+	close(gate.release)
+
+	for i, ch := range []<-chan result{r1, r2, r3} {
+		r := <-ch
+		if r.err != nil || r.c.Before != 2 || r.c.Deleted != 2 || r.c.After != 0 {
+			t.Errorf("erasure %d: %+v, %v; want 2 deleted, none left", i+1, r.c, r.err)
+		}
+	}
+	if n := gate.lists.Load(); n != 4 {
+		t.Errorf("%d listings; want 4: find and verify for the first, then for the other two together", n)
+	}
+	for id, want := range map[string]int64{target: 0, third: 0, fourth: 0, neighbor: 2} {
+		if n, err := l.Count(t.Context(), a, id, nil); err != nil || n != want {
+			t.Errorf("recordings of %s: %d (%v), want %d", id, n, err, want)
+		}
+	}
+}

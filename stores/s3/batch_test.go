@@ -252,3 +252,61 @@ func TestS3DeleteObjectsItemErrors(t *testing.T) {
 		})
 	}
 }
+
+// DeleteListed removes exactly the versions it is given: every version and
+// delete marker a listing reported of the chosen keys, and not a version
+// written after the listing, nor anything of another key.
+func TestS3DeleteListedDeletesExactlyWhatWasListed(t *testing.T) {
+	o := newTestS3(t)
+	bucket := newS3Bucket(t, o)
+	const dir = "rec/2025/03/01/"
+	doomed := []string{dir + "c1_rec.wav", dir + "c2_rec.wav"}
+	kept := []string{dir + "c1_rec.wav.keep", dir + "c3_rec.wav"}
+	all := append(slices.Clone(doomed), kept...)
+	putParallel(t, o, bucket, all)
+	putParallel(t, o, bucket, all)
+	if _, err := o.client.DeleteObject(t.Context(), &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(doomed[1])}); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string][]string{}
+	err := o.ListEachVersion(t.Context(), bucket, dir, func(key, id string) error {
+		if slices.Contains(doomed, key) {
+			listed[key] = append(listed[key], id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed[doomed[0]]) != 2 || len(listed[doomed[1]]) != 3 {
+		t.Fatalf("listed %v; want two versions of %s and two and a delete marker of %s", listed, doomed[0], doomed[1])
+	}
+	// Written after the listing: not among what is deleted.
+	storetest.MustPutObject(t, o, bucket, doomed[0], "late")
+	before, markers := rawVersions(t, o, bucket)
+	before = append(before, markers...)
+
+	if err := o.DeleteListed(t.Context(), bucket, map[string][]string{"": {"x"}}); !errors.Is(err, stores.ErrPermanent) {
+		t.Errorf("DeleteListed of an empty key: %v, want a permanent error", err)
+	}
+	if err := o.DeleteListed(t.Context(), bucket, listed); err != nil {
+		t.Fatalf("DeleteListed: %v", err)
+	}
+	after, markers := rawVersions(t, o, bucket)
+	after = append(after, markers...)
+	var want []string
+	for _, v := range before {
+		key, id, _ := strings.Cut(strings.TrimSuffix(v, "!"), "@")
+		if !slices.Contains(listed[key], id) {
+			want = append(want, v)
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(after)
+	if !slices.Equal(after, want) {
+		t.Errorf("after DeleteListed the server holds %q; want %q", after, want)
+	}
+	if n := len(before) - len(after); n != 5 {
+		t.Errorf("%d entries deleted, want the 5 listed", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -443,6 +444,42 @@ func (o *Objects) List(ctx context.Context, bucket, prefix string, fn func(key s
 		last, started = e.key, true
 		return false, fn(e.key)
 	})
+}
+
+// ListEachVersion calls fn for every version and delete marker under
+// prefix, in key order, with its version ID: what DeleteListed then removes
+// without listing the keys again.
+func (o *Objects) ListEachVersion(ctx context.Context, bucket, prefix string, fn func(key, versionID string) error) error {
+	if err := stores.CheckBucket(bucket); err != nil {
+		return err
+	}
+	if !utf8.ValidString(prefix) || len(prefix) > 1024 {
+		return stores.Permanent(errors.New("objects: invalid list prefix"))
+	}
+	return o.scan(ctx, "objects: list versions", bucket, prefix, func(e s3Entry) (bool, error) {
+		return false, fn(e.key, e.versionID)
+	})
+}
+
+// DeleteListed permanently deletes exactly the given versions of each key
+// (key to version IDs, as ListEachVersion reported them), up to 1,000 per
+// DeleteObjects call, a few calls at a time; a version already gone is
+// skipped. Every key is checked before anything is deleted. A version
+// written after the listing is not among them and stays.
+func (o *Objects) DeleteListed(ctx context.Context, bucket string, versions map[string][]string) error {
+	if err := stores.CheckBucket(bucket); err != nil {
+		return err
+	}
+	var objs []types.ObjectIdentifier
+	for _, k := range slices.Sorted(maps.Keys(versions)) {
+		if err := checkS3Key(k); err != nil {
+			return err
+		}
+		for _, id := range stores.UniqueKeys(versions[k]) {
+			objs = append(objs, types.ObjectIdentifier{Key: aws.String(k), VersionId: aws.String(id)})
+		}
+	}
+	return o.deleteObjects(ctx, "objects: delete", bucket, objs)
 }
 
 // keyVersions returns every version and delete marker of exactly key. A key
