@@ -13,10 +13,11 @@ import (
 	"github.com/erasure-project/erasure/stores/internal/sqlutil"
 )
 
-// Index is the embedded search index. Documents are stored as JSON;
-// every top-level string, number and boolean (and each such element of an
-// array) is also written to a term table, so exact matches and deletes by
-// term use an index and compare whole values, never patterns.
+// Index is the embedded search index. Documents are stored as JSON; for
+// the fields matched on (see termfields.go) every top-level string, number
+// and boolean (and each such element of an array) is also written to a
+// term table, so exact matches and deletes by term use an index and
+// compare whole values, never patterns.
 type Index struct {
 	db     *sql.DB
 	schema sqliteSchema
@@ -27,6 +28,8 @@ type Index struct {
 	phones phoneColumn
 	// deletes are committed together with concurrent ones (groupCommit).
 	deletes groupCommit
+	// terms remembers the fields registered for terms.
+	terms termFields
 }
 
 var _ stores.Index = (*Index)(nil)
@@ -75,6 +78,7 @@ func newIndex(db *sql.DB) *Index {
 		termsByDoc,
 		indexFieldsTable,
 		indexFieldsTrigger,
+		termFieldsTable,
 	}, migrate: dropTermsForeignKey}}
 }
 
@@ -172,6 +176,24 @@ func (s *Index) Put(ctx context.Context, index string, docs ...stores.Doc) error
 			return err
 		}
 		defer term.Close()
+		matched, err := registeredTermFields(ctx, tx, index)
+		if err != nil {
+			return err
+		}
+		// Every field with a term is known to RequireField, whether or not
+		// its terms are written.
+		seen := map[string]bool{}
+		for _, r := range rows {
+			for _, t := range r.Terms {
+				if seen[t[0]] {
+					continue
+				}
+				seen[t[0]] = true
+				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO erasure_index_fields (idx, field) VALUES (?, ?)`, index, t[0]); err != nil {
+					return err
+				}
+			}
+		}
 		for _, r := range rows {
 			if _, err := upsert.ExecContext(ctx, index, r.ID, r.Doc, r.Text[0], r.Text[1], r.Text[2], r.InitiatedAt, r.Phone); err != nil {
 				return err
@@ -181,6 +203,9 @@ func (s *Index) Put(ctx context.Context, index string, docs ...stores.Doc) error
 				return err
 			}
 			for _, t := range r.Terms {
+				if !matched[t[0]] {
+					continue
+				}
 				if _, err := term.ExecContext(ctx, index, r.ID, t[0], t[1]); err != nil {
 					return err
 				}
@@ -262,6 +287,9 @@ func (s *Index) termTx(ctx context.Context, index, field string, values []string
 		return err
 	}
 	if err := s.schema.ensure(ctx, s.db); err != nil {
+		return err
+	}
+	if err := s.ensureTermFields(ctx, index, field); err != nil {
 		return err
 	}
 	run := func(ctx context.Context, tx *sql.Tx) error {
@@ -387,6 +415,15 @@ func (s *Index) Search(ctx context.Context, index string, q stores.Query) (store
 	if err := s.ensure(ctx); err != nil {
 		return stores.SearchResult{}, err
 	}
+	var matched []string
+	for f, used := range map[string]bool{stores.FieldContactID: q.ContactID != "", "channel": q.Channel != "", "agent": q.Agent != "", "queue": q.Queue != ""} {
+		if used {
+			matched = append(matched, f)
+		}
+	}
+	if err := s.ensureTermFields(ctx, index, matched...); err != nil {
+		return stores.SearchResult{}, err
+	}
 	where := []string{"d.idx = ?"}
 	args := []any{index}
 	hasTerm := func(field, value string) {
@@ -490,6 +527,9 @@ func (s *Index) FieldValues(ctx context.Context, index, field, prefix string, li
 		return nil, err
 	}
 	if err := s.schema.ensure(ctx, s.db); err != nil {
+		return nil, err
+	}
+	if err := s.ensureTermFields(ctx, index, field); err != nil {
 		return nil, err
 	}
 	q := `SELECT DISTINCT value FROM erasure_index_terms WHERE idx = ? AND field = ?`

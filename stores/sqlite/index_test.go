@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -392,6 +393,11 @@ func termRows(t *testing.T, db *sql.DB, index, id string) int {
 func TestSQLiteIndexDeleteLeavesNoTerms(t *testing.T) {
 	db := newTestDB(t)
 	ix := NewIndex(db)
+	for index, fields := range map[string][]string{"contacts": {"contact_id", "customer_name", "tags"}, "ctr": {"contact_id", "queue"}} {
+		if err := ix.ensureTermFields(t.Context(), index, fields...); err != nil {
+			t.Fatal(err)
+		}
+	}
 	storetest.MustPutDocs(t, ix, "contacts",
 		stores.Doc{ID: "c1", Fields: map[string]any{"contact_id": "c1", "customer_name": "Ada", "tags": []any{"a", "b"}}},
 		stores.Doc{ID: "c2", Fields: map[string]any{"contact_id": "c2", "customer_name": "Bob"}},
@@ -467,5 +473,55 @@ func TestSQLiteIndexDropsTheTermCascadeOfOlderFiles(t *testing.T) {
 	storetest.ExpectIndexCount(t, ix, "ctr", "segment", "1", 1)
 	if err := ix.RequireField(t.Context(), "ctr", "segment"); err != nil {
 		t.Error(err)
+	}
+}
+
+// Terms are written for the fields matched on and no others. A field first
+// matched on after documents were put gets their terms then, exactly as
+// Put would write them (numbers as written, booleans, array elements), and
+// a field registered through another handle of the same file gets terms
+// from every Put after it, whatever this handle remembers.
+func TestSQLiteIndexTermsForMatchedFieldsOnly(t *testing.T) {
+	db := newTestDB(t)
+	ix := NewIndex(db)
+	ctx := t.Context()
+	doc := func(id string) stores.Doc {
+		return stores.Doc{ID: id, Fields: map[string]any{"contact_id": "c-" + id, "customer_name": "Ada " + id,
+			"amount": json.Number("1.50"), "vip": true, "tags": []any{"x", json.Number("2")}}}
+	}
+	storetest.MustPutDocs(t, ix, "ctr", doc("r1"), doc("r2"))
+	if n := termRows(t, db, "ctr", "r1"); n != 0 {
+		t.Fatalf("%d term rows before any field is matched on; want none", n)
+	}
+	// Known to RequireField all the same (which registers it).
+	if err := ix.RequireField(ctx, "ctr", "vip"); err != nil {
+		t.Fatalf("RequireField of a put field: %v", err)
+	}
+	storetest.ExpectIndexCount(t, ix, "ctr", "amount", "1.50", 2)
+	storetest.ExpectIndexCount(t, ix, "ctr", "vip", "true", 2)
+	storetest.ExpectIndexCount(t, ix, "ctr", "tags", "2", 2)
+	storetest.ExpectIndexCount(t, ix, "ctr", "contact_id", "c-r2", 1)
+
+	other := NewIndex(db) // another process's handle on the same file
+	if err := other.ensureTermFields(ctx, "ctr", "queue"); err != nil {
+		t.Fatal(err)
+	}
+	d := doc("r3")
+	d.Fields["queue"] = "billing"
+	storetest.MustPutDocs(t, ix, "ctr", d)
+	storetest.ExpectIndexCount(t, other, "ctr", "queue", "billing", 1)
+	storetest.ExpectIndexCount(t, ix, "ctr", "amount", "1.50", 3)
+	// customer_name, matched on by no one, has no terms: r3 has one row
+	// each for the six matched fields' values (tags has two).
+	if n := termRows(t, db, "ctr", "r3"); n != 6 {
+		t.Errorf("%d term rows for r3; want 6 (contact_id, amount, vip, tags x and 2, queue)", n)
+	}
+	if n, err := ix.DeleteTerm(ctx, "ctr", "contact_id", "c-r1", "c-r3"); err != nil || n != 2 {
+		t.Fatalf("DeleteTerm = %d, %v", n, err)
+	}
+	for _, id := range []string{"r1", "r3"} {
+		if n := termRows(t, db, "ctr", id); n != 0 {
+			t.Errorf("%s: %d term rows left after its deletion", id, n)
+		}
 	}
 }

@@ -45,7 +45,12 @@ func (s *Index) RequireField(ctx context.Context, index, field string) error {
 		}
 		return requireField(ctx, tx, index, field)
 	})
-	return sqliteErr("index: require field", err)
+	if err != nil {
+		return sqliteErr("index: require field", err)
+	}
+	// Checked at start-up: its terms are written now, not by the first
+	// deletion.
+	return s.ensureTermFields(ctx, index, field)
 }
 
 // requireField refuses a field no document of a non-empty index has had:
