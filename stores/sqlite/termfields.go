@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/erasure-project/erasure/stores"
+	"github.com/erasure-project/erasure/stores/internal/sqlutil"
 )
 
 // Terms are written only for the fields something matches on: a field is
@@ -134,14 +135,10 @@ func registeredTermFields(ctx context.Context, tx *sql.Tx, index string) (map[st
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var f string
-		if err := rows.Scan(&f); err != nil {
-			return nil, err
-		}
+	fields, err := sqlutil.ScanStrings(rows)
+	out := make(map[string]bool, len(fields))
+	for _, f := range fields {
 		out[f] = true
 	}
-	return out, rows.Err()
+	return out, err
 }
