@@ -32,10 +32,12 @@ type group[T, R any] struct {
 	calls  []*call[T, R]
 	items  int
 	weight int
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
+	// started is set, under the lock, once the run's callers are fixed.
+	started bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	err     error
 }
 
 type call[T, R any] struct {
@@ -52,9 +54,12 @@ type Run[T, R any] func(ctx context.Context, batches [][]T) ([]R, error)
 // Do runs run once for items together with the items of every other call
 // for key that joins before that run starts, within lim, one run per key
 // at a time, and returns this caller's result and the run's error. A
-// caller that gives up before the run starts takes its items out of it;
-// once every caller has given up the run is cancelled (before it starts,
-// it never starts). The run's context is not any one caller's.
+// caller that gives up before the run starts takes its items out of it
+// and returns at once. One that gives up while its run is going waits for
+// it and returns what it did: work done for a caller is never done
+// without telling it. Once every caller has given up the run is cancelled
+// (before it starts, it never starts). The run's context is not any one
+// caller's.
 func (c *Combiner[T, R]) Do(ctx context.Context, key string, items []T, lim Limits[T], run Run[T, R]) (R, error) {
 	me := &call[T, R]{items: items}
 	if lim.Weight != nil {
@@ -88,10 +93,10 @@ func (c *Combiner[T, R]) Do(ctx context.Context, key string, items []T, lim Limi
 		return me.res, g.err
 	case <-ctx.Done():
 		c.mu.Lock()
-		defer c.mu.Unlock()
 		me.left = true
-		if c.waiting[key] == g {
-			// Not started: the run will not hold this caller's items.
+		started := g.started
+		if !started {
+			// The run will not hold this caller's items.
 			g.items -= len(items)
 			g.weight -= me.weight
 		}
@@ -101,8 +106,13 @@ func (c *Combiner[T, R]) Do(ctx context.Context, key string, items []T, lim Limi
 				delete(c.waiting, key) // no one may join a cancelled group
 			}
 		}
-		var zero R
-		return zero, ctx.Err()
+		c.mu.Unlock()
+		if !started {
+			var zero R
+			return zero, ctx.Err()
+		}
+		<-g.done
+		return me.res, g.err
 	}
 }
 
@@ -144,6 +154,7 @@ func (c *Combiner[T, R]) seal(key string, g *group[T, R]) []*call[T, R] {
 	if c.waiting[key] == g {
 		delete(c.waiting, key)
 	}
+	g.started = true
 	var calls []*call[T, R]
 	for _, cl := range g.calls {
 		if !cl.left {

@@ -211,3 +211,43 @@ func TestCombinerRunsForTheCallersThatStay(t *testing.T) {
 		t.Errorf("runs %v, want %v", got, want)
 	}
 }
+
+// A caller that gives up while its run is going waits for the run and is
+// told what it did; the run goes on for the caller that stays, and is
+// cancelled once no caller is left.
+func TestCombinerCallerLeavingARunningGroupGetsItsResult(t *testing.T) {
+	var c strings
+	f := newFakeRuns()
+	out := make(chan callResult, 8)
+	callDo(&c, t.Context(), f, "t", []string{"a1"}, 100, out)
+	<-f.started
+	ctx, cancel := context.WithCancel(t.Context())
+	callDo(&c, ctx, f, "t", []string{"b1"}, 100, out)
+	waitJoined(t, &c, "t", 1)
+	callDo(&c, t.Context(), f, "t", []string{"c1"}, 100, out)
+	waitJoined(t, &c, "t", 2)
+	f.release(t, "a1", nil)
+	<-out
+	<-f.started // b1 and c1 run
+	cancel()
+	select {
+	case r := <-out:
+		t.Fatalf("%s returned before its run ended: %+v", r.name, r)
+	case <-time.After(50 * time.Millisecond):
+	}
+	f.release(t, "b1", nil)
+	for range 2 {
+		if r := <-out; r.err != nil || r.res != "2 items, mine from "+r.name {
+			t.Errorf("%s: %q, %v; want its result of the run", r.name, r.res, r.err)
+		}
+	}
+
+	// Alone, leaving cancels the run, and the caller is told how it ended.
+	ctx, cancel = context.WithCancel(t.Context())
+	callDo(&c, ctx, f, "t", []string{"d1"}, 100, out)
+	<-f.started
+	cancel()
+	if r := <-out; !errors.Is(r.err, context.Canceled) {
+		t.Errorf("lone caller leaving its run: %+v, want the run cancelled", r)
+	}
+}
