@@ -237,7 +237,8 @@ func KafkaClient(cfg Config, id string, logger *slog.Logger) kafka.Config {
 }
 
 // New builds every dependency of the given roles and returns the app and
-// its cleanup; opts go to OpenStores. Brokers must already be reachable.
+// its cleanup; opts go to OpenStores. Brokers that cannot be reached are
+// waited for up to topicsWait.
 func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, opts ...Option) (*App, func(), error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
@@ -259,7 +260,7 @@ func New(ctx context.Context, cfg Config, roles []string, logger *slog.Logger, o
 	fail := func(err error) (*App, func(), error) { cleanup(); return nil, nil, err }
 
 	a := &App{logger: logger, Topics: schemas.Topics{Prefix: cfg.TopicPrefix}, Kafka: KafkaClient(cfg, "erasure", logger), deadline: cfg.Deadline}
-	if err := kafka.EnsureTopics(ctx, a.Kafka, cfg.Partitions, cfg.Replication,
+	if err := ensureTopics(ctx, a.Kafka, cfg.Partitions, cfg.Replication, logger,
 		a.Topics.Requests(), a.Topics.Finalize(), a.Topics.ChannelResults(), a.Topics.Outcomes(), a.Topics.DLQ(),
 		a.Topics.Holds()); err != nil {
 		return fail(fmt.Errorf("topics: %w", err))
@@ -575,5 +576,32 @@ func DeferScrubs(st *Stores) (flush func()) {
 		for _, d := range ds {
 			_ = d.FlushScrub(ctx) // what fails stays owed for the next start
 		}
+	}
+}
+
+// topicsWait bounds how long a process starting waits for the brokers: a
+// role started while the broker restarts, or before it is up, waits for it
+// instead of exiting with nothing to restart it.
+const topicsWait = time.Minute
+
+// ensureTopics creates the topics, trying again with back-off while the
+// brokers cannot be reached (a retryable error), up to topicsWait.
+func ensureTopics(ctx context.Context, cfg kafka.Config, partitions int32, replication int16, logger *slog.Logger, topics ...string) error {
+	give := time.Now().Add(topicsWait)
+	wait := 250 * time.Millisecond
+	for {
+		err := kafka.EnsureTopics(ctx, cfg, partitions, replication, topics...)
+		if err == nil || !stores.IsRetryable(err) || time.Now().Add(wait).After(give) {
+			return err
+		}
+		logger.WarnContext(ctx, "kafka: brokers not reachable yet, trying again", "in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
 }
