@@ -427,14 +427,22 @@ func (o *Objects) scan(ctx context.Context, op, bucket, prefix string, fn func(e
 	}
 }
 
+// checkListPrefix rejects a prefix no S3 key could start with.
+func checkListPrefix(prefix string) error {
+	if !utf8.ValidString(prefix) || len(prefix) > 1024 {
+		return stores.Permanent(errors.New("objects: invalid list prefix"))
+	}
+	return nil
+}
+
 // List calls fn once for every key under prefix that has any version or
 // delete marker, in key order.
 func (o *Objects) List(ctx context.Context, bucket, prefix string, fn func(key string) error) error {
 	if err := stores.CheckBucket(bucket); err != nil {
 		return err
 	}
-	if !utf8.ValidString(prefix) || len(prefix) > 1024 {
-		return stores.Permanent(errors.New("objects: invalid list prefix"))
+	if err := checkListPrefix(prefix); err != nil {
+		return err
 	}
 	last, started := "", false
 	return o.scan(ctx, "objects: list", bucket, prefix, func(e s3Entry) (bool, error) {
@@ -453,8 +461,8 @@ func (o *Objects) ListEachVersion(ctx context.Context, bucket, prefix string, fn
 	if err := stores.CheckBucket(bucket); err != nil {
 		return err
 	}
-	if !utf8.ValidString(prefix) || len(prefix) > 1024 {
-		return stores.Permanent(errors.New("objects: invalid list prefix"))
+	if err := checkListPrefix(prefix); err != nil {
+		return err
 	}
 	return o.scan(ctx, "objects: list versions", bucket, prefix, func(e s3Entry) (bool, error) {
 		return false, fn(e.key, e.versionID)

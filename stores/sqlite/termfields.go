@@ -47,10 +47,10 @@ func (s *Index) ensureTermFields(ctx context.Context, index string, fields ...st
 		return err
 	}
 	for _, field := range fields {
-		key := index + "\x00" + field
 		if field == "_id" {
 			continue
 		}
+		key := index + "\x00" + field
 		if _, ok := s.terms.known.Load(key); ok {
 			continue
 		}
