@@ -31,6 +31,10 @@ type Options struct {
 	Contacts int
 	Seed     uint64    // same seed, same dataset
 	Now      time.Time // contacts fall in the 60 days before it
+	// Chunk is how many contacts are held before they are written (default
+	// 20,000), so a large seed runs in bounded memory. Each chunk writes its
+	// own data-lake part file per day, as a lake's writer does.
+	Chunk int
 }
 
 // Contact is one seeded contact and what it was given.
@@ -99,6 +103,9 @@ func Seed(ctx context.Context, st Stores, opt Options) ([]Contact, error) {
 	if opt.Now.IsZero() {
 		opt.Now = time.Now().UTC()
 	}
+	if opt.Chunk <= 0 {
+		opt.Chunk = 20000
+	}
 	rng := rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15))
 	dm := st.DataMap
 	s := &seeder{st: st, dm: dm, rng: rng, inst: dm.Instance, rows: map[string][]stores.Row{}, lake: map[string]*bytes.Buffer{}}
@@ -135,6 +142,11 @@ func Seed(ctx context.Context, st Stores, opt Options) ([]Contact, error) {
 			return nil, err
 		}
 		contacts = append(contacts, c)
+		if (i+1)%opt.Chunk == 0 {
+			if err := s.flush(ctx); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := s.flush(ctx); err != nil {
 		return nil, err
@@ -150,6 +162,7 @@ func Ensure(ctx context.Context, st Stores) error {
 }
 
 type seeder struct {
+	part int // the chunk being gathered: its data-lake part number
 	st   Stores
 	dm   *locate.DataMap
 	rng  *rand.Rand
@@ -244,7 +257,7 @@ func (s *seeder) contact(ctx context.Context, i int, c *Contact) error {
 		s.rows["dw_etr"] = append(s.rows["dw_etr"], stores.Row{"contact_id": c.ID, "etr_id": fmt.Sprintf("etr-%06d-%s", i, ev), "event": ev, "at": ts})
 	}
 	if a, ok := s.dm.Find(schemas.ChannelDataWarehouse, "data_lake_records"); ok {
-		key := a.DatalakePrefix(c.Date) + "part-00000.jsonl"
+		key := a.DatalakePrefix(c.Date) + fmt.Sprintf("part-%05d.jsonl", s.part)
 		buf := s.lake[key]
 		if buf == nil {
 			buf = &bytes.Buffer{}
@@ -344,6 +357,8 @@ func (s *seeder) flush(ctx context.Context) error {
 			}
 		}
 	}
+	s.docs, s.ctrs, s.rows, s.lake = nil, nil, map[string][]stores.Row{}, map[string]*bytes.Buffer{}
+	s.part++
 	return nil
 }
 
