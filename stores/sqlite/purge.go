@@ -60,7 +60,10 @@ func truncateWAL(ctx context.Context, db *sql.DB) error {
 // background delay after the first delete it is owed for, covering every
 // delete made until it starts, and Purge says by when the rows will be
 // gone (PurgeBy). A scrub rewrites the whole file, so deletes that arrive
-// together share one instead of each paying for it.
+// together share one instead of each paying for it. The pace follows the
+// file: the delay is at least scrubPace times the last scrub's duration, so
+// scrubbing a large file holds the store's one connection for at most a
+// fifth of the time, and the promise grows with it instead of being broken.
 type purger struct {
 	mu      sync.Mutex
 	deletes uint64        // deletes that removed rows
@@ -68,6 +71,7 @@ type purger struct {
 	once    bool          // a scrub finished since the store was opened
 	running chan struct{} // closed when the scrub in progress ends
 	at      time.Time     // when the last scrub finished
+	took    time.Duration // how long the last scrub took
 
 	delay     time.Duration // 0: Purge scrubs before it returns
 	db        *sql.DB
@@ -76,8 +80,22 @@ type purger struct {
 }
 
 // scrubAllowance is what a background scrub may take, retries included,
-// beyond its delay: it bounds the PurgeBy a purge promises.
+// beyond its delay: it bounds the PurgeBy a purge promises. A delete made
+// while a scrub runs waits for its end, the delay and a scrub of its own, so
+// for a file whose scrubs take long the allowance is the delay and three
+// scrubs.
 const scrubAllowance = time.Minute
+
+// scrubPace is how many times a scrub's duration the next background scrub
+// waits at least (see purger).
+const scrubPace = 4
+
+// paceLocked returns the delay before a background scrub and what it may
+// take beyond it.
+func (p *purger) paceLocked() (delay, allowance time.Duration) {
+	delay = max(p.delay, scrubPace*p.took)
+	return delay, max(scrubAllowance, delay+3*p.took)
+}
 
 // deferScrub makes Purge promise a background scrub delay after the first
 // owed delete instead of running one.
@@ -97,10 +115,11 @@ func (p *purger) scheduleLocked(now time.Time) time.Time {
 	if p.owedSince.IsZero() {
 		p.owedSince = now
 	}
+	delay, allowance := p.paceLocked()
 	if p.timer == nil {
-		p.timer = time.AfterFunc(max(time.Until(p.owedSince.Add(p.delay)), 0), p.background)
+		p.timer = time.AfterFunc(max(time.Until(p.owedSince.Add(delay)), 0), p.background)
 	}
-	return p.owedSince.Add(p.delay + scrubAllowance)
+	return p.owedSince.Add(delay + allowance)
 }
 
 // flush runs the scrub owed now, if one is, and stops the background one.
@@ -126,24 +145,25 @@ func (p *purger) flush(ctx context.Context, db *sql.DB) error {
 
 // background runs the scrub owed, retrying each second until it finishes
 // or its promise has passed (the next delete or Purge schedules it again).
+// A scrub is not cut short: one stopped part-way has rewritten nothing, so a
+// time limit would only make a large file's scrub fail every time.
 func (p *purger) background() {
 	p.mu.Lock()
 	since := p.owedSince
 	p.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), scrubAllowance)
-	err := p.scrubOwed(ctx, p.db)
-	cancel()
+	err := p.scrubOwed(context.Background(), p.db)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.timer = nil
+	delay, allowance := p.paceLocked()
 	switch {
 	case err == nil && p.covered >= p.deletes:
 		p.owedSince = time.Time{}
 	case err == nil:
 		// Deletes came while it ran: they are owed from the scrub's start.
 		p.owedSince = time.Now()
-		p.timer = time.AfterFunc(p.delay, p.background)
-	case time.Now().Before(since.Add(p.delay + scrubAllowance)):
+		p.timer = time.AfterFunc(delay, p.background)
+	case time.Now().Before(since.Add(delay + allowance)):
 		p.timer = time.AfterFunc(time.Second, p.background)
 	}
 	// Otherwise given up until the next delete or Purge schedules it.
@@ -181,6 +201,7 @@ func (p *purger) scrubOwed(ctx context.Context, db *sql.DB) error {
 		target, ch := p.deletes, make(chan struct{})
 		p.running = ch
 		p.mu.Unlock()
+		start := time.Now()
 		err := scrub(ctx, db)
 		p.mu.Lock()
 		p.running = nil
@@ -189,7 +210,7 @@ func (p *purger) scrubOwed(ctx context.Context, db *sql.DB) error {
 			p.mu.Unlock()
 			return err
 		}
-		p.once, p.covered, p.at = true, max(p.covered, target), time.Now()
+		p.once, p.covered, p.at, p.took = true, max(p.covered, target), time.Now(), time.Since(start)
 	}
 	p.mu.Unlock()
 	return nil

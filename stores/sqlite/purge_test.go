@@ -395,3 +395,56 @@ func TestSQLiteDeferredScrubKeepsItsPromise(t *testing.T) {
 		t.Errorf("WAL is %d bytes after the background scrub, want 0", got)
 	}
 }
+
+// A file whose scrub takes long is scrubbed less often, and its promise says
+// so: the background scrub waits scrubPace times the last scrub's duration,
+// and the time promised covers that wait and the scrub.
+func TestSQLiteDeferredScrubPacesWithItsDuration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "paced.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w := NewWarehouse(db)
+	if err := w.EnsureTable(t.Context(), "t", []string{"contact_id", "body"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Insert(t.Context(), "t", stores.Row{"contact_id": "c1", "body": "Pacedscrub Person 5150"}); err != nil {
+		t.Fatal(err)
+	}
+	w.DeferScrub(50 * time.Millisecond)
+	if err := w.FlushScrub(t.Context()); err != nil { // the scrub owed after opening
+		t.Fatal(err)
+	}
+	const took = 300 * time.Millisecond // as if the file were large
+	w.purge.mu.Lock()
+	w.purge.took = took
+	w.purge.mu.Unlock()
+	start := time.Now()
+	if n, err := w.Delete(t.Context(), "t", "contact_id", "c1"); err != nil || n != 1 {
+		t.Fatalf("delete: %d, %v", n, err)
+	}
+	st, err := w.Purge(t.Context(), "t")
+	if err != nil || st.PurgeBy.IsZero() {
+		t.Fatalf("Purge = %+v, %v; want a promise", st, err)
+	}
+	if want := start.Add(scrubPace*took + scrubAllowance); st.PurgeBy.Before(want) {
+		t.Fatalf("promised %v, before the paced delay and allowance (%v)", st.PurgeBy, want)
+	}
+	for st.PurgedAt.IsZero() {
+		if time.Now().After(st.PurgeBy) {
+			t.Fatal("the promise passed without a scrub")
+		}
+		time.Sleep(50 * time.Millisecond)
+		if st, err = w.Purge(t.Context(), "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.PurgedAt.Before(start.Add(scrubPace * took)) {
+		t.Fatalf("scrubbed %v after the delete, want no sooner than %v", st.PurgedAt.Sub(start), scrubPace*took)
+	}
+	if found := rawFind(t, path, []string{"Pacedscrub Person 5150"}); len(found) > 0 {
+		t.Errorf("deleted row still in the files: %v", found)
+	}
+}
