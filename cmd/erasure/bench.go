@@ -1136,6 +1136,22 @@ func startCPUProfile(file string) (stop func(), err error) {
 	}, nil
 }
 
+// writeHeapProfile writes the heap profile of what is live now (after a
+// collection) to file, saying so on stderr if it cannot.
+func writeHeapProfile(file string, stderr io.Writer) {
+	f, err := os.Create(file)
+	if err == nil {
+		runtime.GC()
+		err = pprof.WriteHeapProfile(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "heap profile: %v\n", err)
+	}
+}
+
 // rssMeter reads the process's peak resident set (VmHWM) per phase. The
 // kernel resets the peak on writing 5 to clear_refs; where that is refused
 // only the whole run's peak is known.

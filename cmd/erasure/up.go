@@ -30,9 +30,19 @@ func cmdUp(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 	demoContacts := fl.Int("demo-contacts", -1, "contacts to seed on first start (default 500)")
 	deadline := fl.Duration("deadline", 0, "deadline of a deletion (default 30s)")
 	verbose := fl.Bool("v", false, "debug logging")
+	cpuProfile := fl.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fl.String("memprofile", "", "write a heap profile to this file when the run ends")
 	cfg, err := fl.load(args)
 	if err != nil {
 		return err
+	}
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	if *memProfile != "" {
+		defer writeHeapProfile(*memProfile, stderr)
 	}
 	if *httpAddr != "" {
 		cfg.HTTPAddr = *httpAddr
@@ -54,6 +64,7 @@ func cmdUp(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 		level = slog.LevelDebug
 	}
 	logger := newLogger(stderr, level)
+	limitMemory(cfg, logger)
 	return up(ctx, cfg, logger, stdout)
 }
 
