@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"runtime/debug"
 
 	"github.com/erasure-project/erasure/internal/app"
 )
@@ -30,7 +28,6 @@ func cmdServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		rs = app.AllRoles()
 	}
 	logger := newLogger(stderr, slog.LevelInfo)
-	limitMemory(cfg, logger)
 	a, cleanup, err := app.New(ctx, cfg, rs, logger)
 	if err != nil {
 		return err
@@ -41,14 +38,4 @@ func cmdServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	logger.Info("serving", "roles", rs)
 	return a.Run(ctx)
-}
-
-// limitMemory sets the process's soft memory limit from the configuration
-// (see app.Config.MemoryLimitMiB), unless GOMEMLIMIT set it already.
-func limitMemory(cfg app.Config, logger *slog.Logger) {
-	if os.Getenv("GOMEMLIMIT") != "" || cfg.MemoryLimitMiB <= 0 {
-		return
-	}
-	debug.SetMemoryLimit(int64(cfg.MemoryLimitMiB) << 20)
-	logger.Debug("memory limit set", "mib", cfg.MemoryLimitMiB)
 }

@@ -64,7 +64,6 @@ func cmdUp(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 		level = slog.LevelDebug
 	}
 	logger := newLogger(stderr, level)
-	limitMemory(cfg, logger)
 	return up(ctx, cfg, logger, stdout)
 }
 

@@ -74,13 +74,6 @@ type Config struct {
 
 	// DemoContacts is how many contacts `erasure up` seeds on first start.
 	DemoContacts int `yaml:"demo_contacts"`
-
-	// MemoryLimitMiB is the soft memory limit of `erasure up` and `erasure
-	// serve` (the Go runtime's, see runtime/debug.SetMemoryLimit); 0 means
-	// none, and GOMEMLIMIT in the environment takes precedence. Without one
-	// the heap of a bulk run grows to twice what is live between
-	// collections: listings and file rewrites make their garbage in bursts.
-	MemoryLimitMiB int `yaml:"memory_limit_mib"`
 }
 
 // KafkaConfig is the broker the pipeline uses. An empty broker list means
@@ -183,9 +176,6 @@ func Default() Config {
 		Warehouse:    WarehouseConfig{Kind: "sqlite"},
 		Ledger:       LedgerConfig{Kind: "sqlite"},
 		DemoContacts: 500,
-		// What is live in a bulk run is tens of MiB; SQLite's page caches
-		// (outside the Go heap) add a few tens more.
-		MemoryLimitMiB: 192,
 	}
 }
 
@@ -272,9 +262,6 @@ func (c Config) Validate() error {
 	}
 	if c.Deadline <= 0 {
 		errs = append(errs, errors.New("deadline must be positive"))
-	}
-	if c.MemoryLimitMiB < 0 {
-		errs = append(errs, errors.New("memory_limit_mib must not be negative"))
 	}
 	if _, err := schemas.NewContactIDRule(c.ContactIDPattern); err != nil {
 		errs = append(errs, err)

@@ -48,7 +48,6 @@ func TestConfigRejects(t *testing.T) {
 		"unknown kind":     "index:\n  kind: elasticsearch\n",
 		"loose pattern":    "contact_id_pattern: '.*'\n",
 		"no deadline":      "deadline: 0s\n",
-		"negative memory":  "memory_limit_mib: -1\n",
 		"password in file": "index:\n  opensearch:\n    password: secret\n",
 	} {
 		p := filepath.Join(t.TempDir(), "c.yaml")
