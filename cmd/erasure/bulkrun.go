@@ -229,24 +229,9 @@ func (r *bulkRun) next(ctx context.Context, ids []string) error {
 		r.sum.NotSent.add(len(ids))
 		return nil
 	}
-	reuse, retryOf := "", ""
-	if r.jr != nil {
-		content := schemas.DeletionRequested{ContactIDs: ids, RequestedBy: r.template.RequestedBy, Source: r.template.Source,
-			ReasonCode: r.template.ReasonCode, ReplayOf: r.template.ReplayOf}
-		if id, ok := r.jr.requestFor(ids, content.ContentDigest()); ok {
-			content.RequestID = id
-			r.matchEarly(content)
-			o, ok := r.jr.outcome(content)
-			switch {
-			case !ok:
-				reuse = id // resubmitted under its ID: the pipeline knows it
-			case !finished(o.status):
-				retryOf = id // a new ID: the old one keeps its outcome
-			default:
-				r.alreadyDone(content, o)
-				return nil
-			}
-		}
+	reuse, retryOf, done := r.journaled(ids)
+	if done {
+		return nil
 	}
 	if r.wait {
 		if err := r.waitFor(ctx, r.inFlight-1); err != nil {
@@ -255,6 +240,14 @@ func (r *bulkRun) next(ctx context.Context, ids []string) error {
 		if r.stop != "" {
 			r.sum.NotSent.add(len(ids))
 			return nil
+		}
+		if reuse != "" {
+			// The outcome of an earlier run's submission may have come
+			// while this waited for a slot: resubmitted under the same ID,
+			// the request would get no second outcome.
+			if reuse, retryOf, done = r.journaled(ids); done {
+				return nil
+			}
 		}
 	}
 	tmpl := r.template
@@ -293,6 +286,33 @@ func (r *bulkRun) next(ctx context.Context, ids []string) error {
 		expect: r.now().Add(time.Duration(ev.DeadlineSeconds)*time.Second + r.deadline.base + r.grace)})
 	r.outstanding += len(ev.ContactIDs)
 	return nil
+}
+
+// journaled says what the journal makes of a batch an earlier run
+// submitted: resubmit it under its ID (reuse: no outcome yet), submit it
+// under a new one (retryOf: it failed), or nothing (done: it finished, and
+// is reported as such).
+func (r *bulkRun) journaled(ids []string) (reuse, retryOf string, done bool) {
+	if r.jr == nil {
+		return "", "", false
+	}
+	content := schemas.DeletionRequested{ContactIDs: ids, RequestedBy: r.template.RequestedBy, Source: r.template.Source,
+		ReasonCode: r.template.ReasonCode, ReplayOf: r.template.ReplayOf}
+	id, ok := r.jr.requestFor(ids, content.ContentDigest())
+	if !ok {
+		return "", "", false
+	}
+	content.RequestID = id
+	r.matchEarly(content)
+	o, ok := r.jr.outcome(content)
+	switch {
+	case !ok:
+		return id, "", false // resubmitted under its ID: the pipeline knows it
+	case !finished(o.status):
+		return "", id, false // a new ID: the old one keeps its outcome
+	}
+	r.alreadyDone(content, o)
+	return "", "", true
 }
 
 // submitted counts a published request.

@@ -362,3 +362,50 @@ func TestBulkRunResumeUsesOutcomesPublishedMeanwhile(t *testing.T) {
 		}
 	}
 }
+
+// A resumed run that is waiting for a slot before resubmitting a request
+// an earlier run left unanswered may meet that request's outcome first (the
+// pipeline finishes the earlier submission): the request is then done, not
+// resubmitted, since a resubmission under the same ID gets no second
+// outcome and the run would wait for it until it gave up.
+func TestBulkRunResumeSkipsWhatIsAnsweredWhileWaiting(t *testing.T) {
+	ids := testIDs(3)
+	jr, err := openJournal(filepath.Join(t.TempDir(), "run.journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old []schemas.DeletionRequested
+	for i, id := range ids {
+		old = append(old, schemas.DeletionRequested{RequestID: fmt.Sprintf("019ac4a0-2222-7000-8000-%012d", i), ContactIDs: []string{id},
+			RequestedBy: "ops", Source: schemas.SourceCLI, RequestedAt: time.Now().Add(-time.Minute).UTC()})
+	}
+	if err := jr.recordSubmitted(old, make([]string, len(old))); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakePipeline{t: t, outs: make(chan *message.Message), answer: func(schemas.DeletionRequested) (schemas.Status, time.Duration, bool) {
+		return "", 0, false // a resubmission gets no second outcome
+	}}
+	go func() {
+		// While the run waits to resubmit the second request (one in
+		// flight: the first), the earlier submissions' outcomes come.
+		for _, i := range []int{2, 1, 0} {
+			f.outs <- outcomeMessage(t, old[i], schemas.StatusSucceeded, old[i].ContentDigest())
+		}
+	}()
+	r, in, _, stderr := newTestRun(t, f, ids, 1, 1, true, deadlinePolicy{base: time.Second})
+	r.grace = time.Second
+	r.jr = jr
+	if err := r.run(t.Context(), in, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var published []string
+	for _, req := range f.published {
+		published = append(published, req.RequestID)
+	}
+	if !slices.Equal(published, []string{old[0].RequestID}) {
+		t.Fatalf("published %v, want only the first resubmitted", published)
+	}
+	if s := r.sum; r.stop != "" || s.failed() || s.Succeeded.Requests != 3 || s.AlreadyDone.Requests != 2 {
+		t.Fatalf("stop %q, summary %+v\n%s", r.stop, s, stderr)
+	}
+}
