@@ -242,7 +242,7 @@ func (l *Locator) writeWithout(ctx context.Context, a Artefact, key string, ids 
 	<-copied
 	if err == nil {
 		// What was written is known: the verification need not read it.
-		l.files.remember(a.Bucket, key, v, kept)
+		l.files.replace(a.Bucket, key, read, v, kept)
 	}
 	return v, err
 }

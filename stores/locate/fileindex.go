@@ -68,7 +68,7 @@ func (x *fileIndex) remember(bucket, key string, v stores.ObjectVersion, hs []ui
 		return
 	}
 	slices.Sort(hs)
-	hs = slices.Compact(hs)
+	hs = slices.Clone(slices.Compact(hs)) // no spare capacity kept for years
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.m == nil {
@@ -80,6 +80,18 @@ func (x *fileIndex) remember(bucket, key string, v stores.ObjectVersion, hs []ui
 	k := versionKey{bucket, key, v.ID, v.ETag}
 	x.n += len(hs) - len(x.m[k])
 	x.m[k] = hs
+}
+
+// replace remembers version v of a file written from version old, and
+// forgets old: a listing never shows a version that was rewritten again
+// (the rewrite deletes it), so what it held would only take room.
+func (x *fileIndex) replace(bucket, key string, old, v stores.ObjectVersion, hs []uint64) {
+	x.mu.Lock()
+	k := versionKey{bucket, key, old.ID, old.ETag}
+	x.n -= len(x.m[k])
+	delete(x.m, k)
+	x.mu.Unlock()
+	x.remember(bucket, key, v, hs)
 }
 
 // lineOwner returns the contact ID a JSON Lines record names in its
